@@ -245,8 +245,12 @@ impl FileReport {
 }
 
 impl fmt::Display for FileReport {
+    /// The message; prefixed with the file when there is no snippet to show it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location(), self.diag.message)
+        match self.diag.label {
+            Some(_) => f.write_str(&self.diag.message),
+            None => write!(f, "{}: {}", self.location(), self.diag.message),
+        }
     }
 }
 

@@ -1,7 +1,12 @@
-//! Every format shared between dstack crates or with users.
+//! Every format shared between dstack crates or with users: the
+//! configuration model and its mini-grammars, diagnostics, money, and the
+//! wire and file formats of later stages.
 //!
 //! Data types, parsing and validation only: no IO, no async, no SQL.
 
+pub mod config;
 pub mod diag;
+pub mod exit_codes;
 pub mod grammar;
+pub mod money;
 pub mod yaml;

@@ -12,7 +12,8 @@ use super::GrammarError;
 pub struct TemplateVar {
     /// `env`, `secrets`, `run`, `dstack`, `groups`, `variables`, ...
     pub namespace: String,
-    /// What follows the namespace: `HF_TOKEN`, `args`, `[0].nodes[1].IP_ADDRESS`.
+    /// What follows the namespace: `HF_TOKEN`, `args`, `[0].nodes[1].IP_ADDRESS`;
+    /// empty for a bare `${{ name }}` (2022 workflow variables).
     pub name: String,
     /// Byte offset of `${{` in the source text.
     pub offset: usize,
@@ -122,7 +123,8 @@ fn parse_var(inner: &str, offset: usize, len: usize) -> Result<TemplateVar, Gram
         .split(['.', '[', ']'])
         .filter(|s| !s.is_empty())
         .all(ident);
-    if !ident(namespace) || name.is_empty() || !rest_ok {
+    let bare = rest.is_empty();
+    if !ident(namespace) || (!bare && name.is_empty()) || !rest_ok {
         return Err(GrammarError::at(offset, len, format!("`${{{{ {expr} }}}}` is not a valid reference"))
             .help("references look like `${{ secrets.NAME }}`, `${{ env.NAME }}` or `${{ run.args }}`"));
     }

@@ -1,0 +1,20 @@
+//! `dstack schema [NAME]`: print a JSON Schema.
+
+use dstack_schemas::config::schema::{SCHEMA_NAMES, schema_for};
+use dstack_schemas::exit_codes;
+
+use crate::error::CliError;
+
+/// Prints the schema `name`.
+pub fn run(name: &str) -> Result<i32, CliError> {
+    match schema_for(name) {
+        Some(schema) => {
+            println!("{}", serde_json::to_string_pretty(&schema).map_err(anyhow::Error::from)?);
+            Ok(exit_codes::OK)
+        }
+        None => Err(CliError::Usage(format!(
+            "unknown schema `{name}`; known: {}",
+            SCHEMA_NAMES.join(", ")
+        ))),
+    }
+}

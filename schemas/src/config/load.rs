@@ -1,0 +1,210 @@
+//! Reading one configuration file: bytes → YAML tree → `type:` dispatch →
+//! typed document, with every diagnostic of the file.
+
+use std::collections::BTreeMap;
+
+use super::convert::{Cx, FromYaml, did_you_mean, quoted_list};
+use super::legacy::{LEGACY_PROVIDERS, VariablesFile, WorkflowsFile, interpolate_variables};
+use super::spans::SpanIndex;
+use super::{
+    Configuration, DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig, TaskConfig,
+    VolumeConfig,
+};
+use crate::diag::{Diagnostic, SourceFile, Span};
+use crate::yaml::{self, Limits, Node, Value};
+
+/// The `type:` words of `*.dstack.yml` files.
+pub const TYPES: &[&str] = &["dev-environment", "task", "service", "fleet", "gateway", "volume", "preset"];
+
+/// What a file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigDocument {
+    /// A `*.dstack.yml` configuration.
+    Config(Configuration),
+    /// A 2022 `.dstack/workflows.yaml`.
+    Workflows(WorkflowsFile),
+    /// A 2022 `.dstack/variables.yaml`.
+    Variables(VariablesFile),
+}
+
+/// One file, read: its text, what it holds (if valid) and every diagnostic.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    /// The source text.
+    pub file: SourceFile,
+    /// The document, when there are no errors.
+    pub document: Option<ConfigDocument>,
+    /// Errors and warnings, in source order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Where each value is, by JSON pointer (`/resources/gpu`).
+    pub spans: SpanIndex,
+}
+
+impl LoadedFile {
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The configuration, if this is a valid `*.dstack.yml`.
+    pub fn config(&self) -> Option<&Configuration> {
+        match &self.document {
+            Some(ConfigDocument::Config(c)) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a configuration file with default limits and no 2022 variables.
+pub fn load_config(name: &str, bytes: &[u8]) -> LoadedFile {
+    load_config_with(name, bytes, &Limits::default(), &BTreeMap::new())
+}
+
+/// Reads a configuration file. `variables` (workflow → name → value) fill
+/// `${{ }}` references of 2022 workflows.
+pub fn load_config_with(
+    name: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    variables: &BTreeMap<String, BTreeMap<String, String>>,
+) -> LoadedFile {
+    let (text, root) = match yaml::parse_bytes(bytes, name, limits) {
+        Ok(parsed) => parsed,
+        Err(failure) => {
+            let (file, diag) = *failure;
+            return LoadedFile {
+                file,
+                document: None,
+                diagnostics: vec![diag],
+                spans: SpanIndex::default(),
+            };
+        }
+    };
+    let file = SourceFile::new(name, text);
+    let mut diagnostics = yaml::check_structure(&file, &root);
+    let spans = SpanIndex::build(&root);
+    let mut cx = Cx::new(&file);
+    let document = dispatch(&root, &mut cx, variables);
+    diagnostics.extend(cx.finish());
+    diagnostics.sort_by_key(|d| d.label.as_ref().map_or(0, |l| l.span.start));
+    let document = document.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    LoadedFile {
+        file,
+        document,
+        diagnostics,
+        spans,
+    }
+}
+
+fn dispatch(
+    root: &Node,
+    cx: &mut Cx,
+    variables: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Option<ConfigDocument> {
+    let Value::Map(entries) = &root.value else {
+        let what = match &root.value {
+            Value::Null => "the file is empty".to_string(),
+            _ => format!("the file holds {}", root.kind()),
+        };
+        cx.push(
+            Diagnostic::error("dstack::config::not_a_mapping", format!("expected a mapping with `type:`, but {what}"))
+                .at(root.span, "not a configuration")
+                .help("a configuration starts with e.g. `type: task`"),
+        );
+        return None;
+    };
+    let Some(type_entry) = entries.iter().find(|e| e.key == "type") else {
+        if entries.iter().any(|e| e.key == "workflows") {
+            let root = interpolate_workflows(root, variables);
+            return WorkflowsFile::from_yaml(&root, cx).map(ConfigDocument::Workflows);
+        }
+        if entries.iter().any(|e| e.key == "variables") {
+            return VariablesFile::from_yaml(root, cx).map(ConfigDocument::Variables);
+        }
+        let at = entries.first().map_or(Span::default(), |e| Span::new(e.key_span.start, 0));
+        cx.push(
+            Diagnostic::error("dstack::config::missing_type", "configuration has no `type`")
+                .at(at, "add `type:` here")
+                .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
+        );
+        return None;
+    };
+    let node = &type_entry.value;
+    let Some(kind) = node.as_str() else {
+        cx.push(
+            Diagnostic::error("dstack::config::invalid_type_tag", format!("`type` must be a word, found {}", node.kind()))
+                .at(if node.value == Value::Null { type_entry.key_span } else { node.span }, "not a type")
+                .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
+        );
+        return None;
+    };
+    let config = match kind {
+        "task" => TaskConfig::from_yaml(root, cx).map(Configuration::Task),
+        "service" => ServiceConfig::from_yaml(root, cx).map(Configuration::Service),
+        "dev-environment" => DevEnvironmentConfig::from_yaml(root, cx).map(Configuration::DevEnvironment),
+        "fleet" => FleetConfig::from_yaml(root, cx).map(Configuration::Fleet),
+        "volume" => VolumeConfig::from_yaml(root, cx).map(Configuration::Volume),
+        "gateway" => GatewayConfig::from_yaml(root, cx).map(Configuration::Gateway),
+        "preset" => PresetConfig::from_yaml(root, cx).map(Configuration::Preset),
+        other => {
+            cx.push(unknown_type(other, node.span));
+            return None;
+        }
+    };
+    config.map(ConfigDocument::Config)
+}
+
+fn unknown_type(kind: &str, span: Span) -> Diagnostic {
+    let lower = kind.to_lowercase();
+    let help = if TYPES.contains(&lower.as_str()) {
+        format!("types are lowercase: `type: {lower}`")
+    } else if LEGACY_PROVIDERS.contains(&kind) {
+        format!(
+            "`{kind}` is a 2022 workflow provider; write `type: task` with `commands:`, or put the workflow under `workflows:` in .dstack/workflows.yaml"
+        )
+    } else if let Some(best) = did_you_mean(&lower, TYPES.iter().copied()) {
+        format!("did you mean `{best}`?")
+    } else {
+        format!("set `type:` to one of {}", quoted_list(TYPES))
+    };
+    Diagnostic::error("dstack::config::unknown_type", format!("unknown configuration type `{kind}`"))
+        .at(span, "unknown type")
+        .help(help)
+}
+
+/// Fills each workflow's variables (by the workflow's own name).
+fn interpolate_workflows(root: &Node, variables: &BTreeMap<String, BTreeMap<String, String>>) -> Node {
+    let Value::Map(entries) = &root.value else { return root.clone() };
+    let entries = entries
+        .iter()
+        .map(|e| {
+            let value = match (&e.key[..], &e.value.value) {
+                ("workflows", Value::Seq(items)) => Node {
+                    value: Value::Seq(
+                        items
+                            .iter()
+                            .map(|item| {
+                                let name = item.get("name").and_then(|n| n.value.text()).unwrap_or_default();
+                                match variables.get(name) {
+                                    Some(vars) => interpolate_variables(item, vars),
+                                    None => item.clone(),
+                                }
+                            })
+                            .collect(),
+                    ),
+                    span: e.value.span,
+                },
+                _ => e.value.clone(),
+            };
+            crate::yaml::Entry {
+                key: e.key.clone(),
+                key_span: e.key_span,
+                value,
+            }
+        })
+        .collect();
+    Node {
+        value: Value::Map(entries),
+        span: root.span,
+    }
+}

@@ -1,0 +1,98 @@
+//! The configuration model: every `type:` of `*.dstack.yml` (spec §2) and the
+//! 2022 workflows format, read from spanned YAML with every problem reported.
+//!
+//! Pipeline: bytes → [`crate::yaml::Node`] (syntax, limits) → dispatch on
+//! `type:` → the typed struct of that type ([`convert::FromYaml`], collecting
+//! diagnostics) → [`Configuration`]. Defaults are not filled in here; see
+//! [`crate::normalize`].
+
+pub mod convert;
+pub mod dev_env;
+pub mod enums;
+pub mod fleet;
+pub mod gateway;
+mod json;
+pub mod legacy;
+mod load;
+pub mod preset;
+pub mod profile;
+pub mod resources;
+pub mod run;
+pub mod schema;
+pub mod service;
+pub mod spans;
+pub mod task;
+pub mod volume;
+
+pub use dev_env::DevEnvironmentConfig;
+pub use fleet::FleetConfig;
+pub use gateway::GatewayConfig;
+pub use legacy::{VariablesFile, Workflow, WorkflowsFile};
+pub use load::{ConfigDocument, LoadedFile, TYPES, load_config, load_config_with};
+pub use preset::PresetConfig;
+pub use service::ServiceConfig;
+pub use task::TaskConfig;
+pub use volume::VolumeConfig;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::grammar::ResourceName;
+
+/// A `*.dstack.yml` configuration of any type.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Configuration {
+    /// `type: task`.
+    Task(TaskConfig),
+    /// `type: service`.
+    Service(ServiceConfig),
+    /// `type: dev-environment`.
+    DevEnvironment(DevEnvironmentConfig),
+    /// `type: fleet`.
+    Fleet(FleetConfig),
+    /// `type: volume`.
+    Volume(VolumeConfig),
+    /// `type: gateway`.
+    Gateway(GatewayConfig),
+    /// `type: preset`.
+    Preset(PresetConfig),
+}
+
+impl Configuration {
+    /// The `type:` word.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Task(_) => "task",
+            Self::Service(_) => "service",
+            Self::DevEnvironment(_) => "dev-environment",
+            Self::Fleet(_) => "fleet",
+            Self::Volume(_) => "volume",
+            Self::Gateway(_) => "gateway",
+            Self::Preset(_) => "preset",
+        }
+    }
+
+    /// The `name:` if given.
+    pub fn name(&self) -> Option<&ResourceName> {
+        match self {
+            Self::Task(c) => c.common.name.as_ref(),
+            Self::Service(c) => c.common.name.as_ref(),
+            Self::DevEnvironment(c) => c.common.name.as_ref(),
+            Self::Fleet(c) => c.name.as_ref(),
+            Self::Volume(c) => c.name.as_ref(),
+            Self::Gateway(c) => c.name.as_ref(),
+            Self::Preset(c) => c.name.as_ref(),
+        }
+    }
+
+    /// The shared run fields, for the three run types.
+    pub fn run_common(&self) -> Option<&run::RunCommon> {
+        match self {
+            Self::Task(c) => Some(&c.common),
+            Self::Service(c) => Some(&c.common),
+            Self::DevEnvironment(c) => Some(&c.common),
+            _ => None,
+        }
+    }
+}

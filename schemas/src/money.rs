@@ -1,0 +1,153 @@
+//! Money: US dollars as integer micro-dollars. No `f64` money anywhere.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Mul, Sub};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An amount of US dollars, in millionths of a dollar. In JSON it is a
+/// number of dollars (`1.5`), rounded to the micro-dollar when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Usd(i64);
+
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let dollars = f64::deserialize(d)?;
+        Usd::from_dollars_f64(dollars).ok_or_else(|| serde::de::Error::custom("dollar amount out of range"))
+    }
+}
+
+impl Usd {
+    /// Zero dollars.
+    pub const ZERO: Usd = Usd(0);
+
+    /// From micro-dollars.
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// The amount in micro-dollars.
+    pub fn micros(&self) -> i64 {
+        self.0
+    }
+
+    /// From a decimal dollar amount, rounded to the nearest micro-dollar.
+    /// `None` for non-finite or absurdly large values.
+    pub fn from_dollars_f64(dollars: f64) -> Option<Self> {
+        let micros = (dollars * 1e6).round();
+        (micros.is_finite() && micros.abs() < 9e15).then_some(Self(micros as i64))
+    }
+
+    /// The amount in dollars, for display arithmetic only.
+    pub fn as_dollars_f64(&self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+
+    /// Formats with up to four decimals, trailing zeros stripped: `$1.2345`, `$3`.
+    pub fn short(&self) -> String {
+        let tenth_milli = (self.0 as i128 + if self.0 >= 0 { 50 } else { -50 }) / 100;
+        let sign = if tenth_milli < 0 { "-" } else { "" };
+        let abs = tenth_milli.abs();
+        let whole = abs / 10_000;
+        let frac = abs % 10_000;
+        if frac == 0 {
+            format!("{sign}${whole}")
+        } else {
+            let frac = format!("{frac:04}");
+            format!("{sign}${whole}.{}", frac.trim_end_matches('0'))
+        }
+    }
+}
+
+impl fmt::Display for Usd {
+    /// Two decimals for whole-cent amounts, up to four otherwise: `$2.40`, `$0.0123`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = self.short();
+        match short.split_once('.') {
+            None => write!(f, "{short}.00"),
+            Some((_, frac)) if frac.len() == 1 => write!(f, "{short}0"),
+            Some(_) => f.write_str(&short),
+        }
+    }
+}
+
+impl FromStr for Usd {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = text.trim().trim_start_matches('$');
+        let value: f64 = t.parse().map_err(|_| format!("`{text}` is not a dollar amount"))?;
+        Self::from_dollars_f64(value).ok_or_else(|| format!("`{text}` is out of range"))
+    }
+}
+
+impl Add for Usd {
+    type Output = Usd;
+    fn add(self, rhs: Usd) -> Usd {
+        Usd(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl AddAssign for Usd {
+    fn add_assign(&mut self, rhs: Usd) {
+        self.0 = self.0.saturating_add(rhs.0);
+    }
+}
+
+impl Sub for Usd {
+    type Output = Usd;
+    fn sub(self, rhs: Usd) -> Usd {
+        Usd(self.0.saturating_sub(rhs.0))
+    }
+}
+
+impl Mul<u64> for Usd {
+    type Output = Usd;
+    fn mul(self, rhs: u64) -> Usd {
+        Usd(self.0.saturating_mul(rhs as i64))
+    }
+}
+
+impl std::iter::Sum for Usd {
+    fn sum<I: Iterator<Item = Usd>>(iter: I) -> Usd {
+        iter.fold(Usd::ZERO, |a, b| a + b)
+    }
+}
+
+/// A price per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HourlyRate(pub Usd);
+
+impl HourlyRate {
+    /// Zero per hour.
+    pub const ZERO: HourlyRate = HourlyRate(Usd::ZERO);
+
+    /// What this rate costs over `secs` seconds.
+    pub fn over_secs(&self, secs: u64) -> Usd {
+        Usd::from_micros(((self.0.micros() as i128 * secs as i128) / 3600) as i64)
+    }
+}
+
+impl fmt::Display for HourlyRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/h", self.0.short())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting() {
+        let d = |x: f64| Usd::from_dollars_f64(x).unwrap();
+        assert_eq!(d(1.2345).short(), "$1.2345");
+        assert_eq!(d(3.0).short(), "$3");
+        assert_eq!(d(3.0).to_string(), "$3.00");
+        assert_eq!(d(2.4).to_string(), "$2.40");
+        assert_eq!(d(0.0123).to_string(), "$0.0123");
+        assert_eq!(HourlyRate(d(1.006)).over_secs(7200), d(2.012));
+    }
+}
