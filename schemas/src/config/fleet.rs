@@ -57,7 +57,7 @@ fn env_is_empty(env: &EnvList) -> bool {
 }
 
 /// How many instances a cloud fleet has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FleetNodes {
     /// Instances kept at all times.
     pub min: u32,
@@ -86,6 +86,27 @@ impl std::fmt::Display for FleetNodes {
             Some(t) if t != self.min => write!(f, "{range} (target {t})"),
             _ => write!(f, "{range}"),
         }
+    }
+}
+
+impl JsonSchema for FleetNodes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FleetNodes".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "examples": ["2", "0..4", "1.."] },
+                { "type": "object", "additionalProperties": false, "properties": {
+                    "min": { "type": ["integer", "null"], "minimum": 0 },
+                    "target": { "type": ["integer", "null"], "minimum": 0 },
+                    "max": { "type": ["integer", "null"], "minimum": 0 }
+                } }
+            ],
+            "description": "instances: `2`, `0..4`, or `{min, target, max}`"
+        })
     }
 }
 
@@ -163,6 +184,7 @@ pub struct SshConfig {
     /// Jump host.
     pub proxy_jump: Option<ProxyJump>,
     /// Hosts of the fleet.
+    #[schemars(schema_with = "super::json::list_of_or_string::<SshHost>")]
     pub hosts: Vec<SshHost>,
     /// Private network (`ip/mask`) used between hosts.
     pub network: Option<String>,

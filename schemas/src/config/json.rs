@@ -90,7 +90,6 @@ macro_rules! schema {
     };
 }
 
-const RANGE_PATTERN: &str = r"^\s*[^.]*\s*(\.\.\s*[^.]*)?\s*$";
 
 schema!(ResourceName, "ResourceName", {
     "type": "string",
@@ -113,7 +112,7 @@ schema!(Memory, "Memory", {
 schema!(Range<Memory>, "MemoryRange", {
     "anyOf": [
         { "type": "number", "minimum": 0 },
-        { "type": "string", "pattern": RANGE_PATTERN, "examples": ["24GB..", "40GB..80GB", "..1TB"] },
+        { "type": "string", "examples": ["24GB..", "40GB..80GB", "..1TB"] },
         { "type": "object", "additionalProperties": false,
           "properties": { "min": { "type": ["string", "number", "null"] }, "max": { "type": ["string", "number", "null"] } } }
     ],
@@ -235,4 +234,78 @@ schema!(Usd, "Dollars", {
 /// Schema of a string field that also takes numbers (`python: 3.10`).
 pub(crate) fn string_or_number(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["string", "number", "null"] })
+}
+
+/// `T` or a string shorthand (`model: NAME`, `repos: [PATH]`).
+pub(crate) fn or_string<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    let inner = generator.subschema_for::<T>();
+    json_schema!({ "anyOf": [{ "type": "string" }, inner, { "type": "null" }] })
+}
+
+/// A list whose items are `T` or a string shorthand.
+pub(crate) fn list_of_or_string<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    let inner = generator.subschema_for::<T>();
+    json_schema!({ "type": ["array", "null"], "items": { "anyOf": [{ "type": "string" }, inner] } })
+}
+
+/// Service `replicas`: a count or range, or (older spelling) a list of groups.
+pub(crate) fn replicas_schema(generator: &mut SchemaGenerator) -> Schema {
+    let range = generator.subschema_for::<Range<u32>>();
+    let group = generator.subschema_for::<super::service::ReplicaGroup>();
+    json_schema!({ "anyOf": [range, { "type": "array", "items": group }, { "type": "null" }] })
+}
+
+/// `cron:` is one schedule or a list.
+pub(crate) fn cron_schema(generator: &mut SchemaGenerator) -> Schema {
+    let cron = generator.subschema_for::<Cron>();
+    json_schema!({ "anyOf": [cron.clone(), { "type": "array", "items": cron, "minItems": 1 }] })
+}
+
+/// Adds properties (aliases) and drops names from `required`.
+pub(crate) fn add_aliases(schema: &mut Schema, aliases: &[(&str, serde_json::Value)], not_required: &[&str]) {
+    let Some(obj) = schema.as_object_mut() else { return };
+    if let Some(serde_json::Value::Object(props)) = obj.get_mut("properties") {
+        for (name, value) in aliases {
+            props.insert((*name).to_string(), value.clone());
+        }
+    }
+    if let Some(serde_json::Value::Array(required)) = obj.get_mut("required") {
+        required.retain(|r| !not_required.iter().any(|n| r == n));
+    }
+}
+
+/// Replica groups also take `count` for `replicas`.
+pub(crate) fn replica_group_transform(schema: &mut Schema) {
+    add_aliases(schema, &[("count", serde_json::json!({ "type": ["integer", "string", "object"] }))], &["replicas"]);
+}
+
+/// 2022 workflows: `depends-on`, `python_script`, `file`, `environment`.
+pub(crate) fn workflow_transform(schema: &mut Schema) {
+    let list = serde_json::json!({ "type": "array" });
+    let text = serde_json::json!({ "type": "string" });
+    add_aliases(
+        schema,
+        &[("depends-on", list.clone()), ("python_script", text.clone()), ("file", text), ("environment", list)],
+        &[],
+    );
+}
+
+/// 2022 resources also take `<name>/gpu: <count>`.
+pub(crate) fn legacy_resources_transform(schema: &mut Schema) {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("patternProperties".into(), serde_json::json!({ "^.+/gpu$": { "type": ["integer", "string"] } }));
+    }
+}
+
+/// Presets: `model` (string or mapping) and `prompt` (text or `{path}`)
+/// stand for the fields the model splits out.
+pub(crate) fn preset_transform(schema: &mut Schema) {
+    let model = serde_json::json!({ "anyOf": [{ "type": "string" }, { "type": "object", "additionalProperties": false,
+        "properties": { "repo": { "type": "string" }, "name": { "type": "string" }, "base": { "type": "string" } } }] });
+    let prompt = serde_json::json!({ "anyOf": [{ "type": "string", "maxLength": 10000 }, { "type": "object",
+        "additionalProperties": false, "required": ["path"], "properties": { "path": { "type": "string" } } }] });
+    add_aliases(schema, &[("model", model), ("prompt", prompt)], &[]);
+    if let Some(serde_json::Value::Object(props)) = schema.as_object_mut().and_then(|o| o.get_mut("properties")) {
+        props.remove("model_name");
+    }
 }

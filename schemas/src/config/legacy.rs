@@ -26,6 +26,7 @@ pub struct WorkflowsFile {
 /// One 2022 workflow.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(transform = super::json::workflow_transform)]
 pub struct Workflow {
     /// Workflow name (what `dstack run NAME` takes).
     pub name: String,
@@ -38,6 +39,7 @@ pub struct Workflow {
     /// Shell commands.
     pub commands: Option<Vec<Template>>,
     /// Python version.
+    #[serde(default)]
     #[schemars(schema_with = "super::json::string_or_number")]
     pub python: Option<String>,
     /// Script run by the `python` provider (`python_script`, `script` or `file`).
@@ -49,8 +51,12 @@ pub struct Workflow {
     #[schemars(with = "Option<EnvList>")]
     pub env: EnvList,
     /// Paths saved after the job.
+    #[serde(default)]
+    #[schemars(schema_with = "super::json::list_of_or_string::<Artifact>")]
     pub artifacts: Option<Vec<Artifact>>,
     /// Workflows whose artifacts this one needs.
+    #[serde(default)]
+    #[schemars(schema_with = "super::json::list_of_or_string::<Dep>")]
     pub deps: Option<Vec<Dep>>,
     /// Resources.
     pub resources: Option<LegacyResources>,
@@ -65,6 +71,7 @@ pub struct Workflow {
     /// App file of the `streamlit` provider.
     pub target: Option<String>,
     /// Provider version (e.g. of `lab`).
+    #[serde(default)]
     #[schemars(schema_with = "super::json::string_or_number")]
     pub version: Option<String>,
 }
@@ -95,6 +102,7 @@ pub struct Dep {
 /// 2022 resources.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[schemars(transform = super::json::legacy_resources_transform)]
 pub struct LegacyResources {
     /// CPUs.
     pub cpu: Option<u32>,

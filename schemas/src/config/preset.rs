@@ -14,6 +14,7 @@ use crate::yaml::{Node, Value};
 /// A serving preset.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(transform = super::json::preset_transform)]
 pub struct PresetConfig {
     /// Preset name.
     pub name: Option<ResourceName>,

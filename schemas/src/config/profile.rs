@@ -228,6 +228,7 @@ impl FromYaml for UtilizationPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Schedule {
     /// One or more crontab lines.
+    #[schemars(schema_with = "super::json::cron_schema")]
     pub cron: Vec<Cron>,
 }
 
@@ -258,7 +259,7 @@ impl FromYaml for Schedule {
 }
 
 /// A reference to a fleet or gateway: `name` or `project/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct EntityRef {
     /// Owning project (imported entity), if not this one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,6 +282,24 @@ impl EntityRef {
             }),
             _ => None,
         }
+    }
+}
+
+impl JsonSchema for EntityRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EntityRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string", "pattern": "^[^/]+(/[^/]+)?$" },
+                { "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
+                    "project": { "type": "string" }, "name": { "type": "string" }
+                } }
+            ],
+            "description": "`name` or `project/name`"
+        })
     }
 }
 

@@ -72,6 +72,7 @@ pub struct RunCommon {
     /// Registry credentials.
     pub registry_auth: Option<RegistryAuth>,
     /// Python version of the default image.
+    #[serde(default)]
     #[schemars(schema_with = "super::json::string_or_number")]
     pub python: Option<String>,
     /// Use the devel image with nvcc.
@@ -93,6 +94,8 @@ pub struct RunCommon {
     /// Volume mounts.
     pub volumes: Option<Vec<VolumeMount>>,
     /// Repos to clone (at most one).
+    #[serde(default)]
+    #[schemars(schema_with = "super::json::list_of_or_string::<RepoSpec>")]
     pub repos: Option<Vec<RepoSpec>>,
     /// Files to upload.
     pub files: Option<Vec<FileMapping>>,
@@ -265,7 +268,11 @@ pub fn check_template(cx: &mut Cx, node: &Node, template: &Template, allowed: &[
         let span = cx.inner_span(node, &text, var.offset, var.len);
         let allowed_list: Vec<String> = allowed
             .iter()
-            .map(|a| if a.contains('.') { format!("${{{{ {a} }}}}") } else { format!("${{{{ {a}.NAME }}}}") })
+            .map(|a| match *a {
+                "groups" => "${{ groups[i].nodes[j].IP_ADDRESS }}".to_string(),
+                a if a.contains('.') => format!("${{{{ {a} }}}}"),
+                a => format!("${{{{ {a}.NAME }}}}"),
+            })
             .collect();
         cx.push(
             Diagnostic::error("dstack::config::unknown_reference", format!("`${{{{ {path} }}}}` cannot be used in {field}"))

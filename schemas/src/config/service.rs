@@ -30,12 +30,16 @@ pub struct ServiceConfig {
     /// Strip the proxy prefix (without a gateway).
     pub strip_prefix: Option<bool>,
     /// OpenAI-compatible model endpoint.
+    #[serde(default)]
+    #[schemars(schema_with = "super::json::or_string::<ModelSpec>")]
     pub model: Option<ModelSpec>,
     /// HTTPS: `true`, `false` or `auto`.
     pub https: Option<Https>,
     /// Require a dstack token.
     pub auth: Option<bool>,
     /// Number of replicas or a range (then `scaling` is required).
+    #[serde(default)]
+    #[schemars(schema_with = "super::json::replicas_schema")]
     pub replicas: Option<Range<u32>>,
     /// Autoscaling.
     pub scaling: Option<Scaling>,
@@ -384,21 +388,25 @@ impl FromYaml for Scaling {
 /// One rate limit rule.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RateLimit {
-    /// URL prefix (longest match wins).
+    /// URL prefix (longest match wins; default `/`).
+    #[serde(default)]
     pub prefix: String,
-    /// What requests are counted by: `ip_address` or a header name.
+    /// What requests are counted by: `ip_address` (default) or a header name.
+    #[serde(default)]
     pub key: RateLimitKey,
     /// Requests per second.
     pub rps: f64,
-    /// Burst size.
+    /// Burst size (default 0).
+    #[serde(default)]
     pub burst: u32,
 }
 
 /// How rate-limited requests are grouped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RateLimitKey {
     /// By client IP.
+    #[default]
     IpAddress,
     /// By a request header.
     Header {
@@ -531,6 +539,7 @@ impl FromYaml for Probe {
 /// One group of replicas in a heterogeneous service.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(transform = super::json::replica_group_transform)]
 pub struct ReplicaGroup {
     /// Group name (default: its index).
     pub name: Option<GroupName>,
@@ -549,6 +558,7 @@ pub struct ReplicaGroup {
     /// Image of this group.
     pub image: Option<String>,
     /// Python version of this group.
+    #[serde(default)]
     #[schemars(schema_with = "super::json::string_or_number")]
     pub python: Option<String>,
     /// nvcc image.

@@ -28,6 +28,7 @@ pub struct VolumeConfig {
     /// Backend holding the volume.
     pub backend: BackendType,
     /// Region (required except for `kubernetes` and `local`).
+    #[serde(default)]
     #[schemars(schema_with = "super::json::string_or_number")]
     pub region: Option<String>,
     /// Availability zone.

@@ -1,0 +1,40 @@
+//! Helpers shared by the test modules: paths and running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (where `Cargo.toml` with `[workspace]` is).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+}
+
+/// The built `dstack` binary.
+pub fn dstack_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dstack"))
+}
+
+/// Runs `dstack ARGS` in the workspace root with colours off.
+pub fn dstack(args: &[&str]) -> Output {
+    Command::new(dstack_bin())
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("DSTACK_PROJECT_DIR")
+        .output()
+        .expect("dstack binary runs")
+}
+
+/// The corpus directory: `DSTACK_CORPUS` if set (to test another corpus),
+/// else the copy in `tests/corpus`.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("DSTACK_CORPUS").map_or_else(|| root().join("tests/corpus"), PathBuf::from)
+}
+
+/// Files in `dir` (not recursive), sorted.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `dstack` binary and its data: the corpus, golden
+//! diagnostics, examples, generated schemas. One test binary, many modules
+//! (each integration binary links the world).
+
+mod corpus;
+mod diagnostics;
+mod examples;
+mod harness;
+mod schemas;

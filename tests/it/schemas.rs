@@ -1,0 +1,25 @@
+//! The checked-in `schemas/json/*.schema.json` are what the model generates.
+//! `UPDATE_SCHEMAS=1 cargo test` rewrites them.
+
+use dstack_schemas::config::schema::{SCHEMA_NAMES, schema_for};
+
+use crate::harness::root;
+
+#[test]
+fn checked_in_schemas_are_fresh() {
+    let dir = root().join("schemas/json");
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    let mut stale = Vec::new();
+    for name in SCHEMA_NAMES {
+        let schema = schema_for(name).expect("known schema");
+        let text = serde_json::to_string_pretty(&schema).expect("json") + "\n";
+        let path = dir.join(format!("{name}.schema.json"));
+        if update {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(&path, &text).expect("write schema");
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(stale.is_empty(), "stale schemas (run `UPDATE_SCHEMAS=1 cargo test -p dstack --test it schemas`): {stale:?}");
+}
