@@ -12,7 +12,15 @@ fn main() {
         }
         for d in &loaded.diagnostics {
             let r = dstack_schemas::diag::FileReport::new(loaded.file.clone(), d.clone());
-            if verbose || d.is_error() { println!("     {} {:?} {} | {:?}", r.location(), d.severity, d.message, d.help); }
+            if verbose || d.is_error() {
+                println!(
+                    "     {} {:?} {} | {:?}",
+                    r.location(),
+                    d.severity,
+                    d.message,
+                    d.help
+                );
+            }
         }
     }
 }

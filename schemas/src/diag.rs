@@ -276,12 +276,18 @@ impl miette::Diagnostic for FileReport {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.diag.label.as_ref().map(|_| self as &dyn miette::SourceCode)
+        self.diag
+            .label
+            .as_ref()
+            .map(|_| self as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let primary = self.diag.label.iter().map(|l| {
-            miette::LabeledSpan::new_primary_with_span(Some(l.text.clone()), clamp(&self.file, l.span))
+            miette::LabeledSpan::new_primary_with_span(
+                Some(l.text.clone()),
+                clamp(&self.file, l.span),
+            )
         });
         let related = self.diag.related.iter().map(|l| {
             miette::LabeledSpan::new_with_span(Some(l.text.clone()), clamp(&self.file, l.span))

@@ -42,7 +42,10 @@ pub const ALL: &[(i32, &str)] = &[
     (STALE_PLAN, "saved plan is stale"),
     (NO_OFFER, "no offer matches the requirements"),
     (STATE_ERROR, "state unreadable or from a newer version"),
-    (DRIFT_PRESENT, "plan --refresh --detailed-exitcode: drift only"),
+    (
+        DRIFT_PRESENT,
+        "plan --refresh --detailed-exitcode: drift only",
+    ),
     (DECLINED, "confirmation declined"),
     (USAGE, "bad command-line usage"),
     (INTERRUPTED, "interrupted"),

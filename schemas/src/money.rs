@@ -14,7 +14,8 @@ pub struct Usd(i64);
 impl<'de> Deserialize<'de> for Usd {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let dollars = f64::deserialize(d)?;
-        Usd::from_dollars_f64(dollars).ok_or_else(|| serde::de::Error::custom("dollar amount out of range"))
+        Usd::from_dollars_f64(dollars)
+            .ok_or_else(|| serde::de::Error::custom("dollar amount out of range"))
     }
 }
 
@@ -77,7 +78,9 @@ impl FromStr for Usd {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let t = text.trim().trim_start_matches('$');
-        let value: f64 = t.parse().map_err(|_| format!("`{text}` is not a dollar amount"))?;
+        let value: f64 = t
+            .parse()
+            .map_err(|_| format!("`{text}` is not a dollar amount"))?;
         Self::from_dollars_f64(value).ok_or_else(|| format!("`{text}` is out of range"))
     }
 }
@@ -116,7 +119,9 @@ impl std::iter::Sum for Usd {
 }
 
 /// A price per hour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct HourlyRate(pub Usd);
 

@@ -222,10 +222,26 @@ pub fn parse_str(file: &SourceFile, limits: &Limits) -> Result<Node, Diagnostic>
     // Duplicates reach our visitor so `check_structure` can report both places.
     options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
     options.reject_unsupported_tags = true;
+    // Aliases are rare in configurations; an expansion larger than the file
+    // could ever be honestly is an alias bomb. Stop it early (and cheaply).
+    options.alias_limits.max_total_replayed_events = limits.max_events / 10;
+    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
     options.with_snippet = false;
-    let raw: RawNode = match serde_saphyr::from_str_with_options(text, options) {
-        Ok(raw) => raw,
-        Err(err) => return Err(syntax_error(file, &err)),
+    // The parser is documented panic-free; this guard keeps that promise ours
+    // even if a future version breaks it.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serde_saphyr::from_str_with_options::<RawNode>(text, options)
+    }));
+    let raw: RawNode = match parsed {
+        Ok(Ok(raw)) => raw,
+        Ok(Err(err)) => return Err(syntax_error(file, &err)),
+        Err(_) => {
+            return Err(Diagnostic::error(
+                "dstack::yaml::parser_failure",
+                "the YAML parser failed on this file",
+            )
+            .help("please report this file as a bug; meanwhile check it for unusual YAML syntax"));
+        }
     };
     let mut depth_error = None;
     let node = raw.into_node(file, 0, limits.max_depth, &mut depth_error);
@@ -307,7 +323,7 @@ fn walk_structure(file: &SourceFile, node: &Node, out: &mut Vec<Diagnostic>) {
 fn first_line(message: &str) -> String {
     // serde-saphyr appends " at line X column Y"; our label carries the place.
     let line = message.lines().next().unwrap_or(message);
-    match line.rfind(" at line ") {
+    match line.find(" at line ") {
         Some(i) => line[..i].to_string(),
         None => line.to_string(),
     }
@@ -330,7 +346,14 @@ fn budget_message(breach: &str) -> (&'static str, String, Option<&'static str>) 
     }
     (
         "dstack::yaml::too_expensive",
-        format!("YAML expands past the parse budget ({})", breach.replace(['{', '}'], "").trim()),
+        format!(
+            "YAML expands past the parse budget ({})",
+            breach
+                .replace(['{', '}'], "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Some("anchors and aliases here expand to a huge document; write the values out instead"),
     )
 }
@@ -346,8 +369,13 @@ fn classify(message: &str) -> (&'static str, String, Option<&'static str>) {
     } else if lower.contains("budget") || lower.contains("alias") && lower.contains("limit") {
         (
             "dstack::yaml::too_expensive",
-            format!("YAML too expensive to expand: {message}"),
-            Some("the file expands to too many nodes (anchors and aliases?); write the values out"),
+            format!(
+                "anchors and aliases expand past the parse budget ({})",
+                message.split(": ").last().unwrap_or(message)
+            ),
+            Some(
+                "aliases here expand to a huge document (an alias bomb?); write the values out instead",
+            ),
         )
     } else if lower.contains("multiple documents") || lower.contains("more than one document") {
         (
@@ -598,7 +626,10 @@ mod tests {
         let text = |k: &str| node.get(k).unwrap().value.text().unwrap().to_string();
         assert_eq!(text("python"), "3.10");
         assert_eq!(text("port"), "8080");
-        assert!(matches!(node.get("name").unwrap().value.value, Value::Str(_)));
+        assert!(matches!(
+            node.get("name").unwrap().value.value,
+            Value::Str(_)
+        ));
     }
 
     #[test]
@@ -651,7 +682,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_the_offset() {
-        let err = parse_bytes(b"type: task\nname: \xf7x\n", "t.yml", &Limits::default()).unwrap_err();
+        let err =
+            parse_bytes(b"type: task\nname: \xf7x\n", "t.yml", &Limits::default()).unwrap_err();
         assert_eq!(err.1.code, "dstack::yaml::not_utf8");
         assert!(err.1.message.contains("offset 17"), "{}", err.1.message);
     }

@@ -50,7 +50,10 @@ fn error_lines(loaded: &LoadedFile) -> String {
 fn everything_dstack_accepts_validates() {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for entry in index().iter().filter(|e| e["dstack_accepts"] == json!(true) && e["intent"].is_null()) {
+    for entry in index()
+        .iter()
+        .filter(|e| e["dstack_accepts"] == json!(true) && e["intent"].is_null())
+    {
         let rel = entry["file"].as_str().unwrap_or_default();
         checked += 1;
         let loaded = load(rel);
@@ -59,7 +62,12 @@ fn everything_dstack_accepts_validates() {
         }
     }
     assert!(checked > 100, "corpus too small: {checked}");
-    assert!(failures.is_empty(), "{} accepted file(s) rejected:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} accepted file(s) rejected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -102,10 +110,21 @@ fn legacy_files_read_as_2022_documents() {
     let dir = corpus_dir().join("legacy");
     let mut workflows = 0;
     for path in crate::harness::files_in(&dir) {
-        let rel = format!("legacy/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or_default());
+        let rel = format!(
+            "legacy/{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+        );
         let loaded = load(&rel);
         if is_difference(&rel) {
-            assert!(loaded.diagnostics.iter().any(|d| d.code == "dstack::graph::dangling_dep"), "{rel}");
+            assert!(
+                loaded
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.code == "dstack::graph::dangling_dep"),
+                "{rel}"
+            );
             continue;
         }
         assert!(!loaded.has_errors(), "{rel}\n{}", error_lines(&loaded));
@@ -175,7 +194,10 @@ fn dstack_shape(config: &Configuration) -> Value {
         }
         Configuration::Fleet(f) => {
             if let Some(n) = &f.nodes {
-                out.insert("nodes".into(), json!({ "min": n.min, "target": n.target, "max": n.max }));
+                out.insert(
+                    "nodes".into(),
+                    json!({ "min": n.min, "target": n.target, "max": n.max }),
+                );
             }
         }
         _ => {}
@@ -226,7 +248,8 @@ fn their_shape(parsed: &Value, ours: &Value) -> Value {
     if let Some(Value::Object(r)) = parsed.get("resources") {
         let mut res = r.clone();
         if let Some(Value::Object(gpu)) = res.get_mut("gpu") {
-            gpu.entry("count").or_insert(json!({ "min": 1, "max": null }));
+            gpu.entry("count")
+                .or_insert(json!({ "min": 1, "max": null }));
             for key in ["vendor", "name", "memory", "total_memory"] {
                 gpu.entry(key).or_insert(Value::Null);
             }
@@ -235,7 +258,10 @@ fn their_shape(parsed: &Value, ours: &Value) -> Value {
         out.insert("resources".into(), Value::Object(res));
     }
     // Keys we do not model in this comparison are dropped from both sides.
-    let ours_keys: BTreeSet<&String> = ours.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let ours_keys: BTreeSet<&String> = ours
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     out.retain(|k, _| ours_keys.contains(k) || ["type", "name"].contains(&k.as_str()));
     Value::Object(out)
 }
@@ -246,14 +272,21 @@ fn values_read_agree_with_dstack() {
     for entry in index().iter().filter(|e| e["dstack_parsed"].is_object()) {
         let rel = entry["file"].as_str().unwrap_or_default();
         let loaded = load(rel);
-        let Some(config) = loaded.config() else { continue };
+        let Some(config) = loaded.config() else {
+            continue;
+        };
         let ours = dstack_shape(config);
         let theirs = their_shape(&entry["dstack_parsed"], &ours);
         if ours != theirs {
             mismatches.push(format!("{rel}\n  ours:   {ours}\n  dstack: {theirs}"));
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatch(es):\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatch(es):\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -269,15 +302,25 @@ fn accepted_files_match_the_json_schema() {
     let schema = schema_for("configuration").expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut failures = Vec::new();
-    for entry in index().iter().filter(|e| e["dstack_accepts"] == json!(true) && e["intent"].is_null()) {
+    for entry in index()
+        .iter()
+        .filter(|e| e["dstack_accepts"] == json!(true) && e["intent"].is_null())
+    {
         let rel = entry["file"].as_str().unwrap_or_default();
         let text = std::fs::read_to_string(corpus_dir().join(rel)).expect("read");
         let node = parse_str(&SourceFile::new(rel, text), &Limits::default()).expect("yaml");
-        let errors: Vec<String> =
-            validator.iter_errors(&node.to_json()).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&node.to_json())
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         if !errors.is_empty() {
             failures.push(format!("{rel}: {errors:?}"));
         }
     }
-    assert!(failures.is_empty(), "{} file(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} file(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

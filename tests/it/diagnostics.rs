@@ -6,7 +6,11 @@ use crate::harness::{dstack, root};
 
 fn render(rel: &str) -> String {
     let out = dstack(&["validate", "-f", rel]);
-    assert_eq!(out.status.code(), Some(3), "{rel} should be invalid (exit 3)");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{rel} should be invalid (exit 3)"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     format!("{stderr}---\n{stdout}")
@@ -15,7 +19,11 @@ fn render(rel: &str) -> String {
 #[test]
 fn invalid_cases() {
     insta::glob!("../cases/invalid", "*.yml", |path| {
-        let rel = path.strip_prefix(root()).expect("case under root").display().to_string();
+        let rel = path
+            .strip_prefix(root())
+            .expect("case under root")
+            .display()
+            .to_string();
         insta::assert_snapshot!(render(&rel));
     });
 }
@@ -23,7 +31,11 @@ fn invalid_cases() {
 #[test]
 fn corpus_bad_files() {
     insta::glob!("../corpus/bad", "*.yml", |path| {
-        let rel = path.strip_prefix(root()).expect("case under root").display().to_string();
+        let rel = path
+            .strip_prefix(root())
+            .expect("case under root")
+            .display()
+            .to_string();
         if rel.ends_with("json-object.dstack.yml") {
             return; // an edge case that is valid
         }
@@ -34,7 +46,11 @@ fn corpus_bad_files() {
 #[test]
 fn corpus_rejected_files() {
     insta::glob!("../corpus/rejected-by-dstack", "*.yml", |path| {
-        let rel = path.strip_prefix(root()).expect("case under root").display().to_string();
+        let rel = path
+            .strip_prefix(root())
+            .expect("case under root")
+            .display()
+            .to_string();
         insta::assert_snapshot!(render(&rel));
     });
 }

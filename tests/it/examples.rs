@@ -3,8 +3,8 @@
 
 use dstack_schemas::config::load_config;
 use dstack_schemas::config::schema::schema_for;
-use dstack_schemas::yaml::{Limits, parse_str};
 use dstack_schemas::diag::SourceFile;
+use dstack_schemas::yaml::{Limits, parse_str};
 
 use crate::harness::{dstack, root};
 
@@ -28,9 +28,22 @@ fn example_files() -> Vec<std::path::PathBuf> {
 #[test]
 fn examples_validate() {
     let out = dstack(&["validate", "-f", "examples"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for kind in ["task", "service", "dev-environment", "fleet", "volume", "gateway", "workflow"] {
+    for kind in [
+        "task",
+        "service",
+        "dev-environment",
+        "fleet",
+        "volume",
+        "gateway",
+        "workflow",
+    ] {
         assert!(stdout.contains(kind), "no {kind} example:\n{stdout}");
     }
 }
@@ -46,8 +59,12 @@ fn examples_match_the_json_schema() {
         if loaded.config().is_none() {
             continue; // 2022 workflows have their own schema
         }
-        let node = parse_str(&SourceFile::new("x", text.clone()), &Limits::default()).expect("yaml");
-        let errors: Vec<String> = validator.iter_errors(&node.to_json()).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let node =
+            parse_str(&SourceFile::new("x", text.clone()), &Limits::default()).expect("yaml");
+        let errors: Vec<String> = validator
+            .iter_errors(&node.to_json())
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         checked += 1;
     }
@@ -60,7 +77,11 @@ fn schema_rejects_a_typo() {
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let doc = serde_json::json!({"type": "task", "commands": ["x"], "resorces": {}});
     assert!(!validator.is_valid(&doc));
-    let doc = serde_json::json!({"type": "task", "commands": ["x"], "resources": {"gpu": "A100:2"}});
-    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let doc =
+        serde_json::json!({"type": "task", "commands": ["x"], "resources": {"gpu": "A100:2"}});
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }

@@ -21,5 +21,8 @@ fn checked_in_schemas_are_fresh() {
             stale.push(path.display().to_string());
         }
     }
-    assert!(stale.is_empty(), "stale schemas (run `UPDATE_SCHEMAS=1 cargo test -p dstack --test it schemas`): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "stale schemas (run `UPDATE_SCHEMAS=1 cargo test -p dstack --test it schemas`): {stale:?}"
+    );
 }

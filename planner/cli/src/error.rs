@@ -7,8 +7,6 @@ use dstack_schemas::exit_codes;
 pub enum CliError {
     /// Bad usage the argument parser could not catch.
     Usage(String),
-    /// Configuration problems; already rendered.
-    InvalidConfig,
     /// Anything else.
     Unexpected(anyhow::Error),
 }
@@ -21,7 +19,6 @@ impl CliError {
                 eprintln!("error: {msg}");
                 exit_codes::USAGE
             }
-            Self::InvalidConfig => exit_codes::INVALID_CONFIG,
             Self::Unexpected(err) => {
                 eprintln!("error: {err:#}");
                 exit_codes::UNEXPECTED

@@ -10,8 +10,6 @@ use dstack_schemas::yaml::Limits;
 /// One configuration file, read.
 #[derive(Debug, Clone)]
 pub struct ProjectFile {
-    /// Path as given or found.
-    pub path: PathBuf,
     /// Parse result with diagnostics.
     pub loaded: LoadedFile,
 }
@@ -27,12 +25,17 @@ pub fn is_config_name(path: &Path) -> bool {
         || name.ends_with(".dstack.yaml")
         || name == ".dstack.yml"
         || name == ".dstack.yaml"
-        || (in_dot_dstack && matches!(name, "workflows.yaml" | "workflows.yml" | "variables.yaml" | "variables.yml"))
+        || (in_dot_dstack
+            && matches!(
+                name,
+                "workflows.yaml" | "workflows.yml" | "variables.yaml" | "variables.yml"
+            ))
 }
 
 fn skip_dir(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    matches!(name, "target" | "node_modules" | ".git") || (name.starts_with('.') && name != ".dstack" && name != ".")
+    matches!(name, "target" | "node_modules" | ".git")
+        || (name.starts_with('.') && name != ".dstack" && name != ".")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -56,7 +59,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 /// Expands `inputs` (files and directories) into configuration files; no
 /// inputs means the project directory.
 pub fn discover(project_dir: &Path, inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let inputs = if inputs.is_empty() { vec![project_dir.to_path_buf()] } else { inputs.to_vec() };
+    let inputs = if inputs.is_empty() {
+        vec![project_dir.to_path_buf()]
+    } else {
+        inputs.to_vec()
+    };
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -72,18 +79,24 @@ pub fn discover(project_dir: &Path, inputs: &[PathBuf]) -> anyhow::Result<Vec<Pa
 
 fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let rel = cwd.as_ref().and_then(|c| path.strip_prefix(c).ok()).unwrap_or(path);
+    let rel = cwd
+        .as_ref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
     rel.strip_prefix("./").unwrap_or(rel).display().to_string()
 }
 
 /// The 2022 variables next to a workflows file, if any.
 fn sibling_variables(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    let Some(dir) = path.parent() else { return BTreeMap::new() };
+    let Some(dir) = path.parent() else {
+        return BTreeMap::new();
+    };
     for name in ["variables.yaml", "variables.yml"] {
         let candidate = dir.join(name);
         if candidate != path
             && let Ok(bytes) = std::fs::read(&candidate)
-            && let Some(ConfigDocument::Variables(vars)) = load_config(&candidate.display().to_string(), &bytes).document
+            && let Some(ConfigDocument::Variables(vars)) =
+                load_config(&candidate.display().to_string(), &bytes).document
         {
             return vars.variables;
         }
@@ -103,10 +116,13 @@ pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ProjectFile>> {
             } else {
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
             };
-            let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { display_path(path) };
+            let name = if path.as_os_str() == "-" {
+                "<stdin>".to_string()
+            } else {
+                display_path(path)
+            };
             let variables = sibling_variables(path);
             Ok(ProjectFile {
-                path: path.clone(),
                 loaded: load_config_with(&name, &bytes, &Limits::default(), &variables),
             })
         })

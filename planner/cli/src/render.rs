@@ -13,8 +13,14 @@ pub fn color_enabled() -> bool {
 
 /// Renders one diagnostic as text: the snippet with labels, and help.
 pub fn diagnostic_text(file: &SourceFile, diag: &Diagnostic, color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let report = FileReport::new(file.clone(), diag.clone());
     let mut out = String::new();
     if handler.render_report(&mut out, &report).is_err() {

@@ -61,9 +61,16 @@ impl<'s> Cx<'s> {
             }
             _ => node.kind().to_string(),
         };
-        let mut diag = Diagnostic::error("dstack::config::invalid_type", format!("expected {what}, found {found}"))
-            .at(node.span, format!("expected {what}"));
-        if matches!(node.value, Value::Int(..) | Value::Float(..) | Value::Bool(..)) && what.contains("string") {
+        let mut diag = Diagnostic::error(
+            "dstack::config::invalid_type",
+            format!("expected {what}, found {found}"),
+        )
+        .at(node.span, format!("expected {what}"));
+        if matches!(
+            node.value,
+            Value::Int(..) | Value::Float(..) | Value::Bool(..)
+        ) && what.contains("string")
+        {
             diag = diag.help(format!(
                 "quote it to make it a string: `'{}'`",
                 node.text().unwrap_or_default()
@@ -113,7 +120,12 @@ impl<'s> Cx<'s> {
     /// Opens a mapping for field-by-field reading. Keys not in `allowed` are
     /// reported (with a suggestion) and skipped. `what` names the mapping in
     /// messages, e.g. "task" or "resources".
-    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         let Some(entries) = node.as_map() else {
             self.expected(node, &format!("a mapping ({what})"));
             return None;
@@ -141,7 +153,10 @@ fn shorten(s: &str) -> String {
 }
 
 /// The closest candidate to a misspelt key, if close enough.
-pub fn did_you_mean<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    key: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(key, c), c))
@@ -198,7 +213,11 @@ fn unknown_field(what: &str, entry: &Entry, allowed: &[&str]) -> Diagnostic {
                 .help(format!("{what} fields are: {}", allowed.join(", ")));
         }
         None => {
-            let schema = if super::load::TYPES.contains(&what) { what } else { "configuration" };
+            let schema = if super::load::TYPES.contains(&what) {
+                what
+            } else {
+                "configuration"
+            };
             diag = diag
                 .at(entry.key_span, "unknown field")
                 .help(format!("see `dstack schema {schema}` for every field"));
@@ -369,11 +388,17 @@ macro_rules! unsigned_from_yaml {
                     Ok(v) => Some(v),
                     Err(_) => {
                         let (msg, label) = if value < 0 {
-                            (format!("expected {}, found the negative number {value}", $what), "negative")
+                            (
+                                format!("expected {}, found the negative number {value}", $what),
+                                "negative",
+                            )
                         } else {
                             (format!("{value} is too large"), "too large")
                         };
-                        cx.push(Diagnostic::error("dstack::config::out_of_range", msg).at(node.span, label));
+                        cx.push(
+                            Diagnostic::error("dstack::config::out_of_range", msg)
+                                .at(node.span, label),
+                        );
                         None
                     }
                 }
@@ -391,7 +416,9 @@ impl FromYaml for f64 {
         match &node.value {
             Value::Int(i, _) => Some(*i as f64),
             Value::Float(f, _) => Some(*f),
-            Value::Str(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => s.trim().parse().ok(),
+            Value::Str(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                s.trim().parse().ok()
+            }
             _ => {
                 cx.expected(node, "a number");
                 None
@@ -431,7 +458,12 @@ impl FromYaml for BTreeMap<String, String> {
 }
 
 /// Parses a string node with `FromStr`, reporting grammar errors under `code`.
-pub fn from_text<T: FromStr<Err = GrammarError>>(node: &Node, text: &str, cx: &mut Cx, code: &'static str) -> Option<T> {
+pub fn from_text<T: FromStr<Err = GrammarError>>(
+    node: &Node,
+    text: &str,
+    cx: &mut Cx,
+    code: &'static str,
+) -> Option<T> {
     match text.parse::<T>() {
         Ok(v) => Some(v),
         Err(err) => {
@@ -476,8 +508,15 @@ impl FromYaml for Memory {
     }
 }
 
-fn grammar_result<T>(result: Result<T, GrammarError>, node: &Node, text: &str, cx: &mut Cx) -> Option<T> {
-    result.map_err(|e| cx.grammar(node, text, e, "dstack::config::invalid_value")).ok()
+fn grammar_result<T>(
+    result: Result<T, GrammarError>,
+    node: &Node,
+    text: &str,
+    cx: &mut Cx,
+) -> Option<T> {
+    result
+        .map_err(|e| cx.grammar(node, text, e, "dstack::config::invalid_value"))
+        .ok()
 }
 
 /// A range of `T` from a scalar (`2`, `2..8`) or a mapping (`{min, max}`).
@@ -511,9 +550,12 @@ where
             }
             if range.min.is_none() && range.max.is_none() {
                 cx.push(
-                    Diagnostic::error("dstack::config::invalid_range", format!("{what} range has no bounds"))
-                        .at(node.span, "empty range")
-                        .help("set `min`, `max` or both"),
+                    Diagnostic::error(
+                        "dstack::config::invalid_range",
+                        format!("{what} range has no bounds"),
+                    )
+                    .at(node.span, "empty range")
+                    .help("set `min`, `max` or both"),
                 );
                 return None;
             }
@@ -539,7 +581,9 @@ where
 
 /// A count range (`2`, `1..`, `{min: 1, max: 4}`), counts being non-negative.
 pub fn count_range(node: &Node, cx: &mut Cx, what: &str) -> Option<Range<u32>> {
-    range_from_yaml(node, cx, what, u32::from_yaml, |t| crate::grammar::parse_count(t, "count"))
+    range_from_yaml(node, cx, what, u32::from_yaml, |t| {
+        crate::grammar::parse_count(t, "count")
+    })
 }
 
 impl FromYaml for Range<u32> {
@@ -558,7 +602,9 @@ impl FromYaml for GpuSpec {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         match &node.value {
             Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_gpu"),
-            Value::Int(..) => u32::from_yaml(node, cx).map(|n| GpuSpec::with_count(Range::exact(n))),
+            Value::Int(..) => {
+                u32::from_yaml(node, cx).map(|n| GpuSpec::with_count(Range::exact(n)))
+            }
             Value::Map(_) => gpu_mapping(node, cx),
             _ => {
                 cx.expected(node, "a GPU spec such as `A100:80GB:2` or a mapping");
@@ -569,16 +615,30 @@ impl FromYaml for GpuSpec {
 }
 
 fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
-    let f = cx.fields(node, "gpu", &["vendor", "name", "count", "memory", "total_memory", "compute_capability"])?;
+    let f = cx.fields(
+        node,
+        "gpu",
+        &[
+            "vendor",
+            "name",
+            "count",
+            "memory",
+            "total_memory",
+            "compute_capability",
+        ],
+    )?;
     let before = cx.error_count();
     let vendor = f.value("vendor").and_then(|n| {
         let text = LooseString::from_yaml(n, cx)?.0;
         let vendor = GpuVendor::parse(&text);
         if vendor.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_gpu", format!("unknown GPU vendor `{text}`"))
-                    .at(n.span, "unknown vendor")
-                    .help("vendors are nvidia, amd, google (tpu), intel, tenstorrent (tt)"),
+                Diagnostic::error(
+                    "dstack::config::invalid_gpu",
+                    format!("unknown GPU vendor `{text}`"),
+                )
+                .at(n.span, "unknown vendor")
+                .help("vendors are nvidia, amd, google (tpu), intel, tenstorrent (tt)"),
             );
         }
         vendor
@@ -587,8 +647,11 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
         Some(n) if n.as_str().is_some() || matches!(n.value, Value::Int(..)) => {
             LooseString::from_yaml(n, cx).map(|s| vec![crate::grammar::normalize_gpu_name(&s.0)])
         }
-        Some(n) => Vec::<LooseString>::from_yaml(n, cx)
-            .map(|v| v.into_iter().map(|s| crate::grammar::normalize_gpu_name(&s.0)).collect()),
+        Some(n) => Vec::<LooseString>::from_yaml(n, cx).map(|v| {
+            v.into_iter()
+                .map(|s| crate::grammar::normalize_gpu_name(&s.0))
+                .collect()
+        }),
         None => Some(Vec::new()),
     };
     let count = f.value("count").map(|n| count_range(n, cx, "GPU count"));
@@ -597,7 +660,11 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
     let compute_capability = f.value("compute_capability").and_then(|n| {
         let text = match &n.value {
             Value::Seq(items) if items.len() == 2 => {
-                format!("{}.{}", items[0].text().unwrap_or("?"), items[1].text().unwrap_or("?"))
+                format!(
+                    "{}.{}",
+                    items[0].text().unwrap_or("?"),
+                    items[1].text().unwrap_or("?")
+                )
             }
             _ => LooseString::from_yaml(n, cx)?.0,
         };
@@ -634,9 +701,12 @@ impl FromYaml for CpuSpec {
                     let arch = CpuArch::parse(&text);
                     if arch.is_none() {
                         cx.push(
-                            Diagnostic::error("dstack::config::invalid_cpu", format!("`{text}` is not a CPU architecture"))
-                                .at(n.span, "unknown architecture")
-                                .help("architectures are `x86` and `arm`"),
+                            Diagnostic::error(
+                                "dstack::config::invalid_cpu",
+                                format!("`{text}` is not a CPU architecture"),
+                            )
+                            .at(n.span, "unknown architecture")
+                            .help("architectures are `x86` and `arm`"),
                         );
                     }
                     arch
@@ -663,7 +733,8 @@ impl FromYaml for DiskSpec {
         match &node.value {
             Value::Map(entries) if entries.iter().any(|e| e.key == "size") => {
                 let f = cx.fields(node, "disk", &["size"])?;
-                f.req::<Range<Memory>>(cx, "size").map(|size| DiskSpec { size })
+                f.req::<Range<Memory>>(cx, "size")
+                    .map(|size| DiskSpec { size })
             }
             _ => Range::<Memory>::from_yaml(node, cx).map(|size| DiskSpec { size }),
         }
@@ -706,7 +777,9 @@ impl FromYaml for IdleDuration {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         match &node.value {
             Value::Bool(false, _) => Some(IdleDuration::Never),
-            Value::Int(i, t) => grammar_result(IdleDuration::from_number(*i as f64, t), node, t, cx),
+            Value::Int(i, t) => {
+                grammar_result(IdleDuration::from_number(*i as f64, t), node, t, cx)
+            }
             Value::Float(f, t) => grammar_result(IdleDuration::from_number(*f, t), node, t, cx),
             Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_duration"),
             _ => {
@@ -734,8 +807,11 @@ impl FromYaml for PortMapping {
                         && matches!(n.value, Value::Int(0, _))
                     {
                         cx.push(
-                            Diagnostic::error("dstack::config::invalid_port", "port 0 is out of range 1..65535")
-                                .at(n.span, "here"),
+                            Diagnostic::error(
+                                "dstack::config::invalid_port",
+                                "port 0 is out of range 1..65535",
+                            )
+                            .at(n.span, "here"),
                         );
                         return None;
                     }
@@ -762,7 +838,13 @@ impl FromYaml for VolumeMount {
                 let instance_path = f.req::<String>(cx, "instance_path");
                 let path = f.req::<String>(cx, "path");
                 let optional = f.opt::<bool>(cx, "optional").unwrap_or(false);
-                check_path(&f, cx, "instance_path", instance_path.as_deref(), "instance")?;
+                check_path(
+                    &f,
+                    cx,
+                    "instance_path",
+                    instance_path.as_deref(),
+                    "instance",
+                )?;
                 check_path(&f, cx, "path", path.as_deref(), "container")?;
                 Some(VolumeMount::Instance {
                     instance_path: instance_path?,
@@ -816,10 +898,16 @@ impl FromYaml for FileMapping {
                 let f = cx.fields(node, "file mapping", &["local_path", "path"])?;
                 let local = f.req::<String>(cx, "local_path");
                 let container = f.opt::<String>(cx, "path");
-                Some(FileMapping { local: local?, container })
+                Some(FileMapping {
+                    local: local?,
+                    container,
+                })
             }
             _ => {
-                cx.expected(node, "a file mapping such as `train.py` or `src:/workflow/src`");
+                cx.expected(
+                    node,
+                    "a file mapping such as `train.py` or `src:/workflow/src`",
+                );
                 None
             }
         }
@@ -841,9 +929,12 @@ impl FromYaml for Usd {
             Some(usd) if usd > Usd::ZERO => Some(usd),
             _ => {
                 cx.push(
-                    Diagnostic::error("dstack::config::invalid_price", format!("price must be greater than 0, found {value}"))
-                        .at(node.span, "here")
-                        .help("prices are dollars per hour, e.g. `max_price: 2.5`"),
+                    Diagnostic::error(
+                        "dstack::config::invalid_price",
+                        format!("price must be greater than 0, found {value}"),
+                    )
+                    .at(node.span, "here")
+                    .help("prices are dollars per hour, e.g. `max_price: 2.5`"),
                 );
                 None
             }
@@ -863,9 +954,12 @@ impl FromYaml for EnvList {
         let mut add = |entry: EnvEntry, span: Span, cx: &mut Cx| {
             if let Some(first) = seen.get(&entry.name) {
                 cx.push(
-                    Diagnostic::error("dstack::config::duplicate_env", format!("`{}` is set twice", entry.name))
-                        .at(span, "set again here")
-                        .also(*first, "first set here"),
+                    Diagnostic::error(
+                        "dstack::config::duplicate_env",
+                        format!("`{}` is set twice", entry.name),
+                    )
+                    .at(span, "set again here")
+                    .also(*first, "first set here"),
                 );
             } else {
                 seen.insert(entry.name.clone(), span);
@@ -875,8 +969,12 @@ impl FromYaml for EnvList {
         match &node.value {
             Value::Seq(items) => {
                 for item in items {
-                    let Some(text) = String::from_yaml(item, cx) else { continue };
-                    if let Some(entry) = from_text::<EnvEntry>(item, &text, cx, "dstack::config::invalid_env") {
+                    let Some(text) = String::from_yaml(item, cx) else {
+                        continue;
+                    };
+                    if let Some(entry) =
+                        from_text::<EnvEntry>(item, &text, cx, "dstack::config::invalid_env")
+                    {
                         add(entry, item.span, cx);
                     }
                 }
@@ -884,7 +982,10 @@ impl FromYaml for EnvList {
             Value::Map(entries) => {
                 for e in entries {
                     if let Err(err) = crate::grammar::check_env_name(&e.key) {
-                        cx.push(Diagnostic::error("dstack::config::invalid_env", err.message).at(e.key_span, "here"));
+                        cx.push(
+                            Diagnostic::error("dstack::config::invalid_env", err.message)
+                                .at(e.key_span, "here"),
+                        );
                         continue;
                     }
                     if e.value.value == Value::Null {
@@ -895,8 +996,12 @@ impl FromYaml for EnvList {
                         );
                         continue;
                     }
-                    let Some(LooseString(text)) = LooseString::from_yaml(&e.value, cx) else { continue };
-                    if let Some(value) = from_text::<Template>(&e.value, &text, cx, "dstack::config::invalid_env") {
+                    let Some(LooseString(text)) = LooseString::from_yaml(&e.value, cx) else {
+                        continue;
+                    };
+                    if let Some(value) =
+                        from_text::<Template>(&e.value, &text, cx, "dstack::config::invalid_env")
+                    {
                         add(
                             EnvEntry {
                                 name: e.key.clone(),
@@ -909,7 +1014,10 @@ impl FromYaml for EnvList {
                 }
             }
             _ => {
-                cx.expected(node, "a list (`- NAME=value`) or mapping (`NAME: value`) of environment variables");
+                cx.expected(
+                    node,
+                    "a list (`- NAME=value`) or mapping (`NAME: value`) of environment variables",
+                );
                 return None;
             }
         }
@@ -934,9 +1042,15 @@ pub fn choice<'c>(node: &Node, cx: &mut Cx, what: &str, choices: &[&'c str]) -> 
         None => format!("{what} is one of {}", quoted_list(choices)),
     };
     cx.push(
-        Diagnostic::error("dstack::config::invalid_value", format!("`{text}` is not a valid {what}"))
-            .at(node.span, format!("expected one of {}", quoted_list(choices)))
-            .help(hint),
+        Diagnostic::error(
+            "dstack::config::invalid_value",
+            format!("`{text}` is not a valid {what}"),
+        )
+        .at(
+            node.span,
+            format!("expected one of {}", quoted_list(choices)),
+        )
+        .help(hint),
     );
     None
 }

@@ -35,7 +35,12 @@ impl FromYaml for DevEnvironmentConfig {
         let keys = run_keys(&["ports", "ide", "version", "init", "inactivity_duration"]);
         let f = cx.fields(node, "dev-environment", &keys)?;
         let common = RunCommon::read(&f, cx, "dev-environment");
-        forbid(&f, cx, "entrypoint", "dev environments run their IDE and `init` commands");
+        forbid(
+            &f,
+            cx,
+            "entrypoint",
+            "dev environments run their IDE and `init` commands",
+        );
         let inactivity_duration = match f.value("inactivity_duration").map(|n| &n.value) {
             Some(Value::Bool(true, _)) => None,
             _ => f.opt(cx, "inactivity_duration"),
@@ -50,12 +55,17 @@ impl FromYaml for DevEnvironmentConfig {
         };
         if env.version.is_some() && env.ide.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::version_without_ide", "`version` needs `ide`")
-                    .at(f.key_span("version"), "no IDE to version")
-                    .help("set `ide: vscode` (or cursor, windsurf, zed), or remove `version`"),
+                Diagnostic::error(
+                    "dstack::config::version_without_ide",
+                    "`version` needs `ide`",
+                )
+                .at(f.key_span("version"), "no IDE to version")
+                .help("set `ide: vscode` (or cursor, windsurf, zed), or remove `version`"),
             );
         }
-        if matches!(env.inactivity_duration, Some(OffDuration::After(_))) && env.common.dstack == Some(true) {
+        if matches!(env.inactivity_duration, Some(OffDuration::After(_)))
+            && env.common.dstack == Some(true)
+        {
             f.exclusive(cx, "inactivity_duration", "dstack");
         }
         check_ports_unique(cx, f.value("ports"), env.ports.as_deref());

@@ -128,10 +128,23 @@ impl FromYaml for FleetNodes {
             max: range.max,
         };
         let t = nodes.initial();
-        if nodes.max.is_some_and(|max| nodes.min > max) || nodes.max.is_some_and(|max| t > max) || t < nodes.min {
+        if nodes.max.is_some_and(|max| nodes.min > max)
+            || nodes.max.is_some_and(|max| t > max)
+            || t < nodes.min
+        {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_nodes", "fleet nodes must satisfy min ≤ target ≤ max")
-                    .at(node.span, format!("min {} target {t} max {}", nodes.min, nodes.max.map_or("∞".into(), |m| m.to_string()))),
+                Diagnostic::error(
+                    "dstack::config::invalid_nodes",
+                    "fleet nodes must satisfy min ≤ target ≤ max",
+                )
+                .at(
+                    node.span,
+                    format!(
+                        "min {} target {t} max {}",
+                        nodes.min,
+                        nodes.max.map_or("∞".into(), |m| m.to_string())
+                    ),
+                ),
             );
             return None;
         }
@@ -164,7 +177,13 @@ impl FromYaml for Blocks {
         }
         let n = u32::from_yaml(node, cx)?;
         if n == 0 {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "`blocks` must be at least 1").at(node.span, "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "`blocks` must be at least 1",
+                )
+                .at(node.span, "here"),
+            );
             return None;
         }
         Some(Self::Count(n))
@@ -226,7 +245,11 @@ pub struct SshHost {
 
 impl FromYaml for ProxyJump {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "proxy_jump", &["hostname", "port", "user", "identity_file"])?;
+        let f = cx.fields(
+            node,
+            "proxy_jump",
+            &["hostname", "port", "user", "identity_file"],
+        )?;
         Some(Self {
             hostname: f.req(cx, "hostname")?,
             port: f.opt(cx, "port"),
@@ -252,7 +275,15 @@ impl FromYaml for SshHost {
         let f = cx.fields(
             node,
             "SSH host",
-            &["hostname", "port", "user", "identity_file", "proxy_jump", "internal_ip", "blocks"],
+            &[
+                "hostname",
+                "port",
+                "user",
+                "identity_file",
+                "proxy_jump",
+                "internal_ip",
+                "blocks",
+            ],
         )?;
         Some(Self {
             hostname: f.req(cx, "hostname")?,
@@ -268,7 +299,18 @@ impl FromYaml for SshHost {
 
 impl FromYaml for SshConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "ssh_config", &["user", "port", "identity_file", "proxy_jump", "hosts", "network"])?;
+        let f = cx.fields(
+            node,
+            "ssh_config",
+            &[
+                "user",
+                "port",
+                "identity_file",
+                "proxy_jump",
+                "hosts",
+                "network",
+            ],
+        )?;
         let config = Self {
             user: f.opt(cx, "user"),
             port: f.opt(cx, "port"),
@@ -278,13 +320,23 @@ impl FromYaml for SshConfig {
             network: f.opt(cx, "network"),
         };
         if config.hosts.is_empty() {
-            cx.push(Diagnostic::error("dstack::config::invalid_hosts", "`hosts` is empty").at(f.key_span("hosts"), "no hosts"));
+            cx.push(
+                Diagnostic::error("dstack::config::invalid_hosts", "`hosts` is empty")
+                    .at(f.key_span("hosts"), "no hosts"),
+            );
         }
-        let with_ip = config.hosts.iter().filter(|h| h.internal_ip.is_some()).count();
+        let with_ip = config
+            .hosts
+            .iter()
+            .filter(|h| h.internal_ip.is_some())
+            .count();
         if with_ip != 0 && with_ip != config.hosts.len() {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_hosts", "`internal_ip` must be set on all hosts or none")
-                    .at(f.key_span("hosts"), "here"),
+                Diagnostic::error(
+                    "dstack::config::invalid_hosts",
+                    "`internal_ip` must be set on all hosts or none",
+                )
+                .at(f.key_span("hosts"), "here"),
             );
         }
         if with_ip != 0 && config.network.is_some() {
@@ -296,7 +348,16 @@ impl FromYaml for SshConfig {
 
 impl FromYaml for FleetConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let mut keys = vec!["type", "name", "placement", "blocks", "nodes", "resources", "ssh_config", "env"];
+        let mut keys = vec![
+            "type",
+            "name",
+            "placement",
+            "blocks",
+            "nodes",
+            "resources",
+            "ssh_config",
+            "env",
+        ];
         keys.extend_from_slice(FLEET_PROFILE_KEYS);
         let f = cx.fields(node, "fleet", &keys)?;
         let fleet = FleetConfig {

@@ -55,7 +55,9 @@ pub enum Certificate {
 impl FromYaml for Certificate {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         let f = cx.fields(node, "certificate", &["type", "arn"])?;
-        let kind = f.value("type").and_then(|n| choice(n, cx, "certificate type", &["lets-encrypt", "acm"]));
+        let kind = f
+            .value("type")
+            .and_then(|n| choice(n, cx, "certificate type", &["lets-encrypt", "acm"]));
         match kind {
             Some("acm") => f.req(cx, "arn").map(|arn| Self::Acm { arn }),
             Some(_) => {
@@ -78,8 +80,17 @@ impl FromYaml for GatewayConfig {
             node,
             "gateway",
             &[
-                "type", "name", "default", "backend", "region", "instance_type", "domain", "public_ip", "certificate",
-                "replicas", "tags",
+                "type",
+                "name",
+                "default",
+                "backend",
+                "region",
+                "instance_type",
+                "domain",
+                "public_ip",
+                "certificate",
+                "replicas",
+                "tags",
             ],
         )?;
         let certificate = match f.entry("certificate") {
@@ -91,15 +102,26 @@ impl FromYaml for GatewayConfig {
             check_template(cx, n, d, &["run.project_name"], "domain");
         }
         let backend = f.req(cx, "backend");
-        let region = f.req::<super::convert::LooseString>(cx, "region").map(|s| s.0);
+        let region = f
+            .req::<super::convert::LooseString>(cx, "region")
+            .map(|s| s.0);
         let replicas: Option<u32> = f.opt(cx, "replicas");
         if replicas == Some(0) {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "a gateway needs at least 1 replica").at(f.key_span("replicas"), "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "a gateway needs at least 1 replica",
+                )
+                .at(f.key_span("replicas"), "here"),
+            );
         }
         if let Some(t) = f.value("instance_type").and_then(|n| n.as_str())
             && t.is_empty()
         {
-            cx.push(Diagnostic::error("dstack::config::invalid_value", "`instance_type` is empty").at(f.key_span("instance_type"), "here"));
+            cx.push(
+                Diagnostic::error("dstack::config::invalid_value", "`instance_type` is empty")
+                    .at(f.key_span("instance_type"), "here"),
+            );
         }
         Some(GatewayConfig {
             name: f.opt(cx, "name"),

@@ -25,8 +25,20 @@ macro_rules! serialize_display {
 }
 
 serialize_display!(
-    CpuSpec, Cron, DiskSpec, Duration, EnvEntry, FileMapping, GroupName, IdleDuration, Memory,
-    OffDuration, PortMapping, ResourceName, Template, VolumeMount
+    CpuSpec,
+    Cron,
+    DiskSpec,
+    Duration,
+    EnvEntry,
+    FileMapping,
+    GroupName,
+    IdleDuration,
+    Memory,
+    OffDuration,
+    PortMapping,
+    ResourceName,
+    Template,
+    VolumeMount
 );
 
 impl<T: std::fmt::Display + PartialEq> Serialize for Range<T> {
@@ -89,7 +101,6 @@ macro_rules! schema {
         }
     };
 }
-
 
 schema!(ResourceName, "ResourceName", {
     "type": "string",
@@ -262,8 +273,14 @@ pub(crate) fn cron_schema(generator: &mut SchemaGenerator) -> Schema {
 }
 
 /// Adds properties (aliases) and drops names from `required`.
-pub(crate) fn add_aliases(schema: &mut Schema, aliases: &[(&str, serde_json::Value)], not_required: &[&str]) {
-    let Some(obj) = schema.as_object_mut() else { return };
+pub(crate) fn add_aliases(
+    schema: &mut Schema,
+    aliases: &[(&str, serde_json::Value)],
+    not_required: &[&str],
+) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
     if let Some(serde_json::Value::Object(props)) = obj.get_mut("properties") {
         for (name, value) in aliases {
             props.insert((*name).to_string(), value.clone());
@@ -276,7 +293,14 @@ pub(crate) fn add_aliases(schema: &mut Schema, aliases: &[(&str, serde_json::Val
 
 /// Replica groups also take `count` for `replicas`.
 pub(crate) fn replica_group_transform(schema: &mut Schema) {
-    add_aliases(schema, &[("count", serde_json::json!({ "type": ["integer", "string", "object"] }))], &["replicas"]);
+    add_aliases(
+        schema,
+        &[(
+            "count",
+            serde_json::json!({ "type": ["integer", "string", "object"] }),
+        )],
+        &["replicas"],
+    );
 }
 
 /// 2022 workflows: `depends-on`, `python_script`, `file`, `environment`.
@@ -285,7 +309,12 @@ pub(crate) fn workflow_transform(schema: &mut Schema) {
     let text = serde_json::json!({ "type": "string" });
     add_aliases(
         schema,
-        &[("depends-on", list.clone()), ("python_script", text.clone()), ("file", text), ("environment", list)],
+        &[
+            ("depends-on", list.clone()),
+            ("python_script", text.clone()),
+            ("file", text),
+            ("environment", list),
+        ],
         &[],
     );
 }
@@ -293,7 +322,10 @@ pub(crate) fn workflow_transform(schema: &mut Schema) {
 /// 2022 resources also take `<name>/gpu: <count>`.
 pub(crate) fn legacy_resources_transform(schema: &mut Schema) {
     if let Some(obj) = schema.as_object_mut() {
-        obj.insert("patternProperties".into(), serde_json::json!({ "^.+/gpu$": { "type": ["integer", "string"] } }));
+        obj.insert(
+            "patternProperties".into(),
+            serde_json::json!({ "^.+/gpu$": { "type": ["integer", "string"] } }),
+        );
     }
 }
 
@@ -305,7 +337,9 @@ pub(crate) fn preset_transform(schema: &mut Schema) {
     let prompt = serde_json::json!({ "anyOf": [{ "type": "string", "maxLength": 10000 }, { "type": "object",
         "additionalProperties": false, "required": ["path"], "properties": { "path": { "type": "string" } } }] });
     add_aliases(schema, &[("model", model), ("prompt", prompt)], &[]);
-    if let Some(serde_json::Value::Object(props)) = schema.as_object_mut().and_then(|o| o.get_mut("properties")) {
+    if let Some(serde_json::Value::Object(props)) =
+        schema.as_object_mut().and_then(|o| o.get_mut("properties"))
+    {
         props.remove("model_name");
     }
 }

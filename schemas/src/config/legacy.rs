@@ -14,7 +14,16 @@ use crate::grammar::{GpuSpec, Memory, Range, Template};
 use crate::yaml::{Node, Value};
 
 /// Providers of the 2022 format; each maps to a way of building commands.
-pub const LEGACY_PROVIDERS: &[&str] = &["bash", "python", "docker", "code", "lab", "notebook", "curl", "streamlit"];
+pub const LEGACY_PROVIDERS: &[&str] = &[
+    "bash",
+    "python",
+    "docker",
+    "code",
+    "lab",
+    "notebook",
+    "curl",
+    "streamlit",
+];
 
 /// `.dstack/workflows.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -146,14 +155,19 @@ impl FromYaml for VariablesFile {
                     for var in vars {
                         let value = match &var.value.value {
                             Value::Null => String::new(),
-                            _ => LooseString::from_yaml(&var.value, cx).map(|s| s.0).unwrap_or_default(),
+                            _ => LooseString::from_yaml(&var.value, cx)
+                                .map(|s| s.0)
+                                .unwrap_or_default(),
                         };
                         map.insert(var.key.clone(), value);
                     }
                     map
                 }
                 _ => {
-                    cx.expected(&entry.value, &format!("a mapping of variables for workflow `{}`", entry.key));
+                    cx.expected(
+                        &entry.value,
+                        &format!("a mapping of variables for workflow `{}`", entry.key),
+                    );
                     continue;
                 }
             };
@@ -178,7 +192,10 @@ impl FromYaml for WorkflowsFile {
 
 fn workflow_spans(list: &Node) -> Vec<Span> {
     match &list.value {
-        Value::Seq(items) => items.iter().map(|i| i.get("name").map_or(i.span, |e| e.value.span)).collect(),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| i.get("name").map_or(i.span, |e| e.value.span))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -189,16 +206,23 @@ fn check_names_and_deps(cx: &mut Cx, list: &Node, workflows: &[Workflow]) {
     for (w, span) in workflows.iter().zip(&spans) {
         if let Some(first) = seen.insert(&w.name, *span) {
             cx.push(
-                Diagnostic::error("dstack::config::duplicate_workflow", format!("workflow `{}` is defined twice", w.name))
-                    .at(*span, "again here")
-                    .also(first, "first here"),
+                Diagnostic::error(
+                    "dstack::config::duplicate_workflow",
+                    format!("workflow `{}` is defined twice", w.name),
+                )
+                .at(*span, "again here")
+                .also(first, "first here"),
             );
         }
     }
-    let Value::Seq(items) = &list.value else { return };
+    let Value::Seq(items) = &list.value else {
+        return;
+    };
     for (w, item) in workflows.iter().zip(items) {
         for dep in w.deps.iter().flatten() {
-            let Some(target) = &dep.workflow else { continue };
+            let Some(target) = &dep.workflow else {
+                continue;
+            };
             if seen.contains_key(target.as_str()) {
                 continue;
             }
@@ -218,7 +242,10 @@ fn check_names_and_deps(cx: &mut Cx, list: &Node, workflows: &[Workflow]) {
                 .map_or(item.span, |e| e.value.span);
             let mut diag = Diagnostic::error(
                 "dstack::graph::dangling_dep",
-                format!("workflow `{}` depends on `{target}`, which is not defined", w.name),
+                format!(
+                    "workflow `{}` depends on `{target}`, which is not defined",
+                    w.name
+                ),
             )
             .at(dep_span, "unknown workflow");
             if let Some(best) = super::convert::did_you_mean(target, seen.keys().copied()) {
@@ -230,9 +257,28 @@ fn check_names_and_deps(cx: &mut Cx, list: &Node, workflows: &[Workflow]) {
 }
 
 const WORKFLOW_KEYS: &[&str] = &[
-    "name", "help", "provider", "image", "commands", "python", "python_script", "script", "file", "requirements",
-    "env", "artifacts", "deps", "depends-on", "resources", "ports", "working_dir", "url", "output", "target",
-    "version", "environment",
+    "name",
+    "help",
+    "provider",
+    "image",
+    "commands",
+    "python",
+    "python_script",
+    "script",
+    "file",
+    "requirements",
+    "env",
+    "artifacts",
+    "deps",
+    "depends-on",
+    "resources",
+    "ports",
+    "working_dir",
+    "url",
+    "output",
+    "target",
+    "version",
+    "environment",
 ];
 
 impl FromYaml for Workflow {
@@ -243,8 +289,11 @@ impl FromYaml for Workflow {
         if let (Some(p), Some(n)) = (&provider, f.value("provider"))
             && !LEGACY_PROVIDERS.contains(&p.as_str())
         {
-            let mut diag = Diagnostic::error("dstack::config::unknown_provider", format!("unknown provider `{p}`"))
-                .at(n.span, "unknown provider");
+            let mut diag = Diagnostic::error(
+                "dstack::config::unknown_provider",
+                format!("unknown provider `{p}`"),
+            )
+            .at(n.span, "unknown provider");
             diag = match super::convert::did_you_mean(p, LEGACY_PROVIDERS.iter().copied()) {
                 Some(best) => diag.help(format!("did you mean `{best}`?")),
                 None => diag.help(format!("providers are {}", LEGACY_PROVIDERS.join(", "))),
@@ -254,7 +303,10 @@ impl FromYaml for Workflow {
         let script_keys = ["python_script", "script", "file"];
         let script_key = script_keys.iter().find(|k| f.has(k));
         let deps = read_deps(&f, cx);
-        let env: EnvList = f.opt(cx, "env").or_else(|| f.opt(cx, "environment")).unwrap_or_default();
+        let env: EnvList = f
+            .opt(cx, "env")
+            .or_else(|| f.opt(cx, "environment"))
+            .unwrap_or_default();
         let workflow = Workflow {
             help: f.opt(cx, "help"),
             image: f.opt(cx, "image"),
@@ -278,12 +330,18 @@ impl FromYaml for Workflow {
         if workflow.commands.is_none()
             && workflow.script.is_none()
             && workflow.image.is_none()
-            && !matches!(workflow.provider.as_deref(), Some("code" | "lab" | "notebook" | "curl" | "streamlit"))
+            && !matches!(
+                workflow.provider.as_deref(),
+                Some("code" | "lab" | "notebook" | "curl" | "streamlit")
+            )
         {
             cx.push(
-                Diagnostic::error("dstack::config::missing_commands", format!("workflow `{}` has nothing to run", workflow.name))
-                    .at(f.key_span("name"), "no commands")
-                    .help("add `commands:` (bash provider) or `python_script:` (python provider)"),
+                Diagnostic::error(
+                    "dstack::config::missing_commands",
+                    format!("workflow `{}` has nothing to run", workflow.name),
+                )
+                .at(f.key_span("name"), "no commands")
+                .help("add `commands:` (bash provider) or `python_script:` (python provider)"),
             );
         }
         Some(workflow)
@@ -315,10 +373,18 @@ impl FromYaml for Dep {
                     Some((w, t)) => (w, Some(t)),
                     None => (s.as_str(), None),
                 };
-                let tag = tag.filter(|t| !t.is_empty() && *t != "latest").map(str::to_string);
+                let tag = tag
+                    .filter(|t| !t.is_empty() && *t != "latest")
+                    .map(str::to_string);
                 let workflow = (!workflow.is_empty()).then(|| workflow.to_string());
                 if workflow.is_none() && tag.is_none() {
-                    cx.push(Diagnostic::error("dstack::config::invalid_dep", format!("`{s}` names no workflow or tag")).at(node.span, "here"));
+                    cx.push(
+                        Diagnostic::error(
+                            "dstack::config::invalid_dep",
+                            format!("`{s}` names no workflow or tag"),
+                        )
+                        .at(node.span, "here"),
+                    );
                     return None;
                 }
                 Some(Self { workflow, tag })
@@ -348,7 +414,10 @@ impl FromYaml for Artifact {
                 (f.req(cx, "path")?, f.opt(cx, "mount").unwrap_or(false))
             }
         };
-        let clean = path.trim_start_matches("./").trim_end_matches('/').to_string();
+        let clean = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         if clean.is_empty() || clean.split('/').any(|p| p == "..") {
             cx.push(
                 Diagnostic::error("dstack::config::invalid_artifact", format!("artifact path `{path}` must name a directory without `..`"))
@@ -371,7 +440,15 @@ impl FromYaml for LegacyResources {
             .filter(|e| e.key.ends_with("/gpu"))
             .map(|e| e.key.as_str())
             .collect();
-        let mut keys = vec!["cpu", "memory", "gpu", "shm_size", "interruptible", "remote", "local"];
+        let mut keys = vec![
+            "cpu",
+            "memory",
+            "gpu",
+            "shm_size",
+            "interruptible",
+            "remote",
+            "local",
+        ];
         keys.extend(named_gpu_keys.iter().copied());
         let f = cx.fields(node, "resources", &keys)?;
         let named_gpu = named_gpu_keys.first().and_then(|key| {
@@ -380,8 +457,11 @@ impl FromYaml for LegacyResources {
             let count = match &value.value {
                 Value::Str(s) if s.starts_with('$') => {
                     cx.push(
-                        Diagnostic::warning("dstack::config::unresolved_variable", format!("GPU count `{s}` is a variable"))
-                            .at(value.span, "checked when run"),
+                        Diagnostic::warning(
+                            "dstack::config::unresolved_variable",
+                            format!("GPU count `{s}` is a variable"),
+                        )
+                        .at(value.span, "checked when run"),
                     );
                     1
                 }
@@ -439,14 +519,25 @@ pub fn interpolate_variables(node: &Node, vars: &BTreeMap<String, String>) -> No
         Value::Str(s) if s.contains("${{") => match s.parse::<Template>() {
             Ok(t) => Value::Str(
                 t.resolve_some(|v| {
-                    let key = if v.name.is_empty() { &v.namespace } else if v.namespace == "variables" { &v.name } else { return None };
+                    let key = if v.name.is_empty() {
+                        &v.namespace
+                    } else if v.namespace == "variables" {
+                        &v.name
+                    } else {
+                        return None;
+                    };
                     vars.get(key).cloned()
                 })
                 .to_string(),
             ),
             Err(_) => node.value.clone(),
         },
-        Value::Seq(items) => Value::Seq(items.iter().map(|n| interpolate_variables(n, vars)).collect()),
+        Value::Seq(items) => Value::Seq(
+            items
+                .iter()
+                .map(|n| interpolate_variables(n, vars))
+                .collect(),
+        ),
         Value::Map(entries) => Value::Map(
             entries
                 .iter()
@@ -459,5 +550,8 @@ pub fn interpolate_variables(node: &Node, vars: &BTreeMap<String, String>) -> No
         ),
         other => other.clone(),
     };
-    Node { value, span: node.span }
+    Node {
+        value,
+        span: node.span,
+    }
 }

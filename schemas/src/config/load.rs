@@ -7,16 +7,28 @@ use super::convert::{Cx, FromYaml, did_you_mean, quoted_list};
 use super::legacy::{LEGACY_PROVIDERS, VariablesFile, WorkflowsFile, interpolate_variables};
 use super::spans::SpanIndex;
 use super::{
-    Configuration, DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig, TaskConfig,
-    VolumeConfig,
+    Configuration, DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig,
+    TaskConfig, VolumeConfig,
 };
 use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::yaml::{self, Limits, Node, Value};
 
 /// The `type:` words of `*.dstack.yml` files.
-pub const TYPES: &[&str] = &["dev-environment", "task", "service", "fleet", "gateway", "volume", "preset"];
+pub const TYPES: &[&str] = &[
+    "dev-environment",
+    "task",
+    "service",
+    "fleet",
+    "gateway",
+    "volume",
+    "preset",
+];
 
 /// What a file holds.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per file; boxing buys nothing"
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigDocument {
     /// A `*.dstack.yml` configuration.
@@ -107,9 +119,12 @@ fn dispatch(
             _ => format!("the file holds {}", root.kind()),
         };
         cx.push(
-            Diagnostic::error("dstack::config::not_a_mapping", format!("expected a mapping with `type:`, but {what}"))
-                .at(root.span, "not a configuration")
-                .help("a configuration starts with e.g. `type: task`"),
+            Diagnostic::error(
+                "dstack::config::not_a_mapping",
+                format!("expected a mapping with `type:`, but {what}"),
+            )
+            .at(root.span, "not a configuration")
+            .help("a configuration starts with e.g. `type: task`"),
         );
         return None;
     };
@@ -121,27 +136,44 @@ fn dispatch(
         if entries.iter().any(|e| e.key == "variables") {
             return VariablesFile::from_yaml(root, cx).map(ConfigDocument::Variables);
         }
-        let at = entries.first().map_or(Span::default(), |e| Span::new(e.key_span.start, 0));
+        let at = entries
+            .first()
+            .map_or(Span::default(), |e| Span::new(e.key_span.start, 0));
         cx.push(
-            Diagnostic::error("dstack::config::missing_type", "configuration has no `type`")
-                .at(at, "add `type:` here")
-                .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
+            Diagnostic::error(
+                "dstack::config::missing_type",
+                "configuration has no `type`",
+            )
+            .at(at, "add `type:` here")
+            .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
         );
         return None;
     };
     let node = &type_entry.value;
     let Some(kind) = node.as_str() else {
         cx.push(
-            Diagnostic::error("dstack::config::invalid_type_tag", format!("`type` must be a word, found {}", node.kind()))
-                .at(if node.value == Value::Null { type_entry.key_span } else { node.span }, "not a type")
-                .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
+            Diagnostic::error(
+                "dstack::config::invalid_type_tag",
+                format!("`type` must be a word, found {}", node.kind()),
+            )
+            .at(
+                if node.value == Value::Null {
+                    type_entry.key_span
+                } else {
+                    node.span
+                },
+                "not a type",
+            )
+            .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
         );
         return None;
     };
     let config = match kind {
         "task" => TaskConfig::from_yaml(root, cx).map(Configuration::Task),
         "service" => ServiceConfig::from_yaml(root, cx).map(Configuration::Service),
-        "dev-environment" => DevEnvironmentConfig::from_yaml(root, cx).map(Configuration::DevEnvironment),
+        "dev-environment" => {
+            DevEnvironmentConfig::from_yaml(root, cx).map(Configuration::DevEnvironment)
+        }
         "fleet" => FleetConfig::from_yaml(root, cx).map(Configuration::Fleet),
         "volume" => VolumeConfig::from_yaml(root, cx).map(Configuration::Volume),
         "gateway" => GatewayConfig::from_yaml(root, cx).map(Configuration::Gateway),
@@ -167,14 +199,22 @@ fn unknown_type(kind: &str, span: Span) -> Diagnostic {
     } else {
         format!("set `type:` to one of {}", quoted_list(TYPES))
     };
-    Diagnostic::error("dstack::config::unknown_type", format!("unknown configuration type `{kind}`"))
-        .at(span, "unknown type")
-        .help(help)
+    Diagnostic::error(
+        "dstack::config::unknown_type",
+        format!("unknown configuration type `{kind}`"),
+    )
+    .at(span, "unknown type")
+    .help(help)
 }
 
 /// Fills each workflow's variables (by the workflow's own name).
-fn interpolate_workflows(root: &Node, variables: &BTreeMap<String, BTreeMap<String, String>>) -> Node {
-    let Value::Map(entries) = &root.value else { return root.clone() };
+fn interpolate_workflows(
+    root: &Node,
+    variables: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Node {
+    let Value::Map(entries) = &root.value else {
+        return root.clone();
+    };
     let entries = entries
         .iter()
         .map(|e| {
@@ -184,7 +224,10 @@ fn interpolate_workflows(root: &Node, variables: &BTreeMap<String, BTreeMap<Stri
                         items
                             .iter()
                             .map(|item| {
-                                let name = item.get("name").and_then(|n| n.value.text()).unwrap_or_default();
+                                let name = item
+                                    .get("name")
+                                    .and_then(|n| n.value.text())
+                                    .unwrap_or_default();
                                 match variables.get(name) {
                                     Some(vars) => interpolate_variables(item, vars),
                                     None => item.clone(),

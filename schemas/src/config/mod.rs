@@ -40,6 +40,10 @@ use serde::Serialize;
 use crate::grammar::ResourceName;
 
 /// A `*.dstack.yml` configuration of any type.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful per project; boxing buys nothing"
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Configuration {

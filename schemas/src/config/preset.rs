@@ -64,9 +64,24 @@ fn env_is_empty(env: &EnvList) -> bool {
 impl FromYaml for PresetConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         let mut keys = vec![
-            "type", "name", "model", "base", "repo", "prompt", "min_context_length", "max_ttft", "trials",
-            "concurrency", "input_tokens", "output_tokens", "shared_prefix_tokens", "dataset", "baseline",
-            "previous", "gateway", "env",
+            "type",
+            "name",
+            "model",
+            "base",
+            "repo",
+            "prompt",
+            "min_context_length",
+            "max_ttft",
+            "trials",
+            "concurrency",
+            "input_tokens",
+            "output_tokens",
+            "shared_prefix_tokens",
+            "dataset",
+            "baseline",
+            "previous",
+            "gateway",
+            "env",
         ];
         keys.extend_from_slice(PROFILE_KEYS);
         let f = cx.fields(node, "preset", &keys)?;
@@ -94,13 +109,21 @@ impl FromYaml for PresetConfig {
             Some(n) => {
                 let text = String::from_yaml(n, cx);
                 if text.as_ref().is_some_and(|t| t.len() > 10_000) {
-                    cx.push(Diagnostic::error("dstack::config::too_long", "prompt is longer than 10000 characters").at(n.span, "here"));
+                    cx.push(
+                        Diagnostic::error(
+                            "dstack::config::too_long",
+                            "prompt is longer than 10000 characters",
+                        )
+                        .at(n.span, "here"),
+                    );
                 }
                 text
             }
             None => None,
         };
-        let dataset = f.value("dataset").and_then(|n| choice(n, cx, "dataset", &["random"]).map(str::to_string));
+        let dataset = f
+            .value("dataset")
+            .and_then(|n| choice(n, cx, "dataset", &["random"]).map(str::to_string));
         let preset = PresetConfig {
             name: f.opt(cx, "name"),
             repo,
@@ -122,14 +145,25 @@ impl FromYaml for PresetConfig {
             profile: ProfileParams::read(&f, cx, PROFILE_KEYS),
         };
         if preset.output_tokens.is_some_and(|t| t < 2) {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "output_tokens must be at least 2").at(f.key_span("output_tokens"), "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "output_tokens must be at least 2",
+                )
+                .at(f.key_span("output_tokens"), "here"),
+            );
         }
-        if let (Some(shared), input) = (preset.shared_prefix_tokens, preset.input_tokens.unwrap_or(1024))
-            && shared >= input
+        if let (Some(shared), input) = (
+            preset.shared_prefix_tokens,
+            preset.input_tokens.unwrap_or(1024),
+        ) && shared >= input
         {
             cx.push(
-                Diagnostic::error("dstack::config::out_of_range", "shared_prefix_tokens must be below input_tokens")
-                    .at(f.key_span("shared_prefix_tokens"), "here"),
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "shared_prefix_tokens must be below input_tokens",
+                )
+                .at(f.key_span("shared_prefix_tokens"), "here"),
             );
         }
         Some(preset)

@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::convert::{Cx, Fields, FromYaml};
-use super::enums::{BackendType, CreationPolicy, RetryEvent, SpotPolicy, StartupOrder, StopCriteria};
+use super::enums::{
+    BackendType, CreationPolicy, RetryEvent, SpotPolicy, StartupOrder, StopCriteria,
+};
 use crate::diag::Diagnostic;
 use crate::grammar::{Cron, Duration, IdleDuration, OffDuration};
 use crate::money::Usd;
@@ -90,24 +92,48 @@ impl ProfileParams {
         let mut p = ProfileParams {
             backends: on("backends").then(|| f.opt(cx, "backends")).flatten(),
             regions: on("regions").then(|| f.opt(cx, "regions")).flatten(),
-            availability_zones: on("availability_zones").then(|| f.opt(cx, "availability_zones")).flatten(),
-            instance_types: on("instance_types").then(|| f.opt(cx, "instance_types")).flatten(),
-            reservation: on("reservation").then(|| f.opt(cx, "reservation")).flatten(),
-            spot_policy: on("spot_policy").then(|| f.opt(cx, "spot_policy")).flatten(),
+            availability_zones: on("availability_zones")
+                .then(|| f.opt(cx, "availability_zones"))
+                .flatten(),
+            instance_types: on("instance_types")
+                .then(|| f.opt(cx, "instance_types"))
+                .flatten(),
+            reservation: on("reservation")
+                .then(|| f.opt(cx, "reservation"))
+                .flatten(),
+            spot_policy: on("spot_policy")
+                .then(|| f.opt(cx, "spot_policy"))
+                .flatten(),
             retry: on("retry").then(|| f.opt(cx, "retry")).flatten(),
-            max_duration: on("max_duration").then(|| f.opt(cx, "max_duration")).flatten(),
-            stop_duration: on("stop_duration").then(|| f.opt(cx, "stop_duration")).flatten(),
+            max_duration: on("max_duration")
+                .then(|| f.opt(cx, "max_duration"))
+                .flatten(),
+            stop_duration: on("stop_duration")
+                .then(|| f.opt(cx, "stop_duration"))
+                .flatten(),
             max_price: on("max_price").then(|| f.opt(cx, "max_price")).flatten(),
-            creation_policy: on("creation_policy").then(|| f.opt(cx, "creation_policy")).flatten(),
-            idle_duration: on("idle_duration").then(|| f.opt(cx, "idle_duration")).flatten(),
-            utilization_policy: on("utilization_policy").then(|| f.opt(cx, "utilization_policy")).flatten(),
-            startup_order: on("startup_order").then(|| f.opt(cx, "startup_order")).flatten(),
-            stop_criteria: on("stop_criteria").then(|| f.opt(cx, "stop_criteria")).flatten(),
+            creation_policy: on("creation_policy")
+                .then(|| f.opt(cx, "creation_policy"))
+                .flatten(),
+            idle_duration: on("idle_duration")
+                .then(|| f.opt(cx, "idle_duration"))
+                .flatten(),
+            utilization_policy: on("utilization_policy")
+                .then(|| f.opt(cx, "utilization_policy"))
+                .flatten(),
+            startup_order: on("startup_order")
+                .then(|| f.opt(cx, "startup_order"))
+                .flatten(),
+            stop_criteria: on("stop_criteria")
+                .then(|| f.opt(cx, "stop_criteria"))
+                .flatten(),
             schedule: on("schedule").then(|| f.opt(cx, "schedule")).flatten(),
             fleets: on("fleets").then(|| f.opt(cx, "fleets")).flatten(),
             instances: on("instances").then(|| f.opt(cx, "instances")).flatten(),
             tags: on("tags").then(|| f.opt(cx, "tags")).flatten(),
-            backend_options: on("backend_options").then(|| f.opt(cx, "backend_options")).flatten(),
+            backend_options: on("backend_options")
+                .then(|| f.opt(cx, "backend_options"))
+                .flatten(),
         };
         // `max_duration: true` means "the default", the same as leaving it out.
         for key in ["max_duration", "stop_duration"] {
@@ -124,26 +150,39 @@ impl ProfileParams {
 }
 
 fn check_tags(f: &Fields, cx: &mut Cx, tags: Option<&BTreeMap<String, String>>) {
-    let (Some(tags), Some(node)) = (tags, f.value("tags")) else { return };
+    let (Some(tags), Some(node)) = (tags, f.value("tags")) else {
+        return;
+    };
     for entry in node.as_map().unwrap_or_default() {
         let key_ok = !entry.key.is_empty()
             && entry.key.len() <= 60
-            && entry.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && entry
+                .key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !key_ok {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_tag", format!("`{}` is not a valid tag key", entry.key))
-                    .at(entry.key_span, "here")
-                    .help("tag keys are 1-60 letters, digits, `_` and `-`"),
+                Diagnostic::error(
+                    "dstack::config::invalid_tag",
+                    format!("`{}` is not a valid tag key", entry.key),
+                )
+                .at(entry.key_span, "here")
+                .help("tag keys are 1-60 letters, digits, `_` and `-`"),
             );
         }
         let value = tags.get(&entry.key).map_or("", String::as_str);
         let value_ok = value.len() <= 256
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || " .:/=_-+@".contains(c));
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " .:/=_-+@".contains(c));
         if !value_ok {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_tag", format!("tag `{}` has an invalid value", entry.key))
-                    .at(entry.value.span, "here")
-                    .help("tag values are up to 256 letters, digits, spaces and `.:/=_-+@`"),
+                Diagnostic::error(
+                    "dstack::config::invalid_tag",
+                    format!("tag `{}` has an invalid value", entry.key),
+                )
+                .at(entry.value.span, "here")
+                .help("tag values are up to 256 letters, digits, spaces and `.:/=_-+@`"),
             );
         }
     }
@@ -181,7 +220,10 @@ impl FromYaml for Retry {
             );
         }
         let duration = f.opt(cx, "duration");
-        Some(Retry::Policy { on_events, duration })
+        Some(Retry::Policy {
+            on_events,
+            duration,
+        })
     }
 }
 
@@ -196,15 +238,22 @@ pub struct UtilizationPolicy {
 
 impl FromYaml for UtilizationPolicy {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "utilization_policy", &["min_gpu_utilization", "time_window"])?;
+        let f = cx.fields(
+            node,
+            "utilization_policy",
+            &["min_gpu_utilization", "time_window"],
+        )?;
         let min: Option<u32> = f.req(cx, "min_gpu_utilization");
         let window: Option<Duration> = f.req(cx, "time_window");
         if let (Some(m), Some(n)) = (min, f.value("min_gpu_utilization"))
             && m > 100
         {
             cx.push(
-                Diagnostic::error("dstack::config::out_of_range", format!("utilization {m} is above 100 percent"))
-                    .at(n.span, "0..100"),
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    format!("utilization {m} is above 100 percent"),
+                )
+                .at(n.span, "0..100"),
             );
             return None;
         }
@@ -212,8 +261,11 @@ impl FromYaml for UtilizationPolicy {
             && w.secs() < 300
         {
             cx.push(
-                Diagnostic::error("dstack::config::out_of_range", format!("time window {w} is shorter than 5m"))
-                    .at(n.span, "at least 5m"),
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    format!("time window {w} is shorter than 5m"),
+                )
+                .at(n.span, "at least 5m"),
             );
             return None;
         }
@@ -319,8 +371,11 @@ impl FromYaml for EntityRef {
                 let parsed = Self::parse(s);
                 if parsed.is_none() {
                     cx.push(
-                        Diagnostic::error("dstack::config::invalid_ref", format!("`{s}` is not `name` or `project/name`"))
-                            .at(node.span, "here"),
+                        Diagnostic::error(
+                            "dstack::config::invalid_ref",
+                            format!("`{s}` is not `name` or `project/name`"),
+                        )
+                        .at(node.span, "here"),
                     );
                 }
                 parsed
@@ -367,14 +422,21 @@ impl FromYaml for InstanceSelector {
         if let Value::Str(s) = &node.value {
             return Some(Self::Name(s.clone()));
         }
-        let f = cx.fields(node, "instance selector", &["name", "hostname", "fleet", "instance"])?;
+        let f = cx.fields(
+            node,
+            "instance selector",
+            &["name", "hostname", "fleet", "instance"],
+        )?;
         let selector = Self::Fields {
             name: f.opt(cx, "name"),
             hostname: f.opt(cx, "hostname"),
             fleet: f.opt(cx, "fleet"),
             instance: f.opt(cx, "instance"),
         };
-        let set = ["name", "hostname", "fleet"].iter().filter(|k| f.has(k)).count();
+        let set = ["name", "hostname", "fleet"]
+            .iter()
+            .filter(|k| f.has(k))
+            .count();
         if set != 1 || f.has("fleet") != f.has("instance") {
             cx.push(
                 Diagnostic::error("dstack::config::invalid_selector", "an instance selector needs exactly one of `name`, `hostname`, or `fleet` with `instance`")
@@ -405,23 +467,35 @@ pub struct BackendOptions {
 
 impl FromYaml for BackendOptions {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "backend options", &["type", "offer_order", "min_reliability", "min_score"])?;
+        let f = cx.fields(
+            node,
+            "backend options",
+            &["type", "offer_order", "min_reliability", "min_score"],
+        )?;
         let backend: BackendType = f.req(cx, "type")?;
         if backend != BackendType::Vastai {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_backend_options", format!("backend `{backend}` has no options"))
-                    .at(f.key_span("type"), "only `vastai` has options"),
+                Diagnostic::error(
+                    "dstack::config::invalid_backend_options",
+                    format!("backend `{backend}` has no options"),
+                )
+                .at(f.key_span("type"), "only `vastai` has options"),
             );
             return None;
         }
-        let offer_order = f.value("offer_order").and_then(|n| super::convert::choice(n, cx, "offer order", &["score", "price"]).map(str::to_string));
+        let offer_order = f.value("offer_order").and_then(|n| {
+            super::convert::choice(n, cx, "offer order", &["score", "price"]).map(str::to_string)
+        });
         let min_reliability: Option<f64> = f.opt(cx, "min_reliability");
         if let Some(r) = min_reliability
             && !(0.0..=1.0).contains(&r)
         {
             cx.push(
-                Diagnostic::error("dstack::config::out_of_range", "min_reliability must be between 0 and 1")
-                    .at(f.key_span("min_reliability"), "here"),
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "min_reliability must be between 0 and 1",
+                )
+                .at(f.key_span("min_reliability"), "here"),
             );
         }
         Some(Self {

@@ -31,7 +31,11 @@ const LARGEST_GPU_COUNT: u32 = 16;
 
 impl FromYaml for Resources {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "resources", &["cpu", "memory", "shm_size", "gpu", "disk"])?;
+        let f = cx.fields(
+            node,
+            "resources",
+            &["cpu", "memory", "shm_size", "gpu", "disk"],
+        )?;
         let resources = Resources {
             cpu: f.opt(cx, "cpu"),
             memory: f.opt(cx, "memory"),
@@ -45,10 +49,16 @@ impl FromYaml for Resources {
             cx.push(
                 Diagnostic::warning(
                     "dstack::config::suspicious_gpu_count",
-                    format!("`gpu: {}` asks for {} GPUs", cx.file().slice(gpu_node.span), gpu.count),
+                    format!(
+                        "`gpu: {}` asks for {} GPUs",
+                        cx.file().slice(gpu_node.span),
+                        gpu.count
+                    ),
                 )
                 .at(gpu_node.span, "read as a GPU count")
-                .help("a digits-only part is a count; for a GPU model write its name, e.g. `RTX3090`"),
+                .help(
+                    "a digits-only part is a count; for a GPU model write its name, e.g. `RTX3090`",
+                ),
             );
         }
         Some(resources)

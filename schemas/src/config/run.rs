@@ -152,15 +152,27 @@ impl RunCommon {
             && !(dir.starts_with('/') || dir.starts_with('~'))
         {
             cx.push(
-                Diagnostic::error("dstack::config::relative_path", format!("working_dir `{dir}` is not absolute"))
-                    .at(node.span, "relative path")
-                    .help(format!("write an absolute path, e.g. `/workflow/{}`", dir.trim_start_matches("./"))),
+                Diagnostic::error(
+                    "dstack::config::relative_path",
+                    format!("working_dir `{dir}` is not absolute"),
+                )
+                .at(node.span, "relative path")
+                .help(format!(
+                    "write an absolute path, e.g. `/workflow/{}`",
+                    dir.trim_start_matches("./")
+                )),
             );
         }
         if let (Some(p), Some(node)) = (self.priority, f.value("priority"))
             && p > 100
         {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", format!("priority {p} is above 100")).at(node.span, "0..100"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    format!("priority {p} is above 100"),
+                )
+                .at(node.span, "0..100"),
+            );
         }
         if let (Some(user), Some(node)) = (&self.user, f.value("user")) {
             check_user(cx, node, user);
@@ -169,24 +181,33 @@ impl RunCommon {
             && repos.len() > 1
         {
             cx.push(
-                Diagnostic::error("dstack::config::too_many_repos", format!("{} repos given; at most one is supported", repos.len()))
-                    .at(node.span, "more than one repo"),
+                Diagnostic::error(
+                    "dstack::config::too_many_repos",
+                    format!("{} repos given; at most one is supported", repos.len()),
+                )
+                .at(node.span, "more than one repo"),
             );
         }
         for key in ["home_dir"] {
             if f.has(key) {
                 cx.push(
-                    Diagnostic::warning("dstack::config::deprecated", format!("`{key}` is deprecated and has no effect"))
-                        .at(f.key_span(key), "deprecated")
-                        .help(format!("remove `{key}`")),
+                    Diagnostic::warning(
+                        "dstack::config::deprecated",
+                        format!("`{key}` is deprecated and has no effect"),
+                    )
+                    .at(f.key_span(key), "deprecated")
+                    .help(format!("remove `{key}`")),
                 );
             }
         }
         if f.has("setup") && kind != "dev-environment" {
             cx.push(
-                Diagnostic::warning("dstack::config::deprecated", format!("`setup` has no effect on a {kind}"))
-                    .at(f.key_span("setup"), "deprecated")
-                    .help("move these lines to the start of `commands`"),
+                Diagnostic::warning(
+                    "dstack::config::deprecated",
+                    format!("`setup` has no effect on a {kind}"),
+                )
+                .at(f.key_span("setup"), "deprecated")
+                .help("move these lines to the start of `commands`"),
             );
         }
         if let Some(node) = f.value("env") {
@@ -209,16 +230,25 @@ fn read_python(f: &Fields, cx: &mut Cx) -> Option<String> {
     }
     if text == "3.1" {
         cx.push(
-            Diagnostic::warning("dstack::config::python_float", "`python: 3.1` is read as Python 3.10")
-                .at(node.span, "YAML number 3.1")
-                .help("write `python: \"3.10\"` to say what you mean"),
+            Diagnostic::warning(
+                "dstack::config::python_float",
+                "`python: 3.1` is read as Python 3.10",
+            )
+            .at(node.span, "YAML number 3.1")
+            .help("write `python: \"3.10\"` to say what you mean"),
         );
         return Some("3.10".into());
     }
     cx.push(
-        Diagnostic::error("dstack::config::invalid_python", format!("Python `{text}` is not supported"))
-            .at(node.span, "unsupported version")
-            .help(format!("supported versions: {}", PYTHON_VERSIONS.join(", "))),
+        Diagnostic::error(
+            "dstack::config::invalid_python",
+            format!("Python `{text}` is not supported"),
+        )
+        .at(node.span, "unsupported version")
+        .help(format!(
+            "supported versions: {}",
+            PYTHON_VERSIONS.join(", ")
+        )),
     );
     None
 }
@@ -230,9 +260,14 @@ fn check_user(cx: &mut Cx, node: &Node, user: &str) {
         || parts.iter().any(|p| p.starts_with('-'));
     if bad {
         cx.push(
-            Diagnostic::error("dstack::config::invalid_user", format!("`{user}` is not `user[:group]`"))
-                .at(node.span, "here")
-                .help("write a user name or id, optionally with `:group`, e.g. `ubuntu` or `1000:1000`"),
+            Diagnostic::error(
+                "dstack::config::invalid_user",
+                format!("`{user}` is not `user[:group]`"),
+            )
+            .at(node.span, "here")
+            .help(
+                "write a user name or id, optionally with `:group`, e.g. `ubuntu` or `1000:1000`",
+            ),
         );
     }
 }
@@ -240,12 +275,17 @@ fn check_user(cx: &mut Cx, node: &Node, user: &str) {
 /// Checks that every `${{ }}` reference in env values is a secret.
 fn check_env_templates(cx: &mut Cx, node: &Node, env: &EnvList) {
     for entry in &env.0 {
-        let EnvValue::Set(template) = &entry.value else { continue };
+        let EnvValue::Set(template) = &entry.value else {
+            continue;
+        };
         let value_node = match &node.value {
             Value::Map(_) => node.get(&entry.name).map_or(node, |e| &e.value),
             Value::Seq(items) => items
                 .iter()
-                .find(|n| n.as_str().is_some_and(|s| s.split('=').next() == Some(&entry.name)))
+                .find(|n| {
+                    n.as_str()
+                        .is_some_and(|s| s.split('=').next() == Some(&entry.name))
+                })
                 .unwrap_or(node),
             _ => node,
         };
@@ -255,7 +295,13 @@ fn check_env_templates(cx: &mut Cx, node: &Node, env: &EnvList) {
 
 /// Reports `${{ }}` references whose namespace is not allowed in `field`.
 /// An entry of `allowed` is a namespace (`secrets`) or a full path (`run.args`).
-pub fn check_template(cx: &mut Cx, node: &Node, template: &Template, allowed: &[&str], field: &str) {
+pub fn check_template(
+    cx: &mut Cx,
+    node: &Node,
+    template: &Template,
+    allowed: &[&str],
+    field: &str,
+) {
     let text = node.as_str().unwrap_or_default().to_string();
     for var in template.vars() {
         let path = var.path();
@@ -275,9 +321,15 @@ pub fn check_template(cx: &mut Cx, node: &Node, template: &Template, allowed: &[
             })
             .collect();
         cx.push(
-            Diagnostic::error("dstack::config::unknown_reference", format!("`${{{{ {path} }}}}` cannot be used in {field}"))
-                .at(span, "unknown reference")
-                .help(format!("{field} may use {}; write `$${{{{` for a literal `${{{{`", allowed_list.join(", "))),
+            Diagnostic::error(
+                "dstack::config::unknown_reference",
+                format!("`${{{{ {path} }}}}` cannot be used in {field}"),
+            )
+            .at(span, "unknown reference")
+            .help(format!(
+                "{field} may use {}; write `$${{{{` for a literal `${{{{`",
+                allowed_list.join(", ")
+            )),
         );
     }
 }
@@ -359,13 +411,19 @@ impl RepoSpec {
         let is_url = text.contains("://") || (text.contains('@') && text.contains(':'));
         let (source, path) = if is_url {
             match text.rfind(':') {
-                Some(i) if text[i + 1..].starts_with('/') && !text[i + 1..].starts_with("//") && text[..i].contains("//") => {
+                Some(i)
+                    if text[i + 1..].starts_with('/')
+                        && !text[i + 1..].starts_with("//")
+                        && text[..i].contains("//") =>
+                {
                     (&text[..i], Some(&text[i + 1..]))
                 }
                 _ => (text, None),
             }
         } else {
-            let drive = text.len() >= 2 && text.as_bytes()[1] == b':' && text.as_bytes()[0].is_ascii_alphabetic();
+            let drive = text.len() >= 2
+                && text.as_bytes()[1] == b':'
+                && text.as_bytes()[0].is_ascii_alphabetic();
             let from = if drive { 2 } else { 0 };
             match text[from..].find(':') {
                 Some(i) => (&text[..from + i], Some(&text[from + i + 1..])),
@@ -388,7 +446,11 @@ impl FromYaml for RepoSpec {
         if let Value::Str(s) = &node.value {
             return Some(Self::parse_short(s));
         }
-        let f = cx.fields(node, "repo", &["local_path", "url", "branch", "hash", "path", "if_exists"])?;
+        let f = cx.fields(
+            node,
+            "repo",
+            &["local_path", "url", "branch", "hash", "path", "if_exists"],
+        )?;
         let spec = RepoSpec {
             local_path: f.opt(cx, "local_path"),
             url: f.opt(cx, "url"),
@@ -399,15 +461,25 @@ impl FromYaml for RepoSpec {
         };
         if spec.local_path.is_some() == spec.url.is_some() {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_repo", "a repo needs exactly one of `local_path` and `url`")
-                    .at(node.span, "here"),
+                Diagnostic::error(
+                    "dstack::config::invalid_repo",
+                    "a repo needs exactly one of `local_path` and `url`",
+                )
+                .at(node.span, "here"),
             );
             return None;
         }
-        if spec.path.as_deref().is_some_and(|p| p.starts_with("~") && !p.starts_with("~/") && p != "~") {
+        if spec
+            .path
+            .as_deref()
+            .is_some_and(|p| p.starts_with("~") && !p.starts_with("~/") && p != "~")
+        {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_repo", "repo `path` cannot start with `~user`")
-                    .at(f.key_span("path"), "here"),
+                Diagnostic::error(
+                    "dstack::config::invalid_repo",
+                    "repo `path` cannot start with `~user`",
+                )
+                .at(f.key_span("path"), "here"),
             );
         }
         Some(spec)
@@ -418,9 +490,12 @@ impl FromYaml for RepoSpec {
 pub fn forbid(f: &Fields, cx: &mut Cx, key: &str, why: &str) {
     if f.has(key) {
         cx.push(
-            Diagnostic::error("dstack::config::forbidden_field", format!("`{key}` is not allowed here: {why}"))
-                .at(f.key_span(key), "not allowed")
-                .help(format!("remove `{key}`")),
+            Diagnostic::error(
+                "dstack::config::forbidden_field",
+                format!("`{key}` is not allowed here: {why}"),
+            )
+            .at(f.key_span(key), "not allowed")
+            .help(format!("remove `{key}`")),
         );
     }
 }

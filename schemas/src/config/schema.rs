@@ -5,8 +5,8 @@ use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Value, json};
 
 use super::{
-    DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig, TaskConfig, VolumeConfig,
-    WorkflowsFile,
+    DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig, TaskConfig,
+    VolumeConfig, WorkflowsFile,
 };
 
 /// The schema names `dstack schema` knows, with the `type:` each describes.
@@ -33,7 +33,10 @@ fn typed<T: JsonSchema>(kind: &str) -> Value {
     if let Some(obj) = schema.as_object_mut() {
         let props = obj.entry("properties").or_insert_with(|| json!({}));
         if let Some(props) = props.as_object_mut() {
-            props.insert("type".into(), json!({ "const": kind, "description": "configuration type" }));
+            props.insert(
+                "type".into(),
+                json!({ "const": kind, "description": "configuration type" }),
+            );
         }
         let required = obj.entry("required").or_insert_with(|| json!([]));
         if let Some(list) = required.as_array_mut()
@@ -42,7 +45,10 @@ fn typed<T: JsonSchema>(kind: &str) -> Value {
             list.insert(0, json!("type"));
         }
         obj.insert("additionalProperties".into(), json!(false));
-        obj.insert("title".into(), json!(format!("dstack {kind} configuration")));
+        obj.insert(
+            "title".into(),
+            json!(format!("dstack {kind} configuration")),
+        );
     }
     close_objects(&mut schema);
     schema
@@ -76,7 +82,9 @@ pub fn schema_for(name: &str) -> Option<Value> {
         "gateway" => typed::<GatewayConfig>("gateway"),
         "preset" => typed::<PresetConfig>("preset"),
         "workflows" => {
-            let mut s = generator().into_root_schema_for::<WorkflowsFile>().to_value();
+            let mut s = generator()
+                .into_root_schema_for::<WorkflowsFile>()
+                .to_value();
             close_objects(&mut s);
             s
         }

@@ -54,8 +54,18 @@ pub struct ServiceConfig {
 impl FromYaml for ServiceConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         let keys = run_keys(&[
-            "port", "commands", "gateway", "strip_prefix", "model", "https", "auth", "replicas", "scaling",
-            "rate_limits", "probes", "groups",
+            "port",
+            "commands",
+            "gateway",
+            "strip_prefix",
+            "model",
+            "https",
+            "auth",
+            "replicas",
+            "scaling",
+            "rate_limits",
+            "probes",
+            "groups",
         ]);
         let f = cx.fields(node, "service", &keys)?;
         let before = cx.error_count();
@@ -93,9 +103,12 @@ fn read_service_port(f: &Fields, cx: &mut Cx) -> Option<PortMapping> {
     let node = f.value("port");
     if node.is_some_and(|n| matches!(&n.value, Value::Str(s) if s.trim().starts_with('*'))) {
         cx.push(
-            Diagnostic::error("dstack::config::invalid_port", "a service port cannot be `*:PORT`")
-                .at(node.map_or(f.node().span, |n| n.span), "here")
-                .help("give the container port, e.g. `port: 8000`"),
+            Diagnostic::error(
+                "dstack::config::invalid_port",
+                "a service port cannot be `*:PORT`",
+            )
+            .at(node.map_or(f.node().span, |n| n.span), "here")
+            .help("give the container port, e.g. `port: 8000`"),
         );
         return None;
     }
@@ -107,9 +120,12 @@ fn read_replicas(f: &Fields, cx: &mut Cx, key: &str) -> Option<Range<u32>> {
     let range = count_range(node, cx, "replica count")?;
     if range.max.is_none() {
         cx.push(
-            Diagnostic::error("dstack::config::invalid_replicas", "replica range needs a maximum")
-                .at(node.span, "no upper bound")
-                .help(format!("write e.g. `{}..4`", range.min.unwrap_or(0))),
+            Diagnostic::error(
+                "dstack::config::invalid_replicas",
+                "replica range needs a maximum",
+            )
+            .at(node.span, "no upper bound")
+            .help(format!("write e.g. `{}..4`", range.min.unwrap_or(0))),
         );
         return None;
     }
@@ -124,16 +140,22 @@ impl ServiceConfig {
         let autoscaled = self.replicas.is_some_and(|r| r.min != r.max);
         if autoscaled && self.scaling.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::missing_scaling", "a replica range needs `scaling`")
-                    .at(super::run::value_span(f, "replicas"), "autoscaled replicas")
-                    .help("add `scaling: {metric: rps, target: 10}`, or fix the replica count"),
+                Diagnostic::error(
+                    "dstack::config::missing_scaling",
+                    "a replica range needs `scaling`",
+                )
+                .at(super::run::value_span(f, "replicas"), "autoscaled replicas")
+                .help("add `scaling: {metric: rps, target: 10}`, or fix the replica count"),
             );
         }
         if !autoscaled && self.scaling.is_some() && self.groups.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::forbidden_field", "`scaling` needs a replica range")
-                    .at(f.key_span("scaling"), "no range to scale in")
-                    .help("set `replicas: 1..4` (for example), or remove `scaling`"),
+                Diagnostic::error(
+                    "dstack::config::forbidden_field",
+                    "`scaling` needs a replica range",
+                )
+                .at(f.key_span("scaling"), "no range to scale in")
+                .help("set `replicas: 1..4` (for example), or remove `scaling`"),
             );
         }
         if self.groups.is_some() {
@@ -145,23 +167,43 @@ impl ServiceConfig {
             }
         } else if commands_missing(f, self.commands.as_deref()) && self.common.image.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::missing_commands", "either `commands` or `image` must be set")
-                    .at(f.key_span("type"), "this service has nothing to run")
-                    .help("add `commands:` that start the server, or an `image:` whose entrypoint does"),
+                Diagnostic::error(
+                    "dstack::config::missing_commands",
+                    "either `commands` or `image` must be set",
+                )
+                .at(f.key_span("type"), "this service has nothing to run")
+                .help(
+                    "add `commands:` that start the server, or an `image:` whose entrypoint does",
+                ),
             );
         }
         if self.gateway == Some(GatewayRef::Enabled(false)) {
             let without_gateway = [
-                ("https", self.https == Some(Https::Enabled(false)), "plain HTTP needs a gateway"),
-                ("scaling", self.scaling.is_some(), "autoscaling needs a gateway"),
-                ("rate_limits", self.rate_limits.as_ref().is_some_and(|r| !r.is_empty()), "rate limits need a gateway"),
+                (
+                    "https",
+                    self.https == Some(Https::Enabled(false)),
+                    "plain HTTP needs a gateway",
+                ),
+                (
+                    "scaling",
+                    self.scaling.is_some(),
+                    "autoscaling needs a gateway",
+                ),
+                (
+                    "rate_limits",
+                    self.rate_limits.as_ref().is_some_and(|r| !r.is_empty()),
+                    "rate limits need a gateway",
+                ),
             ];
             for (key, set, why) in without_gateway {
                 if set {
                     cx.push(
-                        Diagnostic::error("dstack::config::needs_gateway", format!("`{key}` cannot be used with `gateway: false`"))
-                            .at(f.key_span(key), why)
-                            .also(f.key_span("gateway"), "gateway disabled here"),
+                        Diagnostic::error(
+                            "dstack::config::needs_gateway",
+                            format!("`{key}` cannot be used with `gateway: false`"),
+                        )
+                        .at(f.key_span(key), why)
+                        .also(f.key_span("gateway"), "gateway disabled here"),
                     );
                 }
             }
@@ -171,8 +213,11 @@ impl ServiceConfig {
             for limit in limits {
                 if seen.contains(&limit.prefix.as_str()) {
                     cx.push(
-                        Diagnostic::error("dstack::config::duplicate_prefix", format!("rate limit prefix `{}` is listed twice", limit.prefix))
-                            .at(f.key_span("rate_limits"), "here"),
+                        Diagnostic::error(
+                            "dstack::config::duplicate_prefix",
+                            format!("rate limit prefix `{}` is listed twice", limit.prefix),
+                        )
+                        .at(f.key_span("rate_limits"), "here"),
                     );
                 }
                 seen.push(&limit.prefix);
@@ -181,32 +226,60 @@ impl ServiceConfig {
         if let (Some(probes), Some(node)) = (&self.probes, f.value("probes"))
             && probes.len() > 10
         {
-            cx.push(Diagnostic::error("dstack::config::too_many_probes", "at most 10 probes are allowed").at(node.span, "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::too_many_probes",
+                    "at most 10 probes are allowed",
+                )
+                .at(node.span, "here"),
+            );
         }
     }
 
     fn check_groups(&self, f: &Fields, cx: &mut Cx, groups: &[ReplicaGroup]) {
-        let key = if f.has("groups") { "groups" } else { "replicas" };
+        let key = if f.has("groups") {
+            "groups"
+        } else {
+            "replicas"
+        };
         let span = f.key_span(key);
         if groups.is_empty() {
-            cx.push(Diagnostic::error("dstack::config::invalid_groups", "replica groups list is empty").at(span, "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::invalid_groups",
+                    "replica groups list is empty",
+                )
+                .at(span, "here"),
+            );
         }
         let routers = groups.iter().filter(|g| g.router.is_some()).count();
         if routers > 1 {
-            cx.push(Diagnostic::error("dstack::config::invalid_groups", "at most one replica group can be a router").at(span, "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::invalid_groups",
+                    "at most one replica group can be a router",
+                )
+                .at(span, "here"),
+            );
         }
         for (i, g) in groups.iter().enumerate() {
             let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
             if g.router.is_some() && g.replicas != Range::exact(1) {
                 cx.push(
-                    Diagnostic::error("dstack::config::invalid_groups", format!("router group `{name}` must have exactly 1 replica"))
-                        .at(span, "here"),
+                    Diagnostic::error(
+                        "dstack::config::invalid_groups",
+                        format!("router group `{name}` must have exactly 1 replica"),
+                    )
+                    .at(span, "here"),
                 );
             }
             if g.commands.is_none() && g.image.is_none() && self.common.image.is_none() {
                 cx.push(
-                    Diagnostic::error("dstack::config::missing_commands", format!("replica group `{name}` has no `commands` or `image`"))
-                        .at(span, "nothing to run"),
+                    Diagnostic::error(
+                        "dstack::config::missing_commands",
+                        format!("replica group `{name}` has no `commands` or `image`"),
+                    )
+                    .at(span, "nothing to run"),
                 );
             }
             for (field, service_level, group_level) in [
@@ -214,14 +287,25 @@ impl ServiceConfig {
                 ("python", self.common.python.is_some(), g.python.is_some()),
                 ("docker", self.common.docker.is_some(), g.docker.is_some()),
                 ("nvcc", self.common.nvcc.is_some(), g.nvcc.is_some()),
-                ("spot_policy", self.common.profile.spot_policy.is_some(), g.spot_policy.is_some()),
-                ("reservation", self.common.profile.reservation.is_some(), g.reservation.is_some()),
+                (
+                    "spot_policy",
+                    self.common.profile.spot_policy.is_some(),
+                    g.spot_policy.is_some(),
+                ),
+                (
+                    "reservation",
+                    self.common.profile.reservation.is_some(),
+                    g.reservation.is_some(),
+                ),
             ] {
                 if service_level && group_level {
                     cx.push(
-                        Diagnostic::error("dstack::config::conflicting_fields", format!("`{field}` is set on the service and on group `{name}`"))
-                            .at(f.key_span(field), "service level")
-                            .help(format!("set `{field}` in one place only")),
+                        Diagnostic::error(
+                            "dstack::config::conflicting_fields",
+                            format!("`{field}` is set on the service and on group `{name}`"),
+                        )
+                        .at(f.key_span(field), "service level")
+                        .help(format!("set `{field}` in one place only")),
                     );
                 }
             }
@@ -316,15 +400,34 @@ impl FromYaml for ModelSpec {
                 eos_token: None,
             });
         }
-        let f = cx.fields(node, "model", &["type", "name", "format", "prefix", "chat_template", "eos_token"])?;
-        let kind = f.value("type").and_then(|n| choice(n, cx, "model type", &["chat"])).unwrap_or("chat");
-        let format = f.value("format").and_then(|n| choice(n, cx, "model format", &["openai", "tgi"])).unwrap_or("openai");
+        let f = cx.fields(
+            node,
+            "model",
+            &[
+                "type",
+                "name",
+                "format",
+                "prefix",
+                "chat_template",
+                "eos_token",
+            ],
+        )?;
+        let kind = f
+            .value("type")
+            .and_then(|n| choice(n, cx, "model type", &["chat"]))
+            .unwrap_or("chat");
+        let format = f
+            .value("format")
+            .and_then(|n| choice(n, cx, "model format", &["openai", "tgi"]))
+            .unwrap_or("openai");
         let name = f.req(cx, "name")?;
         let spec = Self {
             kind: kind.into(),
             name,
             format: format.into(),
-            prefix: f.opt(cx, "prefix").or_else(|| (format == "openai").then(|| "/v1".to_string())),
+            prefix: f
+                .opt(cx, "prefix")
+                .or_else(|| (format == "openai").then(|| "/v1".to_string())),
             chat_template: f.opt(cx, "chat_template"),
             eos_token: f.opt(cx, "eos_token"),
         };
@@ -357,13 +460,29 @@ pub struct Scaling {
 
 impl FromYaml for Scaling {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "scaling", &["metric", "target", "window", "scale_up_delay", "scale_down_delay"])?;
+        let f = cx.fields(
+            node,
+            "scaling",
+            &[
+                "metric",
+                "target",
+                "window",
+                "scale_up_delay",
+                "scale_down_delay",
+            ],
+        )?;
         let metric = f.req(cx, "metric");
         let target: Option<f64> = f.req(cx, "target");
         if let Some(t) = target
             && t <= 0.0
         {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "scaling target must be greater than 0").at(f.key_span("target"), "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "scaling target must be greater than 0",
+                )
+                .at(f.key_span("target"), "here"),
+            );
             return None;
         }
         let window: Option<Duration> = f.opt(cx, "window");
@@ -371,8 +490,11 @@ impl FromYaml for Scaling {
             && ![30, 60, 300].contains(&w.secs())
         {
             cx.push(
-                Diagnostic::error("dstack::config::invalid_value", format!("scaling window {w} is not 30s, 60s or 300s"))
-                    .at(f.key_span("window"), "here"),
+                Diagnostic::error(
+                    "dstack::config::invalid_value",
+                    format!("scaling window {w} is not 30s, 60s or 300s"),
+                )
+                .at(f.key_span("window"), "here"),
             );
         }
         Some(Self {
@@ -420,14 +542,25 @@ impl FromYaml for RateLimit {
         let f = cx.fields(node, "rate limit", &["prefix", "key", "rps", "burst"])?;
         let prefix: String = f.opt(cx, "prefix").unwrap_or_else(|| "/".into());
         if !prefix.starts_with('/') {
-            cx.push(Diagnostic::error("dstack::config::invalid_value", "rate limit prefix must start with `/`").at(f.key_span("prefix"), "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::invalid_value",
+                    "rate limit prefix must start with `/`",
+                )
+                .at(f.key_span("prefix"), "here"),
+            );
         }
         let key = match f.value("key") {
             Some(n) => {
                 let kf = cx.fields(n, "rate limit key", &["type", "header"])?;
-                match kf.value("type").and_then(|t| choice(t, cx, "rate limit key type", &["ip_address", "header"])) {
+                match kf
+                    .value("type")
+                    .and_then(|t| choice(t, cx, "rate limit key type", &["ip_address", "header"]))
+                {
                     Some("ip_address") => Some(RateLimitKey::IpAddress),
-                    Some(_) => kf.req::<String>(cx, "header").map(|header| RateLimitKey::Header { header }),
+                    Some(_) => kf
+                        .req::<String>(cx, "header")
+                        .map(|header| RateLimitKey::Header { header }),
                     None => None,
                 }
             }
@@ -437,7 +570,10 @@ impl FromYaml for RateLimit {
         if let Some(r) = rps
             && r < 1.0 / 60.0
         {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "rps must be at least 1/60").at(f.key_span("rps"), "here"));
+            cx.push(
+                Diagnostic::error("dstack::config::out_of_range", "rps must be at least 1/60")
+                    .at(f.key_span("rps"), "here"),
+            );
         }
         Some(Self {
             prefix,
@@ -490,7 +626,10 @@ impl FromYaml for ProbeHeader {
         if let (Some(v), Some(n)) = (&value, f.value("value")) {
             check_template(cx, n, v, &["env"], "probe headers");
         }
-        Some(Self { name: name?, value: value? })
+        Some(Self {
+            name: name?,
+            value: value?,
+        })
     }
 }
 
@@ -499,28 +638,56 @@ impl FromYaml for Probe {
         let f = cx.fields(
             node,
             "probe",
-            &["type", "url", "method", "headers", "body", "timeout", "interval", "ready_after", "until_ready"],
+            &[
+                "type",
+                "url",
+                "method",
+                "headers",
+                "body",
+                "timeout",
+                "interval",
+                "ready_after",
+                "until_ready",
+            ],
         )?;
-        let kind = f.value("type").and_then(|n| choice(n, cx, "probe type", &["http"])).unwrap_or("http");
+        let kind = f
+            .value("type")
+            .and_then(|n| choice(n, cx, "probe type", &["http"]))
+            .unwrap_or("http");
         let url: Option<Template> = f.opt(cx, "url");
         if let (Some(u), Some(n)) = (&url, f.value("url")) {
             check_template(cx, n, u, &["env"], "probe url");
             if !u.to_string().starts_with('/') {
-                cx.push(Diagnostic::error("dstack::config::invalid_value", "probe url must start with `/`").at(n.span, "here"));
+                cx.push(
+                    Diagnostic::error(
+                        "dstack::config::invalid_value",
+                        "probe url must start with `/`",
+                    )
+                    .at(n.span, "here"),
+                );
             }
         }
         let method: Option<ProbeMethod> = f.opt(cx, "method");
         let body: Option<Template> = f.opt(cx, "body");
         if body.is_some() && matches!(method, Some(ProbeMethod::Get | ProbeMethod::Head)) {
             cx.push(
-                Diagnostic::error("dstack::config::conflicting_fields", "a GET or HEAD probe cannot have a body")
-                    .at(f.key_span("body"), "body")
-                    .also(f.key_span("method"), "method"),
+                Diagnostic::error(
+                    "dstack::config::conflicting_fields",
+                    "a GET or HEAD probe cannot have a body",
+                )
+                .at(f.key_span("body"), "body")
+                .also(f.key_span("method"), "method"),
             );
         }
         let ready_after: Option<u32> = f.opt(cx, "ready_after");
         if ready_after == Some(0) {
-            cx.push(Diagnostic::error("dstack::config::out_of_range", "ready_after must be at least 1").at(f.key_span("ready_after"), "here"));
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::out_of_range",
+                    "ready_after must be at least 1",
+                )
+                .at(f.key_span("ready_after"), "here"),
+            );
         }
         Some(Self {
             kind: kind.into(),
@@ -592,8 +759,20 @@ impl FromYaml for ReplicaGroup {
             node,
             "replica group",
             &[
-                "name", "replicas", "count", "scaling", "resources", "spot_policy", "reservation", "commands", "image",
-                "python", "nvcc", "docker", "privileged", "router",
+                "name",
+                "replicas",
+                "count",
+                "scaling",
+                "resources",
+                "spot_policy",
+                "reservation",
+                "commands",
+                "image",
+                "python",
+                "nvcc",
+                "docker",
+                "privileged",
+                "router",
             ],
         )?;
         f.exclusive(cx, "replicas", "count");
@@ -613,7 +792,9 @@ impl FromYaml for ReplicaGroup {
             reservation: f.opt(cx, "reservation"),
             commands: read_commands(&f, cx, "commands"),
             image: f.opt(cx, "image"),
-            python: f.opt::<super::convert::LooseString>(cx, "python").map(|s| s.0),
+            python: f
+                .opt::<super::convert::LooseString>(cx, "python")
+                .map(|s| s.0),
             nvcc: f.opt(cx, "nvcc"),
             docker: f.opt(cx, "docker"),
             privileged: f.opt(cx, "privileged"),
@@ -624,8 +805,11 @@ impl FromYaml for ReplicaGroup {
         }
         if group.replicas.min != group.replicas.max && group.scaling.is_none() {
             cx.push(
-                Diagnostic::error("dstack::config::missing_scaling", "a replica range needs `scaling`")
-                    .at(f.key_span(key), "autoscaled replicas"),
+                Diagnostic::error(
+                    "dstack::config::missing_scaling",
+                    "a replica range needs `scaling`",
+                )
+                .at(f.key_span(key), "autoscaled replicas"),
             );
         }
         replicas.map(|_| group)

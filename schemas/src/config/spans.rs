@@ -34,7 +34,11 @@ impl SpanIndex {
             }
             Value::Map(entries) => {
                 for e in entries {
-                    self.walk(&e.value, format!("{pointer}/{}", escape(&e.key)), Some(e.key_span));
+                    self.walk(
+                        &e.value,
+                        format!("{pointer}/{}", escape(&e.key)),
+                        Some(e.key_span),
+                    );
                 }
             }
             _ => {}

@@ -45,7 +45,11 @@ pub struct NodeGroup {
 
 impl FromYaml for NodeGroup {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "node group", &["name", "nodes", "resources", "commands", "ports"])?;
+        let f = cx.fields(
+            node,
+            "node group",
+            &["name", "nodes", "resources", "commands", "ports"],
+        )?;
         let nodes: Option<u32> = f.opt(cx, "nodes");
         check_nodes(cx, f.value("nodes"), nodes);
         Some(Self {
@@ -124,24 +128,35 @@ pub fn commands_missing(f: &super::convert::Fields, commands: Option<&[Template]
 }
 
 fn check_groups(cx: &mut Cx, node: &Node, groups: &[NodeGroup], has_image: bool) {
-    let Value::Seq(items) = &node.value else { return };
+    let Value::Seq(items) = &node.value else {
+        return;
+    };
     if groups.is_empty() {
-        cx.push(Diagnostic::error("dstack::config::invalid_groups", "`groups` is empty").at(node.span, "no groups"));
+        cx.push(
+            Diagnostic::error("dstack::config::invalid_groups", "`groups` is empty")
+                .at(node.span, "no groups"),
+        );
     }
     let mut names = std::collections::BTreeMap::new();
     for (i, (group, item)) in groups.iter().zip(items).enumerate() {
         let name = group.name.as_ref().map_or(i.to_string(), |n| n.to_string());
         if let Some(first) = names.insert(name.clone(), item.span) {
             cx.push(
-                Diagnostic::error("dstack::config::duplicate_group", format!("group name `{name}` is used twice"))
-                    .at(item.span, "second group")
-                    .also(first, "first group"),
+                Diagnostic::error(
+                    "dstack::config::duplicate_group",
+                    format!("group name `{name}` is used twice"),
+                )
+                .at(item.span, "second group")
+                .also(first, "first group"),
             );
         }
         if group.commands.is_none() && !has_image {
             cx.push(
-                Diagnostic::error("dstack::config::missing_commands", format!("group `{name}` has no `commands` and the task has no `image`"))
-                    .at(item.span, "nothing to run"),
+                Diagnostic::error(
+                    "dstack::config::missing_commands",
+                    format!("group `{name}` has no `commands` and the task has no `image`"),
+                )
+                .at(item.span, "nothing to run"),
             );
         }
     }
@@ -149,23 +164,36 @@ fn check_groups(cx: &mut Cx, node: &Node, groups: &[NodeGroup], has_image: bool)
 
 /// Reports container ports listed twice.
 pub fn check_ports_unique(cx: &mut Cx, node: Option<&Node>, ports: Option<&[PortMapping]>) {
-    let (Some(node), Some(ports)) = (node, ports) else { return };
-    let Value::Seq(items) = &node.value else { return };
+    let (Some(node), Some(ports)) = (node, ports) else {
+        return;
+    };
+    let Value::Seq(items) = &node.value else {
+        return;
+    };
     for (i, port) in ports.iter().enumerate() {
-        if let Some(j) = ports[..i].iter().position(|p| p.container == port.container) {
+        if let Some(j) = ports[..i]
+            .iter()
+            .position(|p| p.container == port.container)
+        {
             cx.push(
-                Diagnostic::error("dstack::config::duplicate_port", format!("container port {} is listed twice", port.container))
-                    .at(items[i].span, "again here")
-                    .also(items[j].span, "first here"),
+                Diagnostic::error(
+                    "dstack::config::duplicate_port",
+                    format!("container port {} is listed twice", port.container),
+                )
+                .at(items[i].span, "again here")
+                .also(items[j].span, "first here"),
             );
         }
         if let Some(local) = port.local
             && let Some(j) = ports[..i].iter().position(|p| p.local == Some(local))
         {
             cx.push(
-                Diagnostic::error("dstack::config::duplicate_port", format!("local port {local} is used twice"))
-                    .at(items[i].span, "again here")
-                    .also(items[j].span, "first here"),
+                Diagnostic::error(
+                    "dstack::config::duplicate_port",
+                    format!("local port {local} is used twice"),
+                )
+                .at(items[i].span, "again here")
+                .also(items[j].span, "first here"),
             );
         }
     }

@@ -64,8 +64,19 @@ impl FromYaml for VolumeConfig {
             node,
             "volume",
             &[
-                "type", "name", "backend", "region", "availability_zone", "size", "volume_id", "claim_name",
-                "storage_class_name", "access_modes", "read_only", "auto_cleanup_duration", "tags",
+                "type",
+                "name",
+                "backend",
+                "region",
+                "availability_zone",
+                "size",
+                "volume_id",
+                "claim_name",
+                "storage_class_name",
+                "access_modes",
+                "read_only",
+                "auto_cleanup_duration",
+                "tags",
             ],
         )?;
         let backend: Option<BackendType> = f.req(cx, "backend");
@@ -73,15 +84,23 @@ impl FromYaml for VolumeConfig {
             && !VOLUME_BACKENDS.contains(&b)
         {
             cx.push(
-                Diagnostic::error("dstack::config::unsupported_backend", format!("volumes are not supported for the `{b}` backend"))
-                    .at(f.value("backend").map_or(f.node().span, |n| n.span), "no volumes here")
-                    .help("volume backends: local, aws, gcp, runpod, kubernetes"),
+                Diagnostic::error(
+                    "dstack::config::unsupported_backend",
+                    format!("volumes are not supported for the `{b}` backend"),
+                )
+                .at(
+                    f.value("backend").map_or(f.node().span, |n| n.span),
+                    "no volumes here",
+                )
+                .help("volume backends: local, aws, gcp, runpod, kubernetes"),
             );
         }
         let volume = VolumeConfig {
             name: f.opt(cx, "name"),
             backend: backend.unwrap_or(BackendType::Local),
-            region: f.opt::<super::convert::LooseString>(cx, "region").map(|s| s.0),
+            region: f
+                .opt::<super::convert::LooseString>(cx, "region")
+                .map(|s| s.0),
             availability_zone: f.opt(cx, "availability_zone"),
             size: f.opt(cx, "size"),
             volume_id: f.opt(cx, "volume_id"),
@@ -99,12 +118,20 @@ impl FromYaml for VolumeConfig {
         }
         if volume.size.is_none() && !volume.is_external() && !f.has("size") {
             cx.push(
-                Diagnostic::error("dstack::config::missing_field", "a volume needs `size`, or an existing `volume_id` to register")
-                    .at(f.key_span("type"), "no size")
-                    .help("add e.g. `size: 100GB`"),
+                Diagnostic::error(
+                    "dstack::config::missing_field",
+                    "a volume needs `size`, or an existing `volume_id` to register",
+                )
+                .at(f.key_span("type"), "no size")
+                .help("add e.g. `size: 100GB`"),
             );
         }
-        for key in ["claim_name", "storage_class_name", "access_modes", "read_only"] {
+        for key in [
+            "claim_name",
+            "storage_class_name",
+            "access_modes",
+            "read_only",
+        ] {
             if !kube && f.has(key) {
                 super::run::forbid(&f, cx, key, "only Kubernetes volumes take it");
             }
@@ -112,7 +139,9 @@ impl FromYaml for VolumeConfig {
         if kube && f.has("volume_id") {
             super::run::forbid(&f, cx, "volume_id", "Kubernetes volumes use `claim_name`");
         }
-        if volume.is_external() && matches!(volume.auto_cleanup_duration, Some(IdleDuration::After(_))) {
+        if volume.is_external()
+            && matches!(volume.auto_cleanup_duration, Some(IdleDuration::After(_)))
+        {
             cx.push(
                 Diagnostic::error("dstack::config::conflicting_fields", "external volumes are never deleted by dstack, so `auto_cleanup_duration` cannot be set")
                     .at(f.key_span("auto_cleanup_duration"), "here"),

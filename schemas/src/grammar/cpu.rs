@@ -70,23 +70,36 @@ impl FromStr for CpuSpec {
             let (lead, token) = trim_with_offset(raw);
             let at = offset + lead;
             let is_count = token.contains("..")
-                || (!token.is_empty() && token.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()));
+                || (!token.is_empty()
+                    && token
+                        .trim_start_matches('-')
+                        .chars()
+                        .all(|c| c.is_ascii_digit()));
             if is_count {
                 if seen_count {
-                    return Err(GrammarError::at(at, token.len(), "CPU spec has two counts").help(arch_help()));
+                    return Err(GrammarError::at(at, token.len(), "CPU spec has two counts")
+                        .help(arch_help()));
                 }
                 seen_count = true;
                 spec.count = Range::parse_with(token, |t| parse_count(t, "CPU count"))
                     .map_err(|e| e.shift(at))?;
             } else {
                 if seen_arch {
-                    return Err(GrammarError::at(at, token.len(), "CPU spec has two architectures")
-                        .help(arch_help()));
+                    return Err(GrammarError::at(
+                        at,
+                        token.len(),
+                        "CPU spec has two architectures",
+                    )
+                    .help(arch_help()));
                 }
                 seen_arch = true;
                 spec.arch = Some(CpuArch::parse(token).ok_or_else(|| {
-                    GrammarError::at(at, token.len(), format!("`{token}` is not a CPU architecture or count"))
-                        .help(arch_help())
+                    GrammarError::at(
+                        at,
+                        token.len(),
+                        format!("`{token}` is not a CPU architecture or count"),
+                    )
+                    .help(arch_help())
                 })?);
             }
         }

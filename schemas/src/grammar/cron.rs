@@ -53,7 +53,13 @@ fn parse_value(text: &str, field: usize) -> Option<u32> {
 fn parse_item(text: &str, field: usize) -> Result<Item, String> {
     let (name, min, max) = FIELDS[field];
     let (body, step) = match text.split_once('/') {
-        Some((b, s)) => (b, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or(format!("bad step `{s}`"))?),
+        Some((b, s)) => (
+            b,
+            s.parse::<u32>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or(format!("bad step `{s}`"))?,
+        ),
         None => (text, 1),
     };
     if body == "*" {
@@ -112,8 +118,10 @@ impl Cron {
     pub fn matches(&self, minute: u32, hour: u32, day: u32, month: u32, weekday: u32) -> bool {
         let hit = |field: usize, v: u32| {
             self.fields[field].iter().any(|item| match *item {
-                Item::Every { step } => (v - FIELDS[field].1) % step == 0,
-                Item::Span { from, to, step } => v >= from && v <= to && (v - from) % step == 0,
+                Item::Every { step } => (v - FIELDS[field].1).is_multiple_of(step),
+                Item::Span { from, to, step } => {
+                    v >= from && v <= to && (v - from).is_multiple_of(step)
+                }
             })
         };
         let dow = hit(4, weekday) || (weekday == 0 && hit(4, 7));
@@ -154,12 +162,22 @@ mod tests {
         assert_eq!(c.to_string(), "0 3 * * 1-5");
         assert!(c.matches(0, 3, 10, 6, 2));
         assert!(!c.matches(0, 3, 10, 6, 6));
-        assert_eq!("*/15 * * * *".parse::<Cron>().unwrap().to_string(), "*/15 * * * *");
+        assert_eq!(
+            "*/15 * * * *".parse::<Cron>().unwrap().to_string(),
+            "*/15 * * * *"
+        );
     }
 
     #[test]
     fn rejects() {
-        for bad in ["@daily", "0 3", "60 * * * *", "* * * 13 *", "5-1 * * * *", "*/0 * * * *"] {
+        for bad in [
+            "@daily",
+            "0 3",
+            "60 * * * *",
+            "* * * 13 *",
+            "5-1 * * * *",
+            "*/0 * * * *",
+        ] {
             assert!(bad.parse::<Cron>().is_err(), "{bad}");
         }
     }

@@ -34,7 +34,9 @@ impl Duration {
     /// From a YAML number of seconds; fractions and negatives are refused.
     pub fn from_number(value: f64, shown: &str) -> Result<Self, GrammarError> {
         if value < 0.0 {
-            return Err(GrammarError::whole(format!("duration cannot be negative: `{shown}`")));
+            return Err(GrammarError::whole(format!(
+                "duration cannot be negative: `{shown}`"
+            )));
         }
         if value.fract() != 0.0 || !value.is_finite() || value > 1e15 {
             return Err(GrammarError::whole(format!(
@@ -92,7 +94,7 @@ impl fmt::Display for Duration {
         }
         let (unit, scale) = UNITS
             .iter()
-            .find(|(_, scale)| self.secs % scale == 0)
+            .find(|(_, scale)| self.secs.is_multiple_of(*scale))
             .copied()
             .unwrap_or(('s', 1));
         write!(f, "{}{unit}", self.secs / scale)

@@ -34,8 +34,12 @@ pub fn check_env_name(name: &str) -> Result<(), GrammarError> {
     if ok {
         Ok(())
     } else {
-        Err(GrammarError::at(0, name.len(), format!("`{name}` is not a valid environment variable name"))
-            .help("names are letters, digits and `_`, not starting with a digit"))
+        Err(GrammarError::at(
+            0,
+            name.len(),
+            format!("`{name}` is not a valid environment variable name"),
+        )
+        .help("names are letters, digits and `_`, not starting with a digit"))
     }
 }
 
@@ -46,7 +50,9 @@ impl FromStr for EnvEntry {
         match text.split_once('=') {
             Some((name, value)) => {
                 check_env_name(name)?;
-                let value = value.parse::<Template>().map_err(|e| e.shift(name.len() + 1))?;
+                let value = value
+                    .parse::<Template>()
+                    .map_err(|e| e.shift(name.len() + 1))?;
                 Ok(Self {
                     name: name.to_string(),
                     value: EnvValue::Set(value),

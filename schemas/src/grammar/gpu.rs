@@ -175,8 +175,12 @@ impl FromStr for GpuSpec {
             let (lead, token) = trim_with_offset(raw);
             let at = offset + lead;
             if token.is_empty() {
-                return Err(GrammarError::at(offset, raw.len(), format!("empty part in GPU spec `{}`", text.trim()))
-                    .help(gpu_help()));
+                return Err(GrammarError::at(
+                    offset,
+                    raw.len(),
+                    format!("empty part in GPU spec `{}`", text.trim()),
+                )
+                .help(gpu_help()));
             }
             let slot = classify(token);
             if let Some(previous) = &first_of[slot as usize] {
@@ -240,7 +244,12 @@ fn conflict(slot: Slot, previous: &str, token: &str, at: usize) -> GrammarError 
         Slot::Names => format!("list several names with commas: `{previous},{token}`"),
         _ => gpu_help(),
     };
-    GrammarError::at(at, token.len(), format!("GPU spec has {what}: `{previous}` and `{token}`")).help(hint)
+    GrammarError::at(
+        at,
+        token.len(),
+        format!("GPU spec has {what}: `{previous}` and `{token}`"),
+    )
+    .help(hint)
 }
 
 fn parse_names(token: &str, at: usize) -> Result<Vec<String>, GrammarError> {

@@ -46,8 +46,10 @@ fn from_scaled(value: f64, mb_per_unit: f64, shown: &str) -> Result<Memory, Gram
         return Err(GrammarError::whole(format!("`{shown}` is not a size")));
     }
     if value < 0.0 {
-        return Err(GrammarError::whole(format!("size cannot be negative: `{shown}`"))
-            .help("sizes are e.g. `8GB`, `512MB` or `1TB`"));
+        return Err(
+            GrammarError::whole(format!("size cannot be negative: `{shown}`"))
+                .help("sizes are e.g. `8GB`, `512MB` or `1TB`"),
+        );
     }
     let mb = (value * mb_per_unit).round();
     if mb > MAX_MB {
@@ -68,16 +70,22 @@ impl FromStr for Memory {
             .unwrap_or(lower.len());
         let (number, unit) = lower.split_at(unit_at);
         if number.is_empty() {
-            return Err(GrammarError::at(lead, t.len(), format!("`{t}` is not a size"))
-                .help("sizes are e.g. `8GB`, `512MB` or `1TB`"));
+            return Err(
+                GrammarError::at(lead, t.len(), format!("`{t}` is not a size"))
+                    .help("sizes are e.g. `8GB`, `512MB` or `1TB`"),
+            );
         }
         let mb_per_unit = match unit {
             "" | "gb" => 1024.0,
             "mb" => 1.0,
             "tb" => 1024.0 * 1024.0,
             other => {
-                return Err(GrammarError::at(lead, t.len(), format!("unknown size unit `{other}` in `{t}`"))
-                    .help("use MB, GB or TB, e.g. `80GB` (GiB, G and T are not accepted)"));
+                return Err(GrammarError::at(
+                    lead,
+                    t.len(),
+                    format!("unknown size unit `{other}` in `{t}`"),
+                )
+                .help("use MB, GB or TB, e.g. `80GB` (GiB, G and T are not accepted)"));
             }
         };
         let value: f64 = number.parse().map_err(|_| {
@@ -94,7 +102,7 @@ impl FromStr for Memory {
 
 impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mb % 1024 == 0 {
+        if self.mb.is_multiple_of(1024) {
             write!(f, "{}GB", self.mb / 1024)
         } else {
             write!(f, "{}MB", self.mb)
@@ -118,9 +126,27 @@ mod tests {
 
     #[test]
     fn rejects_other_units_and_negatives() {
-        assert!("16GiB".parse::<Memory>().unwrap_err().message.contains("unit"));
-        assert!("80xb".parse::<Memory>().unwrap_err().message.contains("unit"));
-        assert!("-80GB".parse::<Memory>().unwrap_err().message.contains("negative"));
+        assert!(
+            "16GiB"
+                .parse::<Memory>()
+                .unwrap_err()
+                .message
+                .contains("unit")
+        );
+        assert!(
+            "80xb"
+                .parse::<Memory>()
+                .unwrap_err()
+                .message
+                .contains("unit")
+        );
+        assert!(
+            "-80GB"
+                .parse::<Memory>()
+                .unwrap_err()
+                .message
+                .contains("negative")
+        );
         assert!("big".parse::<Memory>().is_err());
     }
 

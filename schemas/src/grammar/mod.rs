@@ -25,8 +25,8 @@ pub use cron::Cron;
 pub use disk::DiskSpec;
 pub use duration::{Duration, IdleDuration, OffDuration};
 pub use env::{EnvEntry, EnvValue, check_env_name};
-pub use gpu::{ComputeCapability, GpuSpec, GpuVendor};
 pub(crate) use gpu::normalize_gpu_name;
+pub use gpu::{ComputeCapability, GpuSpec, GpuVendor};
 pub use memory::Memory;
 pub use mount::{FileMapping, VolumeMount, check_mount_path};
 pub use name::{GroupName, ResourceName};
@@ -112,10 +112,18 @@ pub(crate) fn trim_with_offset(text: &str) -> (usize, &str) {
 pub(crate) fn parse_count(text: &str, what: &str) -> Result<u32, GrammarError> {
     let (lead, t) = trim_with_offset(text);
     if t.starts_with('-') && t[1..].chars().all(|c| c.is_ascii_digit()) && t.len() > 1 {
-        return Err(GrammarError::at(lead, t.len(), format!("{what} cannot be negative: `{t}`")));
+        return Err(GrammarError::at(
+            lead,
+            t.len(),
+            format!("{what} cannot be negative: `{t}`"),
+        ));
     }
     if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
-        return Err(GrammarError::at(lead, t.len(), format!("`{t}` is not a whole number ({what})")));
+        return Err(GrammarError::at(
+            lead,
+            t.len(),
+            format!("`{t}` is not a whole number ({what})"),
+        ));
     }
     t.parse::<u32>()
         .map_err(|_| GrammarError::at(lead, t.len(), format!("{what} `{t}` is too large")))

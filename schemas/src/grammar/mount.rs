@@ -34,10 +34,15 @@ fn mount_help() -> &'static str {
 /// Checks that a mount path is absolute and has no `..` parts.
 pub fn check_mount_path(path: &str, side: &str) -> Result<(), GrammarError> {
     if !path.starts_with('/') {
-        return Err(GrammarError::whole(format!("{side} path `{path}` must be absolute")).help(mount_help()));
+        return Err(
+            GrammarError::whole(format!("{side} path `{path}` must be absolute"))
+                .help(mount_help()),
+        );
     }
     if path.split('/').any(|part| part == "..") {
-        return Err(GrammarError::whole(format!("{side} path `{path}` must not contain `..`")));
+        return Err(GrammarError::whole(format!(
+            "{side} path `{path}` must not contain `..`"
+        )));
     }
     Ok(())
 }
@@ -58,8 +63,10 @@ impl FromStr for VolumeMount {
         let t = text.trim();
         let parts: Vec<&str> = t.split(':').collect();
         let [source, path] = parts.as_slice() else {
-            return Err(GrammarError::whole(format!("`{t}` is not `SOURCE:PATH` (exactly one `:`)"))
-                .help(mount_help()));
+            return Err(GrammarError::whole(format!(
+                "`{t}` is not `SOURCE:PATH` (exactly one `:`)"
+            ))
+            .help(mount_help()));
         };
         check_mount_path(path, "container").map_err(|e| e.shift(source.len() + 1))?;
         if source.contains('/') {
@@ -84,7 +91,9 @@ impl fmt::Display for VolumeMount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Network { names, path } if names.len() == 1 => write!(f, "{}:{path}", names[0]),
-            Self::Network { names, path } => write!(f, "{{name: [{}], path: '{path}'}}", names.join(", ")),
+            Self::Network { names, path } => {
+                write!(f, "{{name: [{}], path: '{path}'}}", names.join(", "))
+            }
             Self::Instance {
                 instance_path,
                 path,
@@ -94,7 +103,10 @@ impl fmt::Display for VolumeMount {
                 instance_path,
                 path,
                 optional: true,
-            } => write!(f, "{{instance_path: '{instance_path}', path: '{path}', optional: true}}"),
+            } => write!(
+                f,
+                "{{instance_path: '{instance_path}', path: '{path}', optional: true}}"
+            ),
         }
     }
 }
@@ -126,8 +138,10 @@ impl FromStr for FileMapping {
         if let Some(c) = container
             && (c.contains(':') || has_drive_letter(c))
         {
-            return Err(GrammarError::whole(format!("`{t}` is not `LOCAL[:CONTAINER]`"))
-                .help("a file mapping is `local/path` or `local/path:/container/path`"));
+            return Err(
+                GrammarError::whole(format!("`{t}` is not `LOCAL[:CONTAINER]`"))
+                    .help("a file mapping is `local/path` or `local/path:/container/path`"),
+            );
         }
         if local.is_empty() || container.is_some_and(str::is_empty) {
             return Err(GrammarError::whole(format!("`{t}` has an empty path")));
@@ -155,8 +169,14 @@ mod tests {
     #[test]
     fn mounts() {
         let m = |t: &str| t.parse::<VolumeMount>();
-        assert!(matches!(m("data:/data").unwrap(), VolumeMount::Network { .. }));
-        assert!(matches!(m("/mnt/x:/x").unwrap(), VolumeMount::Instance { .. }));
+        assert!(matches!(
+            m("data:/data").unwrap(),
+            VolumeMount::Network { .. }
+        ));
+        assert!(matches!(
+            m("/mnt/x:/x").unwrap(),
+            VolumeMount::Instance { .. }
+        ));
         for bad in ["~/x:/y", "./x:/y", "vol:rel", "vol:/a:/b", "vol:/a/../b"] {
             assert!(m(bad).is_err(), "{bad}");
         }

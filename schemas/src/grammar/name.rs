@@ -87,8 +87,10 @@ impl FromStr for GroupName {
         if valid {
             Ok(Self(text.to_string()))
         } else {
-            Err(GrammarError::whole(format!("`{text}` is not a valid group name"))
-                .help("group names are 1-40 characters of lowercase letters, digits and `-`"))
+            Err(
+                GrammarError::whole(format!("`{text}` is not a valid group name"))
+                    .help("group names are 1-40 characters of lowercase letters, digits and `-`"),
+            )
         }
     }
 }

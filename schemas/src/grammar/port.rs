@@ -70,8 +70,11 @@ impl FromStr for PortMapping {
                     container: parse_port(container, container_at)?,
                 })
             }
-            _ => Err(GrammarError::whole(format!("`{}` has too many `:` for a port mapping", text.trim()))
-                .help(port_help())),
+            _ => Err(GrammarError::whole(format!(
+                "`{}` has too many `:` for a port mapping",
+                text.trim()
+            ))
+            .help(port_help())),
         }
     }
 }
@@ -101,7 +104,17 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in ["0", "70000", ":80", "abc", "8080:", "abc:80", "-1", "8000:8000:8000", "8000/tcp"] {
+        for bad in [
+            "0",
+            "70000",
+            ":80",
+            "abc",
+            "8080:",
+            "abc:80",
+            "-1",
+            "8000:8000:8000",
+            "8000/tcp",
+        ] {
             assert!(bad.parse::<PortMapping>().is_err(), "{bad}");
         }
         let err = "8080:".parse::<PortMapping>().unwrap_err();

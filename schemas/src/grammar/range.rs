@@ -56,8 +56,10 @@ impl<T: Copy + PartialOrd + fmt::Display> Range<T> {
         };
         let (left, right) = (&t[..dots], &t[dots + 2..]);
         if right.contains("..") {
-            return Err(GrammarError::at(lead, t.len(), format!("`{t}` has more than one `..`"))
-                .help("a range is `min..max`, `min..` or `..max`"));
+            return Err(
+                GrammarError::at(lead, t.len(), format!("`{t}` has more than one `..`"))
+                    .help("a range is `min..max`, `min..` or `..max`"),
+            );
         }
         let bound = |part: &str, offset: usize| -> Result<Option<T>, GrammarError> {
             if part.trim().is_empty() {
@@ -137,7 +139,12 @@ mod tests {
     fn rejects_nonsense_with_a_place() {
         assert!(count("..").unwrap_err().message.contains("empty"));
         assert!(count("4..2").unwrap_err().message.contains("reversed"));
-        assert!(count("1..2..3").unwrap_err().message.contains("more than one"));
+        assert!(
+            count("1..2..3")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         let err = count("1..x").unwrap_err();
         assert_eq!((err.offset, err.len), (3, 1));
     }
@@ -145,7 +152,10 @@ mod tests {
     #[test]
     fn intersection() {
         let a = count("2..8").unwrap();
-        assert_eq!(a.intersect(&count("4..").unwrap()), Some(count("4..8").unwrap()));
+        assert_eq!(
+            a.intersect(&count("4..").unwrap()),
+            Some(count("4..8").unwrap())
+        );
         assert_eq!(a.intersect(&count("9..").unwrap()), None);
     }
 }

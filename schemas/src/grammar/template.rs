@@ -79,7 +79,10 @@ impl Template {
     }
 
     /// Substitutes references with `lookup`; `Err` names the first unresolved one.
-    pub fn render(&self, mut lookup: impl FnMut(&TemplateVar) -> Option<String>) -> Result<String, TemplateVar> {
+    pub fn render(
+        &self,
+        mut lookup: impl FnMut(&TemplateVar) -> Option<String>,
+    ) -> Result<String, TemplateVar> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -118,15 +121,25 @@ fn parse_var(inner: &str, offset: usize, len: usize) -> Result<TemplateVar, Gram
     let split = expr.find(['.', '[']).unwrap_or(expr.len());
     let (namespace, rest) = expr.split_at(split);
     let name = rest.strip_prefix('.').unwrap_or(rest);
-    let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
     let rest_ok = name
         .split(['.', '[', ']'])
         .filter(|s| !s.is_empty())
         .all(ident);
     let bare = rest.is_empty();
     if !ident(namespace) || (!bare && name.is_empty()) || !rest_ok {
-        return Err(GrammarError::at(offset, len, format!("`${{{{ {expr} }}}}` is not a valid reference"))
-            .help("references look like `${{ secrets.NAME }}`, `${{ env.NAME }}` or `${{ run.args }}`"));
+        return Err(GrammarError::at(
+            offset,
+            len,
+            format!("`${{{{ {expr} }}}}` is not a valid reference"),
+        )
+        .help(
+            "references look like `${{ secrets.NAME }}`, `${{ env.NAME }}` or `${{ run.args }}`",
+        ));
     }
     Ok(TemplateVar {
         namespace: namespace.to_string(),
@@ -148,14 +161,16 @@ impl FromStr for Template {
             literal.push_str(&rest[..dollar]);
             let after = &rest[dollar..];
             let at = offset + dollar;
-            if after.starts_with("$$") {
+            if let Some(tail) = after.strip_prefix("$$") {
                 literal.push('$');
-                rest = &after[2..];
+                rest = tail;
                 offset = at + 2;
             } else if let Some(body) = after.strip_prefix("${{") {
                 let Some(close) = body.find("}}") else {
-                    return Err(GrammarError::at(at, after.len(), "`${{` is not closed with `}}`")
-                        .help("write `$${{` for a literal `${{`"));
+                    return Err(
+                        GrammarError::at(at, after.len(), "`${{` is not closed with `}}`")
+                            .help("write `$${{` for a literal `${{`"),
+                    );
                 };
                 let len = 3 + close + 2;
                 if !literal.is_empty() {
@@ -237,7 +252,14 @@ mod tests {
 
     #[test]
     fn display_round_trips_dollars() {
-        for text in ["$$", "$${{ x }}", "a$", "$$$${{ env.A }}", "echo $$ $ {", "$${{ env.X }}"] {
+        for text in [
+            "$$",
+            "$${{ x }}",
+            "a$",
+            "$$$${{ env.A }}",
+            "echo $$ $ {",
+            "$${{ env.X }}",
+        ] {
             let parsed = t(text);
             assert_eq!(t(&parsed.to_string()), parsed, "{text} -> {parsed}");
         }

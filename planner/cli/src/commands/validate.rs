@@ -17,7 +17,10 @@ pub fn run(project_dir: &Path, inputs: &[PathBuf], format: Format) -> Result<i32
     if paths.is_empty() {
         return Err(CliError::Usage(format!(
             "no configuration files (*.dstack.yml, .dstack/workflows.yaml) under {}",
-            inputs.first().map_or(project_dir, PathBuf::as_path).display()
+            inputs
+                .first()
+                .map_or(project_dir, PathBuf::as_path)
+                .display()
         )));
     }
     let files = load_files(&paths)?;
@@ -26,7 +29,11 @@ pub fn run(project_dir: &Path, inputs: &[PathBuf], format: Format) -> Result<i32
         Format::Json => print_json(&files),
     }
     let invalid = files.iter().any(|f| f.loaded.has_errors());
-    Ok(if invalid { exit_codes::INVALID_CONFIG } else { exit_codes::OK })
+    Ok(if invalid {
+        exit_codes::INVALID_CONFIG
+    } else {
+        exit_codes::OK
+    })
 }
 
 fn describe(file: &ProjectFile) -> String {
@@ -82,7 +89,13 @@ fn print_json(files: &[ProjectFile]) {
             })
         })
         .collect();
-    let count = |sev: Severity| files.iter().flat_map(|f| &f.loaded.diagnostics).filter(|d| d.severity == sev).count();
+    let count = |sev: Severity| {
+        files
+            .iter()
+            .flat_map(|f| &f.loaded.diagnostics)
+            .filter(|d| d.severity == sev)
+            .count()
+    };
     let out = serde_json::json!({
         "format_version": "1",
         "valid": files.iter().all(|f| !f.loaded.has_errors()),
