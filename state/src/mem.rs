@@ -1,0 +1,274 @@
+//! `MemStore`: state in memory, for tests and benchmarks. Same semantics as
+//! the SQLite store (the conformance suite checks both).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use dstack_schemas::addr::ResourceAddr;
+
+use crate::model::{
+    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
+    RecordedResource, now_ms,
+};
+use crate::sqlite::random_id;
+use crate::store::{StateError, StateStore, pid_alive};
+
+#[derive(Default)]
+struct Inner {
+    resources: BTreeMap<ResourceAddr, RecordedResource>,
+    intents: Vec<Intent>,
+    applies: Vec<ApplyRecord>,
+    lock: Option<LockInfo>,
+    logs: BTreeMap<(String, u32, u64), LogLine>,
+}
+
+/// State kept in memory.
+pub struct MemStore {
+    lineage: String,
+    inner: Mutex<Inner>,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        Self {
+            lineage: random_id(16),
+            inner: Mutex::default(),
+        }
+    }
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn check(
+    address: &ResourceAddr,
+    current: Option<u64>,
+    expected: Expected,
+) -> Result<(), StateError> {
+    let ok = match (expected, current) {
+        (Expected::Any, _) | (Expected::Absent, None) => true,
+        (Expected::Version(v), Some(c)) => v == c,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::Conflict {
+            address: address.clone(),
+            expected: format!("{expected:?}"),
+            found: current.map_or("no row".into(), |v| format!("version {v}")),
+        })
+    }
+}
+
+impl StateStore for MemStore {
+    fn lineage(&self) -> Result<String, StateError> {
+        Ok(self.lineage.clone())
+    }
+
+    fn list(&self) -> Result<Vec<RecordedResource>, StateError> {
+        Ok(self.inner().resources.values().cloned().collect())
+    }
+
+    fn get(&self, address: &ResourceAddr) -> Result<Option<RecordedResource>, StateError> {
+        Ok(self.inner().resources.get(address).cloned())
+    }
+
+    fn put(
+        &self,
+        resource: &RecordedResource,
+        expected: Expected,
+    ) -> Result<RecordedResource, StateError> {
+        let mut inner = self.inner();
+        let current = inner.resources.get(&resource.address).map(|r| r.version);
+        check(&resource.address, current, expected)?;
+        let mut stored = resource.clone();
+        stored.version = current.map_or(1, |v| v + 1);
+        stored.updated_at = now_ms();
+        inner
+            .resources
+            .insert(stored.address.clone(), stored.clone());
+        Ok(stored)
+    }
+
+    fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        let current = inner.resources.get(address).map(|r| r.version);
+        check(address, current, expected)?;
+        inner.resources.remove(address);
+        Ok(())
+    }
+
+    fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError> {
+        let mut inner = self.inner();
+        let id = inner.intents.len() as i64 + 1;
+        inner.intents.push(Intent {
+            id,
+            intent: intent.clone(),
+            started_at: now_ms(),
+            finished_at: None,
+            outcome: None,
+            detail: None,
+        });
+        Ok(id)
+    }
+
+    fn finish_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+        detail: Option<&str>,
+    ) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        if let Some(intent) = inner.intents.iter_mut().find(|i| i.id == id) {
+            intent.finished_at = Some(now_ms());
+            intent.outcome = Some(outcome);
+            intent.detail = detail.map(str::to_string);
+        }
+        Ok(())
+    }
+
+    fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
+        Ok(self
+            .inner()
+            .intents
+            .iter()
+            .filter(|i| i.finished_at.is_none())
+            .cloned()
+            .collect())
+    }
+
+    fn intents_of(&self, apply_id: &str) -> Result<Vec<Intent>, StateError> {
+        Ok(self
+            .inner()
+            .intents
+            .iter()
+            .filter(|i| i.intent.apply_id == apply_id)
+            .cloned()
+            .collect())
+    }
+
+    fn begin_apply(
+        &self,
+        plan_id: &str,
+        holder: &str,
+        operation: &str,
+    ) -> Result<String, StateError> {
+        let id = format!("apply-{}", random_id(6));
+        self.inner().applies.push(ApplyRecord {
+            id: id.clone(),
+            plan_id: plan_id.into(),
+            holder: holder.into(),
+            operation: operation.into(),
+            started_at: now_ms(),
+            finished_at: None,
+            outcome: None,
+            summary: serde_json::json!({}),
+        });
+        Ok(id)
+    }
+
+    fn finish_apply(
+        &self,
+        id: &str,
+        outcome: &str,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        if let Some(a) = self.inner().applies.iter_mut().find(|a| a.id == id) {
+            a.finished_at = Some(now_ms());
+            a.outcome = Some(outcome.into());
+            a.summary = summary.clone();
+        }
+        Ok(())
+    }
+
+    fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>, StateError> {
+        Ok(self
+            .inner()
+            .applies
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn try_lock(&self, request: &LockRequest) -> Result<LockInfo, StateError> {
+        let mut inner = self.inner();
+        if let Some(held) = &inner.lock {
+            let stale = held.request.host == request.host && !pid_alive(held.request.pid);
+            if !stale {
+                return Err(StateError::Locked(held.clone()));
+            }
+        }
+        let info = LockInfo {
+            id: random_id(8),
+            request: request.clone(),
+            created_at: now_ms(),
+        };
+        inner.lock = Some(info.clone());
+        Ok(info)
+    }
+
+    fn unlock(&self, id: &str) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        match &inner.lock {
+            Some(held) if held.id == id => {
+                inner.lock = None;
+                Ok(())
+            }
+            _ => Err(StateError::NoSuchLock(id.into())),
+        }
+    }
+
+    fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        Ok(self.inner().lock.clone())
+    }
+
+    fn append_logs(&self, lines: &[LogLine]) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        for l in lines {
+            inner
+                .logs
+                .entry((l.job.clone(), l.submission, l.offset))
+                .or_insert_with(|| l.clone());
+        }
+        Ok(())
+    }
+
+    fn logs(
+        &self,
+        job: &str,
+        submission: Option<u32>,
+        after_offset: Option<u64>,
+    ) -> Result<Vec<LogLine>, StateError> {
+        let inner = self.inner();
+        let submission = submission.unwrap_or_else(|| {
+            inner
+                .logs
+                .keys()
+                .filter(|(j, _, _)| j == job)
+                .map(|(_, s, _)| *s)
+                .max()
+                .unwrap_or(0)
+        });
+        Ok(inner
+            .logs
+            .values()
+            .filter(|l| {
+                l.job == job
+                    && l.submission == submission
+                    && after_offset.is_none_or(|o| l.offset > o)
+            })
+            .cloned()
+            .collect())
+    }
+}

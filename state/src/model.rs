@@ -1,0 +1,234 @@
+//! The recorded-state data model. Plain values; no IO.
+
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::money::Usd;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// One managed resource as recorded after the last provider call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedResource {
+    /// Identity.
+    pub address: ResourceAddr,
+    /// The normalised spec it was created or last updated from (no secrets).
+    pub spec: serde_json::Value,
+    /// Fingerprint of `spec` (see the planner's diff).
+    pub fingerprint: String,
+    /// Backend that holds it (`local`, `aws`, `fake`), if any.
+    pub provider: Option<String>,
+    /// The backend's id (`i-0abc...`, a directory, a job id).
+    pub provider_id: Option<String>,
+    /// Lifecycle status (`creating`, `active`, `running`, `done`, `failed`, ...).
+    pub status: String,
+    /// Price per hour when created.
+    pub price_per_hour: Option<Usd>,
+    /// The offer it was created from (backend, region, instance type, ...).
+    pub offer: Option<serde_json::Value>,
+    /// Backend data (IPs, zone, runner endpoint, exit code, ...).
+    pub data: serde_json::Value,
+    /// When first recorded (ms since epoch).
+    pub created_at: i64,
+    /// When last changed (ms since epoch).
+    pub updated_at: i64,
+    /// Bumped on every write; saved plans record the versions they read.
+    pub version: u64,
+}
+
+impl RecordedResource {
+    /// A fresh record with version 0 (the store assigns the real version).
+    pub fn new(address: ResourceAddr, spec: serde_json::Value, fingerprint: String) -> Self {
+        let now = now_ms();
+        Self {
+            address,
+            spec,
+            fingerprint,
+            provider: None,
+            provider_id: None,
+            status: "creating".into(),
+            price_per_hour: None,
+            offer: None,
+            data: serde_json::Value::Null,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// The kind of the address.
+    pub fn kind(&self) -> ResourceKind {
+        self.address.kind()
+    }
+}
+
+/// What a write expects to find (optimistic concurrency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// No row at the address.
+    Absent,
+    /// A row with exactly this version.
+    Version(u64),
+    /// Whatever is there.
+    Any,
+}
+
+/// An intent before a provider call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewIntent {
+    /// The apply this belongs to.
+    pub apply_id: String,
+    /// The resource acted on.
+    pub address: ResourceAddr,
+    /// `create`, `update`, `delete`, `submit`, `stop`, ...
+    pub operation: String,
+    /// Idempotency token passed to the provider (and as a tag).
+    pub token: String,
+    /// Backend called.
+    pub provider: Option<String>,
+}
+
+/// How an intent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentOutcome {
+    /// The call succeeded and the state row was written.
+    Done,
+    /// The call failed; nothing was created.
+    Failed,
+    /// Found after a crash and adopted into state.
+    Adopted,
+    /// Found after a crash not to have taken effect.
+    Abandoned,
+}
+
+impl IntentOutcome {
+    /// The stored word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Adopted => "adopted",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    /// Parses the stored word.
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            "adopted" => Self::Adopted,
+            "abandoned" => Self::Abandoned,
+            _ => return None,
+        })
+    }
+}
+
+/// A journal row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Row id.
+    pub id: i64,
+    /// What was about to happen.
+    #[serde(flatten)]
+    pub intent: NewIntent,
+    /// When written.
+    pub started_at: i64,
+    /// When completed, if it was.
+    pub finished_at: Option<i64>,
+    /// How it ended.
+    pub outcome: Option<IntentOutcome>,
+    /// Error or note.
+    pub detail: Option<String>,
+}
+
+/// One apply, start to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyRecord {
+    /// Apply id.
+    pub id: String,
+    /// Plan id applied.
+    pub plan_id: String,
+    /// Who ran it.
+    pub holder: String,
+    /// `apply` or `destroy`.
+    pub operation: String,
+    /// Start (ms).
+    pub started_at: i64,
+    /// End (ms), if it ended.
+    pub finished_at: Option<i64>,
+    /// `succeeded`, `partial`, `failed`, `interrupted`; none while running.
+    pub outcome: Option<String>,
+    /// Counts and notes (JSON).
+    pub summary: serde_json::Value,
+}
+
+/// Who wants the lock, for what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRequest {
+    /// `user@host`.
+    pub holder: String,
+    /// Process id of the holder (to break locks of dead processes on this host).
+    pub pid: u32,
+    /// Host name of the holder.
+    pub host: String,
+    /// `apply`, `destroy`, `state rm`, ...
+    pub operation: String,
+}
+
+impl LockRequest {
+    /// A request for this process.
+    pub fn for_this_process(operation: &str) -> Self {
+        let host = hostname();
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            holder: format!("{user}@{host}"),
+            pid: std::process::id(),
+            host,
+            operation: operation.into(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The held lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Lock id (needed by `dstack state unlock ID`).
+    pub id: String,
+    /// The request that took it.
+    #[serde(flatten)]
+    pub request: LockRequest,
+    /// Since when (ms).
+    pub created_at: i64,
+}
+
+/// One line of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Job address (`run/NAME/job/N`), as text.
+    pub job: String,
+    /// Submission number (a resubmitted job starts a new log).
+    pub submission: u32,
+    /// Byte offset in the runner's log.
+    pub offset: u64,
+    /// Time (ms).
+    pub timestamp: i64,
+    /// `stdout`, `stderr`, `runner`.
+    pub stream: String,
+    /// The text, without trailing newline.
+    pub text: String,
+}
