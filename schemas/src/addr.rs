@@ -220,3 +220,26 @@ mod tests {
         assert!(job.is_within(&ResourceAddr::Run("r".into())));
     }
 }
+
+impl schemars::JsonSchema for ResourceAddr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceAddr".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(fleet/[^/]+(/instance/[0-9]+)?|volume/[^/]+|gateway/[^/]+|run/[^/]+(/job/[0-9]+)?)$"
+        })
+    }
+}
+
+impl schemars::JsonSchema for ResourceKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceKind".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["fleet", "instance", "volume", "gateway", "run", "job"] })
+    }
+}

@@ -10,4 +10,7 @@ pub mod diag;
 pub mod exit_codes;
 pub mod grammar;
 pub mod money;
+pub mod offer;
+pub mod plan;
+pub mod spec;
 pub mod yaml;

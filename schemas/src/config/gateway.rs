@@ -38,8 +38,8 @@ pub struct GatewayConfig {
 }
 
 /// TLS certificate source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(tag = "type", rename_all = "kebab-case")]
 pub enum Certificate {
     /// Let's Encrypt (default).
     LetsEncrypt,
@@ -49,7 +49,19 @@ pub enum Certificate {
         arn: String,
     },
     /// No HTTPS (`certificate: null`).
+    #[schemars(skip)]
     None,
+}
+
+impl Serialize for Certificate {
+    /// `{type: lets-encrypt}`, `{type: acm, arn}`, or `null` for none.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::LetsEncrypt => serde_json::json!({ "type": "lets-encrypt" }).serialize(s),
+            Self::Acm { arn } => serde_json::json!({ "type": "acm", "arn": arn }).serialize(s),
+            Self::None => s.serialize_none(),
+        }
+    }
 }
 
 impl FromYaml for Certificate {

@@ -15,7 +15,7 @@ use crate::grammar::{
 use crate::money::Usd;
 
 macro_rules! serialize_display {
-    ($($t:ty),+) => {
+    ($($t:ty),+ $(,)?) => {
         $(impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -37,8 +37,25 @@ serialize_display!(
     OffDuration,
     PortMapping,
     ResourceName,
-    Template,
-    VolumeMount
+    Template
+);
+
+/// Deserialises through the YAML conversion rules (so JSON accepts exactly
+/// what configurations accept).
+macro_rules! deserialize_via_yaml {
+    ($($t:ty),+) => {
+        $(impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = serde_json::Value::deserialize(d)?;
+                super::convert::from_json::<$t>(&value).map_err(serde::de::Error::custom)
+            }
+        })+
+    };
+}
+
+deserialize_via_yaml!(
+    CpuSpec, Cron, DiskSpec, Duration, FileMapping, GpuSpec, GroupName, IdleDuration, Memory, OffDuration,
+    PortMapping, ResourceName, Template, VolumeMount, Range<u32>, Range<Memory>
 );
 
 impl<T: std::fmt::Display + PartialEq> Serialize for Range<T> {
@@ -71,6 +88,21 @@ impl Serialize for GpuSpec {
             map.insert("compute_capability".into(), cc.to_string().into());
         }
         map.serialize(s)
+    }
+}
+
+impl Serialize for VolumeMount {
+    /// `name:/path` or `/host:/path` when that says it all, else a mapping.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            VolumeMount::Network { names, path } if names.len() > 1 => {
+                serde_json::json!({ "name": names, "path": path }).serialize(s)
+            }
+            VolumeMount::Instance { instance_path, path, optional: true } => {
+                serde_json::json!({ "instance_path": instance_path, "path": path, "optional": true }).serialize(s)
+            }
+            _ => s.collect_str(self),
+        }
     }
 }
 

@@ -108,6 +108,21 @@ pub fn load_config_with(
     }
 }
 
+/// Reads a configuration from a JSON value (a stored or planned spec) with
+/// the same rules as YAML; errors are joined into one message.
+pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, String> {
+    let node = super::convert::node_from_json(value);
+    let file = SourceFile::new("<json>", "");
+    let mut cx = Cx::new(&file);
+    let doc = dispatch(&node, &mut cx, &BTreeMap::new());
+    let errors: Vec<String> = cx.finish().into_iter().filter(Diagnostic::is_error).map(|d| d.message).collect();
+    match doc {
+        Some(ConfigDocument::Config(c)) if errors.is_empty() => Ok(c),
+        _ if !errors.is_empty() => Err(errors.join("; ")),
+        _ => Err("not a configuration".into()),
+    }
+}
+
 fn dispatch(
     root: &Node,
     cx: &mut Cx,

@@ -28,7 +28,7 @@ pub use dev_env::DevEnvironmentConfig;
 pub use fleet::FleetConfig;
 pub use gateway::GatewayConfig;
 pub use legacy::{VariablesFile, Workflow, WorkflowsFile};
-pub use load::{ConfigDocument, LoadedFile, TYPES, load_config, load_config_with};
+pub use load::{ConfigDocument, LoadedFile, TYPES, config_from_json, load_config, load_config_with};
 pub use preset::PresetConfig;
 pub use service::ServiceConfig;
 pub use task::TaskConfig;
@@ -98,5 +98,13 @@ impl Configuration {
             Self::DevEnvironment(c) => Some(&c.common),
             _ => None,
         }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Configuration {
+    /// Through the YAML rules: JSON specs accept exactly what files accept.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        config_from_json(&value).map_err(serde::de::Error::custom)
     }
 }

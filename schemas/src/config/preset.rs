@@ -22,7 +22,8 @@ pub struct PresetConfig {
     pub repo: Option<String>,
     /// Base model (the agent picks a variant).
     pub base: Option<String>,
-    /// Display name of the model.
+    /// Display name of the model (`model: {name}`).
+    #[serde(skip)]
     pub model_name: Option<String>,
     /// Benchmark prompt text, or `{path}`.
     pub prompt: Option<String>,

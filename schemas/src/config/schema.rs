@@ -20,6 +20,7 @@ pub const SCHEMA_NAMES: &[&str] = &[
     "gateway",
     "preset",
     "workflows",
+    "plan",
 ];
 
 fn generator() -> SchemaGenerator {
@@ -89,6 +90,7 @@ pub fn schema_for(name: &str) -> Option<Value> {
             s
         }
         "configuration" => configuration(),
+        "plan" => generator().into_root_schema_for::<crate::plan::PlanDoc>().to_value(),
         _ => return None,
     })
 }
