@@ -90,6 +90,9 @@ pub struct NewIntent {
     pub token: String,
     /// Backend called.
     pub provider: Option<String>,
+    /// What is being created (spec, fingerprint, offer), for adoption after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
 }
 
 /// How an intent ended.

@@ -111,6 +111,7 @@ fn intents_journal(store: &dyn StateStore) {
         operation: "create".into(),
         token: "tok-1".into(),
         provider: Some("fake".into()),
+        payload: Some(serde_json::json!({"spec": {"nodes": 1}})),
     };
     let id = store.begin_intent(&intent).expect("begin");
     let open = store.open_intents().expect("open");

@@ -19,6 +19,7 @@ use crate::store::{StateError, StateStore, pid_alive};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_logs.sql"),
+    include_str!("migrations/0003_intent_payload.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -226,9 +227,9 @@ fn check_expected(
     })
 }
 
-fn raw_intent(
-    row: &Row,
-) -> rusqlite::Result<(
+/// An intent row as stored: payload first, then the journal columns.
+type RawIntent = (
+    Option<String>,
     i64,
     String,
     String,
@@ -239,8 +240,11 @@ fn raw_intent(
     Option<i64>,
     Option<String>,
     Option<String>,
-)> {
+);
+
+fn raw_intent(row: &Row) -> rusqlite::Result<RawIntent> {
     Ok((
+        row.get(10)?,
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
@@ -254,36 +258,13 @@ fn raw_intent(
     ))
 }
 
-type RawIntent = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
-
 fn decode_intent(raw: RawIntent) -> Result<Intent, StateError> {
-    let (
-        id,
-        apply_id,
-        address,
-        operation,
-        token,
-        provider,
-        started_at,
-        finished_at,
-        outcome,
-        detail,
-    ) = raw;
+    let (payload, id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail) = raw;
     Ok(Intent {
         id,
         intent: NewIntent {
             apply_id,
+            payload: payload.map(|p| parse_json(&address, &p, "payload")).transpose()?,
             address: address.parse().map_err(|e| bad_row(&address, e))?,
             operation,
             token,
@@ -297,7 +278,7 @@ fn decode_intent(raw: RawIntent) -> Result<Intent, StateError> {
 }
 
 const INTENT_COLUMNS: &str =
-    "id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail";
+    "id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail, payload";
 
 impl StateStore for SqliteStore {
     fn lineage(&self) -> Result<String, StateError> {
@@ -399,8 +380,8 @@ impl StateStore for SqliteStore {
     fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO intents (apply_id, address, operation, token, provider, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![intent.apply_id, intent.address.to_string(), intent.operation, intent.token, intent.provider, now_ms()],
+            "INSERT INTO intents (apply_id, address, operation, token, provider, started_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![intent.apply_id, intent.address.to_string(), intent.operation, intent.token, intent.provider, now_ms(), intent.payload.as_ref().map(|p| p.to_string())],
         )?;
         Ok(conn.last_insert_rowid())
     }

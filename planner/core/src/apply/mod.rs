@@ -1,0 +1,347 @@
+//! Carrying out a plan: the only async, effectful module of the planner.
+//!
+//! Each change becomes one or two steps (a replace is a delete and a
+//! create, in the plan's order). Steps run in dependency order with bounded
+//! parallelism; an intent row is journaled before every provider or runtime
+//! call and completed after it; a failed step marks its dependents skipped
+//! while everything else goes on; state records exactly what exists.
+
+mod exec;
+pub mod runtime;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dstack_provider::Provider;
+use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::plan::PlanDoc;
+use dstack_state::StateStore;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::desired::ProjectConfig;
+pub use runtime::{FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, VolumeTarget};
+pub use steps::{Op, Step, build_steps};
+
+/// What apply needs besides the plan.
+#[derive(Clone)]
+pub struct ApplyContext {
+    /// Recorded state.
+    pub state: Arc<dyn StateStore>,
+    /// Providers by backend name.
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// Where jobs run.
+    pub runtime: Arc<dyn JobRuntime>,
+    /// Project name (a tag on cloud resources).
+    pub project: String,
+    /// State lineage (a tag on cloud resources).
+    pub lineage: String,
+    /// Steps running at once.
+    pub parallelism: usize,
+    /// The current configurations (for values plans do not hold: inherited
+    /// env, registry passwords, file paths).
+    pub configs: Vec<ProjectConfig>,
+    /// Who applies (`user@host`).
+    pub holder: String,
+    /// Set to stop starting steps (Ctrl+C); running steps finish.
+    pub cancel: Arc<AtomicBool>,
+    /// Progress events.
+    pub events: Option<mpsc::UnboundedSender<ApplyEvent>>,
+    /// Cloud-init user data for new cloud instances (installs the runner).
+    pub instance_user_data: Option<String>,
+}
+
+/// Progress of an apply, for display.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ApplyEvent {
+    /// A step started.
+    Started {
+        /// Resource.
+        address: ResourceAddr,
+        /// `create`, `update`, `delete`.
+        op: String,
+    },
+    /// Something happened within a step (a failover, a retry).
+    Note {
+        /// Resource.
+        address: ResourceAddr,
+        /// What.
+        message: String,
+    },
+    /// A step succeeded.
+    Finished {
+        /// Resource.
+        address: ResourceAddr,
+        /// `create`, `update`, `delete`.
+        op: String,
+        /// Seconds taken.
+        secs: f64,
+        /// `id=...` and similar.
+        detail: String,
+    },
+    /// A step failed.
+    Failed {
+        /// Resource.
+        address: ResourceAddr,
+        /// `create`, `update`, `delete`.
+        op: String,
+        /// Why.
+        error: String,
+    },
+    /// A step was not run because something it needs failed.
+    Skipped {
+        /// Resource.
+        address: ResourceAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How one step ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Done.
+    Done {
+        /// Details (provider id, offer).
+        detail: String,
+    },
+    /// Failed.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not run: a dependency failed.
+    Skipped {
+        /// Which.
+        reason: String,
+    },
+    /// Not run: interrupted first.
+    NotStarted,
+}
+
+/// One step's record in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    /// Resource.
+    pub address: ResourceAddr,
+    /// `create`, `update`, `delete`.
+    pub op: String,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+    /// Seconds.
+    pub secs: f64,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// Apply id in state history.
+    pub apply_id: String,
+    /// Every step.
+    pub steps: Vec<StepReport>,
+    /// `succeeded`, `partial`, `failed`, `interrupted`.
+    pub outcome: String,
+    /// Seconds.
+    pub secs: f64,
+}
+
+impl ApplyReport {
+    /// Count of steps with `outcome` (`done`, `failed`, `skipped`, `not_started`).
+    pub fn count(&self, outcome: &str) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    (&s.outcome, outcome),
+                    (StepOutcome::Done { .. }, "done")
+                        | (StepOutcome::Failed { .. }, "failed")
+                        | (StepOutcome::Skipped { .. }, "skipped")
+                        | (StepOutcome::NotStarted, "not_started")
+                )
+            })
+            .count()
+    }
+}
+
+impl ApplyContext {
+    fn emit(&self, event: ApplyEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+}
+
+/// Applies `plan`. Step failures are in the report, not an `Err`; `Err` is
+/// only for failures to record (the state store refusing writes).
+pub async fn apply_plan(plan: &PlanDoc, ctx: &ApplyContext) -> Result<ApplyReport, dstack_state::StateError> {
+    let start = Instant::now();
+    let operation = match plan.operation {
+        dstack_schemas::plan::PlanOperation::Apply => "apply",
+        dstack_schemas::plan::PlanOperation::Destroy => "destroy",
+    };
+    let apply_id = ctx.state.begin_apply(&plan.plan_id, &ctx.holder, operation)?;
+    let steps = build_steps(plan);
+    let outcomes = run_steps(plan, &steps, ctx, &apply_id).await;
+    let mut reports: Vec<StepReport> = steps
+        .iter()
+        .zip(outcomes)
+        .map(|(step, (outcome, secs))| StepReport {
+            address: step.address.clone(),
+            op: step.op.as_str().into(),
+            outcome,
+            secs,
+        })
+        .collect();
+    reports.sort_by_key(|r| matches!(r.outcome, StepOutcome::Done { .. }));
+    let mut report = ApplyReport {
+        apply_id: apply_id.clone(),
+        steps: reports,
+        outcome: String::new(),
+        secs: start.elapsed().as_secs_f64(),
+    };
+    report.outcome = match (report.count("failed") + report.count("skipped"), report.count("not_started"), report.count("done")) {
+        (_, n, _) if n > 0 => "interrupted",
+        (0, _, _) => "succeeded",
+        (_, _, 0) => "failed",
+        _ => "partial",
+    }
+    .into();
+    let summary = serde_json::json!({
+        "done": report.count("done"),
+        "failed": report.count("failed"),
+        "skipped": report.count("skipped"),
+        "not_started": report.count("not_started"),
+    });
+    ctx.state.finish_apply(&apply_id, &report.outcome, &summary)?;
+    Ok(report)
+}
+
+async fn run_steps(
+    plan: &PlanDoc,
+    steps: &[Step],
+    ctx: &ApplyContext,
+    apply_id: &str,
+) -> Vec<(StepOutcome, f64)> {
+    let mut outcomes: Vec<Option<(StepOutcome, f64)>> = vec![None; steps.len()];
+    let mut waiting: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
+    let mut ready: std::collections::VecDeque<usize> = (0..steps.len()).filter(|i| waiting[*i] == 0).collect();
+    let dependents = steps::dependents(steps);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(ctx.parallelism.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    let mut task_step: BTreeMap<tokio::task::Id, usize> = BTreeMap::new();
+    let shared = Arc::new((plan.clone(), ctx.clone(), apply_id.to_string()));
+    loop {
+        while !ctx.cancelled() {
+            let Some(i) = ready.pop_front() else { break };
+            let permit = semaphore.clone().acquire_owned().await;
+            let shared = shared.clone();
+            let step = steps[i].clone();
+            shared.1.emit(ApplyEvent::Started {
+                address: step.address.clone(),
+                op: step.op.as_str().into(),
+            });
+            let handle = running.spawn(async move {
+                let _permit = permit;
+                let began = Instant::now();
+                let (plan, ctx, apply_id) = &*shared;
+                let outcome = exec::execute(plan, ctx, apply_id, &step).await;
+                (i, outcome, began.elapsed().as_secs_f64())
+            });
+            task_step.insert(handle.id(), i);
+        }
+        let Some(joined) = running.join_next_with_id().await else { break };
+        let (i, outcome, secs) = match joined {
+            Ok((_, result)) => result,
+            Err(e) => {
+                // A panicking step is a bug; record it and keep going.
+                let i = task_step.get(&e.id()).copied().unwrap_or(0);
+                (i, Err(format!("internal error in step: {e}")), 0.0)
+            }
+        };
+        let step = &steps[i];
+        let outcome = match outcome {
+            Ok(detail) => {
+                ctx.emit(ApplyEvent::Finished {
+                    address: step.address.clone(),
+                    op: step.op.as_str().into(),
+                    secs,
+                    detail: detail.clone(),
+                });
+                for &d in &dependents[i] {
+                    waiting[d] = waiting[d].saturating_sub(1);
+                    if waiting[d] == 0 && outcomes[d].is_none() {
+                        ready.push_back(d);
+                    }
+                }
+                StepOutcome::Done { detail }
+            }
+            Err(error) => {
+                ctx.emit(ApplyEvent::Failed {
+                    address: step.address.clone(),
+                    op: step.op.as_str().into(),
+                    error: error.clone(),
+                });
+                skip_dependents(i, steps, &dependents, &mut outcomes, ctx);
+                StepOutcome::Failed { error }
+            }
+        };
+        outcomes[i] = Some((outcome, secs));
+    }
+    outcomes.into_iter().map(|o| o.unwrap_or((StepOutcome::NotStarted, 0.0))).collect()
+}
+
+fn skip_dependents(
+    failed: usize,
+    steps: &[Step],
+    dependents: &[Vec<usize>],
+    outcomes: &mut [Option<(StepOutcome, f64)>],
+    ctx: &ApplyContext,
+) {
+    let mut stack = dependents[failed].clone();
+    while let Some(d) = stack.pop() {
+        if outcomes[d].is_some() {
+            continue;
+        }
+        let reason = format!("upstream failed: {} {}", steps[failed].op.as_str(), steps[failed].address);
+        ctx.emit(ApplyEvent::Skipped {
+            address: steps[d].address.clone(),
+            reason: reason.clone(),
+        });
+        outcomes[d] = Some((StepOutcome::Skipped { reason }, 0.0));
+        stack.extend(dependents[d].iter().copied());
+    }
+}
+
+/// Retries a transient provider failure with backoff (bounded).
+pub(crate) async fn with_retries<T, F, Fut>(ctx: &ApplyContext, address: &ResourceAddr, mut call: F) -> Result<T, dstack_provider::ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, dstack_provider::ProviderError>>,
+{
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.kind.is_retryable() && attempt < 4 => {
+                ctx.emit(ApplyEvent::Note {
+                    address: address.clone(),
+                    message: format!("retrying after transient error ({e})"),
+                });
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `JobRuntime`: how apply starts and stops jobs (through the runner on an
+//! instance in production, a fake in tests). The apply engine records what
+//! the runtime reports; it does not know how jobs run.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::config::Configuration;
+use dstack_schemas::spec::JobSpec;
+
+/// Where a job goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceTarget {
+    /// Instance address (`fleet/local/instance/0` for this machine).
+    pub address: ResourceAddr,
+    /// Backend of the instance.
+    pub provider: Option<String>,
+    /// Backend id.
+    pub provider_id: Option<String>,
+    /// Backend data (host name, runner endpoint and token, ...).
+    pub data: serde_json::Value,
+}
+
+/// A volume mounted into a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeTarget {
+    /// Volume name.
+    pub name: String,
+    /// Backend id (for `local`: the directory).
+    pub provider_id: Option<String>,
+    /// Backend data.
+    pub data: serde_json::Value,
+}
+
+/// Everything needed to start one job.
+#[derive(Debug, Clone)]
+pub struct JobLaunch {
+    /// Job address.
+    pub address: ResourceAddr,
+    /// The job.
+    pub job: JobSpec,
+    /// The run's normalised configuration, with secrets still as references.
+    pub config: Configuration,
+    /// Where.
+    pub instance: InstanceTarget,
+    /// Network volumes by name.
+    pub volumes: Vec<VolumeTarget>,
+    /// Environment values resolved at apply time (inherited `NAME`s).
+    pub env: BTreeMap<String, String>,
+    /// Idempotency token of this submission.
+    pub token: String,
+    /// Submission number (0 first; a replaced job increments it).
+    pub submission: u32,
+    /// Directory of the configuration file (for `files:` and the repo).
+    pub config_dir: std::path::PathBuf,
+}
+
+/// What the runtime says about a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobState {
+    /// Runtime job id.
+    pub id: String,
+    /// `submitted`, `running`, `done`, `failed`, `terminated`, ...
+    pub status: String,
+    /// Exit code, when finished.
+    pub exit_code: Option<i32>,
+    /// Why it ended, when it did.
+    pub reason: Option<String>,
+    /// Runtime data (runner endpoint, ports, ...).
+    pub data: serde_json::Value,
+}
+
+/// A runtime failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RuntimeError {
+    /// What went wrong.
+    pub message: String,
+    /// The job may already be gone (stops are then done).
+    pub not_found: bool,
+}
+
+impl RuntimeError {
+    /// A failure.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            not_found: false,
+        }
+    }
+}
+
+/// Starts and stops jobs.
+#[async_trait]
+pub trait JobRuntime: Send + Sync {
+    /// Runtime name (recorded as the job's provider).
+    fn name(&self) -> &str;
+
+    /// Starts a job (idempotent by `launch.token`).
+    async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError>;
+
+    /// Stops a job; `abort` skips the graceful stop. `Ok` when already ended.
+    async fn stop(&self, job_id: &str, instance: &InstanceTarget, abort: bool) -> Result<JobState, RuntimeError>;
+
+    /// The job's current state.
+    async fn status(&self, job_id: &str, instance: &InstanceTarget) -> Result<JobState, RuntimeError>;
+}
+
+/// A runtime that "runs" jobs instantly: each ends `done` (or `running`
+/// when `long_running`). For planner tests and benchmarks.
+#[derive(Default)]
+pub struct FakeRuntime {
+    long_running: bool,
+    jobs: Mutex<BTreeMap<String, JobState>>,
+}
+
+impl FakeRuntime {
+    /// Jobs finish at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Jobs keep running until stopped.
+    pub fn long_running() -> Self {
+        Self {
+            long_running: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[async_trait]
+impl JobRuntime for FakeRuntime {
+    fn name(&self) -> &str {
+        "fake-runtime"
+    }
+
+    async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let id = format!("job-{}", launch.token.chars().rev().take(8).collect::<String>());
+        let state = jobs.entry(id.clone()).or_insert_with(|| JobState {
+            id: id.clone(),
+            status: if self.long_running { "running".into() } else { "done".into() },
+            exit_code: (!self.long_running).then_some(0),
+            reason: None,
+            data: serde_json::json!({}),
+        });
+        Ok(state.clone())
+    }
+
+    async fn stop(&self, job_id: &str, _instance: &InstanceTarget, _abort: bool) -> Result<JobState, RuntimeError> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let state = jobs.entry(job_id.to_string()).or_insert_with(|| JobState {
+            id: job_id.to_string(),
+            status: "terminated".into(),
+            exit_code: None,
+            reason: Some("stopped".into()),
+            data: serde_json::json!({}),
+        });
+        if state.status == "running" {
+            state.status = "terminated".into();
+            state.reason = Some("stopped".into());
+        }
+        Ok(state.clone())
+    }
+
+    async fn status(&self, job_id: &str, _instance: &InstanceTarget) -> Result<JobState, RuntimeError> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(job_id).cloned().ok_or_else(|| RuntimeError {
+            message: format!("no job {job_id}"),
+            not_found: true,
+        })
+    }
+}

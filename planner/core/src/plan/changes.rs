@@ -1,0 +1,273 @@
+//! Changes of top-level resources (fleets, volumes, gateways, runs),
+//! deletions of what is no longer configured, and user overrides
+//! (`--replace`, `--no-recreate`, volume protection).
+
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::plan::{ActionWord, FieldChange, ResourceChange};
+use dstack_state::RecordedResource;
+
+use super::{Builder, Scope};
+use crate::desired::DesiredResource;
+use crate::diff::{Verdict, classify};
+use crate::rules::{ReplaceOrder, RuleContext, replace_order};
+
+/// Recorded statuses of runs and jobs that have ended.
+pub const FINISHED: &[&str] = &["done", "failed", "terminated", "aborted", "stopped"];
+
+/// A change with only the essentials set.
+pub fn new_change(address: &ResourceAddr, actions: Vec<ActionWord>) -> ResourceChange {
+    ResourceChange {
+        address: address.clone(),
+        kind: address.kind(),
+        actions,
+        action_reason: None,
+        reason: None,
+        changed_fields: Vec::new(),
+        before: None,
+        after: None,
+        fingerprint: None,
+        depends_on: Vec::new(),
+        offer: None,
+        fallback_offers: Vec::new(),
+        offers_matched: None,
+        placement: None,
+        rate_before: None,
+        rate_after: None,
+        lifetime: None,
+        source: None,
+        recorded_version: None,
+        provider_id: None,
+        provider: None,
+    }
+}
+
+/// The steps of a replacement.
+pub fn replace_actions(order: ReplaceOrder) -> Vec<ActionWord> {
+    match order {
+        ReplaceOrder::CreateThenDelete => vec![ActionWord::Create, ActionWord::Delete],
+        ReplaceOrder::DeleteThenCreate => vec![ActionWord::Delete, ActionWord::Create],
+    }
+}
+
+/// `task`, `service` or `dev-environment` of a run or job spec.
+pub fn run_type_of(spec: &serde_json::Value) -> Option<String> {
+    spec.get("type").and_then(|t| t.as_str()).map(str::to_string)
+}
+
+fn rule_context<'s>(address: &ResourceAddr, spec: &serde_json::Value, run_type: Option<&'s str>) -> RuleContext<'s> {
+    RuleContext {
+        kind: address.kind(),
+        run_type,
+        ssh_fleet: address.kind() == ResourceKind::Fleet && spec.get("ssh_config").is_some_and(|s| !s.is_null()),
+    }
+}
+
+impl Builder<'_> {
+    pub(super) fn plan_top_level(&mut self) {
+        let top: Vec<DesiredResource> = self
+            .desired
+            .resources
+            .values()
+            .filter(|r| r.address.parent().is_none())
+            .cloned()
+            .collect();
+        for desired in top {
+            let change = match self.recorded.get(&desired.address).cloned() {
+                None => self.create_change(&desired),
+                Some(recorded) => self.compare(&desired, &recorded),
+            };
+            self.changes.insert(desired.address.clone(), change);
+        }
+    }
+
+    /// A create of a desired resource.
+    pub(super) fn create_change(&self, desired: &DesiredResource) -> ResourceChange {
+        let mut change = new_change(&desired.address, vec![ActionWord::Create]);
+        change.after = Some(desired.spec.clone());
+        change.fingerprint = Some(desired.fingerprint.clone());
+        change.source = self.location_of(&desired.address);
+        if let Some(r) = self.recorded.get(&desired.address) {
+            // Drifted away (deleted outside dstack): recreate over the old row.
+            change.recorded_version = Some(r.version);
+            change.before = Some(r.spec.clone());
+            change.action_reason = Some("recreate_because_deleted_outside".into());
+            change.reason = Some("deleted outside dstack".into());
+        }
+        change
+    }
+
+    /// Desired against recorded for one resource.
+    pub(super) fn compare(&self, desired: &DesiredResource, recorded: &RecordedResource) -> ResourceChange {
+        let run_type = run_type_of(&desired.spec).or_else(|| run_type_of(&recorded.spec));
+        let mut change = new_change(&desired.address, vec![ActionWord::NoOp]);
+        change.before = Some(recorded.spec.clone());
+        change.after = Some(desired.spec.clone());
+        change.fingerprint = Some(desired.fingerprint.clone());
+        change.recorded_version = Some(recorded.version);
+        change.provider_id = recorded.provider_id.clone();
+        change.provider = recorded.provider.clone();
+        change.source = self.location_of(&desired.address);
+        if self.is_drifted(&desired.address) {
+            return self.create_change(desired);
+        }
+        if recorded.fingerprint == desired.fingerprint {
+            if FINISHED.contains(&recorded.status.as_str()) && desired.address.kind() == ResourceKind::Run {
+                change.reason = Some(format!("finished ({}); `--replace {}` runs it again", recorded.status, desired.address));
+            }
+            return change;
+        }
+        let ctx = rule_context(&desired.address, &desired.spec, run_type.as_deref());
+        let (verdict, fields) = classify(ctx, &recorded.spec, &desired.spec);
+        change.changed_fields = fields;
+        match verdict {
+            Verdict::Same => {}
+            Verdict::Update => {
+                change.actions = vec![ActionWord::Update];
+                change.action_reason = Some("update_in_place".into());
+                change.reason = Some(describe_fields(&change.changed_fields, "changed in place"));
+            }
+            Verdict::Replace => {
+                change.actions = replace_actions(replace_order(desired.address.kind(), run_type.as_deref()));
+                change.action_reason = Some("replace_because_cannot_update".into());
+                let forcing: Vec<FieldChange> =
+                    change.changed_fields.iter().filter(|f| f.forces_replacement).cloned().collect();
+                change.reason = Some(describe_fields(&forcing, "forces replacement"));
+            }
+        }
+        change
+    }
+
+    pub(super) fn is_drifted(&self, address: &ResourceAddr) -> bool {
+        self.drift.iter().any(|d| &d.address == address && super::observe::GONE.contains(&d.drift.as_str()))
+    }
+
+    /// Recorded resources no longer configured are deleted, except volumes
+    /// (never deleted implicitly) and, with `-f`, anything outside the files.
+    pub(super) fn plan_deletions(&mut self) {
+        let leftovers: Vec<RecordedResource> =
+            self.recorded.values().filter(|r| !self.changes.contains_key(&r.address)).cloned().collect();
+        for recorded in leftovers {
+            let address = recorded.address.clone();
+            let mut change = new_change(&address, vec![ActionWord::Delete]);
+            change.before = Some(recorded.spec.clone());
+            change.recorded_version = Some(recorded.version);
+            change.provider_id = recorded.provider_id.clone();
+            change.provider = recorded.provider.clone();
+            change.action_reason = Some("delete_because_no_resource_config".into());
+            let parent_deleted = address.parent().is_some_and(|p| {
+                self.changes.get(&p).is_some_and(|c| c.actions.contains(&ActionWord::Delete)) || !self.desired.resources.contains_key(&p)
+            });
+            if self.is_drifted(&address) {
+                change.action_reason = Some("delete_because_deleted_outside".into());
+                change.reason = Some("already gone outside dstack; only the state record is removed".into());
+            } else if self.input.options.destroy {
+                if !self.targeted(&address) {
+                    continue;
+                }
+                change.action_reason = Some("delete_because_destroy".into());
+            } else if self.input.scope == Scope::Files && !parent_deleted {
+                continue;
+            } else if address.kind() == ResourceKind::Volume {
+                change.actions = vec![ActionWord::NoOp];
+                change.action_reason = Some("retain_volume".into());
+                change.reason = Some("no longer configured; kept, because volumes are never deleted implicitly".into());
+                self.warning(
+                    "dstack::plan::volume_retained",
+                    Some(&address),
+                    format!("{address} is no longer configured and is kept"),
+                    Some(format!("delete it explicitly with `dstack destroy --target {address}`")),
+                );
+            }
+            self.changes.insert(address, change);
+        }
+    }
+
+    /// With `--target`, destroy only the targets and what depends on them.
+    fn targeted(&self, address: &ResourceAddr) -> bool {
+        let targets = &self.input.options.targets;
+        targets.is_empty() || targets.iter().any(|t| address.is_within(t) || self.depends_on_transitively(address, t))
+    }
+
+    fn depends_on_transitively(&self, address: &ResourceAddr, target: &ResourceAddr) -> bool {
+        let mut stack = self.graph.dependencies(address);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(next) = stack.pop() {
+            if &next == target {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                stack.extend(self.graph.dependencies(&next));
+            }
+        }
+        false
+    }
+
+    /// `--replace`, `--no-recreate` and the volume guard.
+    pub(super) fn apply_overrides(&mut self) {
+        for address in self.input.options.replace.clone() {
+            self.force_replace(&address);
+        }
+        let replaced: Vec<ResourceAddr> = self
+            .changes
+            .values()
+            .filter(|c| c.verb() == "replace")
+            .map(|c| c.address.clone())
+            .collect();
+        for address in replaced {
+            if self.input.options.no_recreate {
+                self.error(
+                    "dstack::plan::would_recreate",
+                    &address,
+                    format!("{address} would be replaced, and --no-recreate forbids it"),
+                    Some("change only fields that update in place, or drop --no-recreate".into()),
+                );
+            }
+            let explicit = self.input.options.replace.iter().any(|r| address.is_within(r));
+            if address.kind() == ResourceKind::Volume && !explicit {
+                self.error(
+                    "dstack::plan::volume_replace",
+                    &address,
+                    format!("{address} would be replaced, which deletes its data"),
+                    Some(format!("to accept that, run with `--replace {address}`")),
+                );
+            }
+        }
+    }
+
+    fn force_replace(&mut self, target: &ResourceAddr) {
+        let mut found = false;
+        let addresses: Vec<ResourceAddr> = self.changes.keys().filter(|a| a.is_within(target)).cloned().collect();
+        for address in addresses {
+            let Some(change) = self.changes.get_mut(&address) else { continue };
+            if !matches!(change.actions.as_slice(), [ActionWord::NoOp] | [ActionWord::Update]) {
+                found = true;
+                continue;
+            }
+            if change.before.is_none() {
+                continue;
+            }
+            found = true;
+            let run_type = change.after.as_ref().and_then(run_type_of);
+            change.actions = replace_actions(replace_order(address.kind(), run_type.as_deref()));
+            change.action_reason = Some("replace_by_request".into());
+            change.reason = Some(format!("--replace {target}"));
+        }
+        if !found {
+            self.error(
+                "dstack::plan::replace_unknown",
+                target,
+                format!("--replace {target}: no such resource is recorded"),
+                Some("see `dstack state list` for recorded addresses".into()),
+            );
+        }
+    }
+}
+
+fn describe_fields(fields: &[FieldChange], what: &str) -> String {
+    let names: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+    match names.as_slice() {
+        [] => what.to_string(),
+        [one] => format!("`{one}` {what}"),
+        many => format!("{} {what}", many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+    }
+}

@@ -1,0 +1,264 @@
+//! Run jobs: which need a place (new, scaled up, replaced), where they go
+//! (see [`crate::placement`]), and the instances fleets grow by for them.
+
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::config::Configuration;
+use dstack_schemas::config::enums::{CreationPolicy, Placement};
+use dstack_schemas::grammar::{CpuSpec, GpuSpec, Memory, Range};
+use dstack_schemas::plan::ActionWord;
+use dstack_schemas::spec::InstanceSpec;
+
+use super::Builder;
+use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
+use super::instances::fleet_requirements;
+use crate::desired::{DesiredResource, LOCAL_FLEET};
+use crate::fingerprint::fingerprint;
+use crate::placement::{FleetCapacity, NewInstance, Pool, RunRequest, Slot};
+use crate::requirements::Requirements;
+use crate::rules::{ReplaceOrder, replace_order};
+
+/// The one instance of the built-in local fleet.
+pub fn local_instance() -> ResourceAddr {
+    ResourceAddr::Instance(LOCAL_FLEET.into(), 0)
+}
+
+fn anything() -> Requirements {
+    Requirements {
+        cpu: CpuSpec {
+            arch: None,
+            count: Range::at_least(0),
+        },
+        memory: Range::at_least(Memory::from_mb(0)),
+        gpu: GpuSpec::default(),
+        disk: None,
+        spot: None,
+        max_price: None,
+        backends: None,
+        regions: None,
+        instance_types: None,
+    }
+}
+
+impl Builder<'_> {
+    pub(super) fn plan_jobs(&mut self) {
+        let mut pool = self.pool();
+        let mut runs: Vec<(u32, ResourceAddr)> = self
+            .desired
+            .resources
+            .values()
+            .filter(|r| r.address.kind() == ResourceKind::Run)
+            .map(|r| {
+                let priority = r.spec.get("priority").and_then(|p| p.as_u64()).unwrap_or(0) as u32;
+                (priority, r.address.clone())
+            })
+            .collect();
+        runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Jobs that keep running hold their instances before anything is placed.
+        let mut pending = Vec::new();
+        for (_, run) in &runs {
+            pending.push((run.clone(), self.job_changes(run, &mut pool)));
+        }
+        for (run, to_place) in pending {
+            if !to_place.is_empty() {
+                self.place_run(&run, to_place, &mut pool);
+            }
+        }
+    }
+
+    /// The pool of fleets and instances runs can use.
+    fn pool(&self) -> Pool {
+        let mut pool = Pool::default();
+        for change in self.changes.values().filter(|c| c.kind == ResourceKind::Fleet && c.actions != [ActionWord::Delete]) {
+            let Some(Configuration::Fleet(fleet)) = self.desired.resources.get(&change.address).and_then(|r| r.config.clone())
+            else {
+                continue;
+            };
+            pool.fleets.insert(
+                change.address.name().to_string(),
+                FleetCapacity {
+                    name: change.address.name().to_string(),
+                    requirements: fleet_requirements(&fleet),
+                    cluster: fleet.placement == Some(Placement::Cluster),
+                    count: 0,
+                    max: if fleet.ssh_config.is_some() { Some(0) } else { fleet.nodes.and_then(|n| n.max) },
+                    can_grow: fleet.ssh_config.is_none(),
+                },
+            );
+        }
+        for change in self.changes.values().filter(|c| c.kind == ResourceKind::Instance && c.actions != [ActionWord::Delete]) {
+            let fleet = change.address.name().to_string();
+            if let Some(f) = pool.fleets.get_mut(&fleet) {
+                f.count += 1;
+            }
+            if let Some(offer) = &change.offer {
+                pool.slots.push(Slot {
+                    address: change.address.clone(),
+                    fleet,
+                    offer: offer.clone(),
+                    exclusive: true,
+                    jobs: Vec::new(),
+                });
+            }
+        }
+        if let Some(local) = &self.input.market.local {
+            pool.fleets.insert(
+                LOCAL_FLEET.into(),
+                FleetCapacity {
+                    name: LOCAL_FLEET.into(),
+                    requirements: anything(),
+                    cluster: false,
+                    count: 1,
+                    max: Some(1),
+                    can_grow: false,
+                },
+            );
+            pool.slots.push(Slot {
+                address: local_instance(),
+                fleet: LOCAL_FLEET.into(),
+                offer: local.clone(),
+                exclusive: false,
+                jobs: Vec::new(),
+            });
+        }
+        pool
+    }
+
+    /// Job changes of one run; returns the jobs that need a place.
+    fn job_changes(&mut self, run: &ResourceAddr, pool: &mut Pool) -> Vec<ResourceAddr> {
+        let Some(run_change) = self.changes.get(run).cloned() else { return Vec::new() };
+        let run_type = run_change.after.as_ref().and_then(run_type_of);
+        let order = replace_order(ResourceKind::Job, run_type.as_deref());
+        let jobs: Vec<DesiredResource> = self
+            .desired
+            .resources
+            .values()
+            .filter(|r| r.address.parent().as_ref() == Some(run))
+            .cloned()
+            .collect();
+        let mut to_place = Vec::new();
+        for desired in jobs {
+            let recorded = self.recorded.get(&desired.address).cloned();
+            let mut change = match &recorded {
+                None => self.create_change(&desired),
+                Some(r) => self.compare(&desired, r),
+            };
+            let run_restarts = matches!(run_change.verb(), "create" | "replace");
+            let recorded_instance = recorded
+                .as_ref()
+                .and_then(|r| r.data.get("instance"))
+                .and_then(|i| i.as_str())
+                .and_then(|i| i.parse::<ResourceAddr>().ok());
+            if run_restarts && recorded.is_some() {
+                change.actions = replace_actions(order);
+                change.action_reason = run_change.action_reason.clone();
+                change.reason = Some(format!("its run is replaced ({})", run_change.reason.clone().unwrap_or_default()));
+            }
+            let finished = recorded.as_ref().is_some_and(|r| FINISHED.contains(&r.status.as_str()));
+            match change.verb() {
+                "no-op" | "update" => {
+                    change.placement = recorded_instance.clone();
+                    if let (Some(instance), false) = (&recorded_instance, finished) {
+                        pool.occupy(instance, &desired.address);
+                    }
+                }
+                _ => {
+                    if order == ReplaceOrder::CreateThenDelete
+                        && let Some(instance) = &recorded_instance
+                    {
+                        pool.occupy(instance, &desired.address);
+                    }
+                    to_place.push(desired.address.clone());
+                }
+            }
+            self.changes.insert(desired.address.clone(), change);
+        }
+        to_place
+    }
+
+    fn place_run(&mut self, run: &ResourceAddr, jobs: Vec<ResourceAddr>, pool: &mut Pool) {
+        let Some(Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_)) =
+            self.desired.resources.get(run).and_then(|r| r.config.clone())
+        else {
+            return;
+        };
+        let config = self.desired.resources[run].config.clone();
+        let common = config.as_ref().and_then(|c| c.run_common()).cloned().unwrap_or_default();
+        let multinode = matches!(config, Some(Configuration::Task(_)))
+            && self.desired.resources.keys().filter(|a| a.parent().as_ref() == Some(run)).count() > 1;
+        let request = RunRequest {
+            run: run.name().to_string(),
+            jobs: jobs
+                .iter()
+                .filter_map(|j| self.desired.resources.get(j).and_then(|d| d.job.clone()).map(|s| (j.clone(), s.requirements)))
+                .collect(),
+            fleets: common.profile.fleets.as_ref().map(|f| f.iter().map(|r| r.name.clone()).collect()),
+            multinode,
+            may_create: common.profile.creation_policy != Some(CreationPolicy::Reuse),
+        };
+        match pool.place(&request, &self.input.market.offers) {
+            Ok(placed) => {
+                for instance in &placed.new_instances {
+                    self.grow_fleet(run, instance);
+                }
+                for (job, instance) in placed.assignments {
+                    if let Some(change) = self.changes.get_mut(&job) {
+                        change.placement = Some(instance.clone());
+                    }
+                    self.graph.depend(&job, &instance, None);
+                }
+            }
+            Err(reasons) => {
+                let no_fleets = self.desired.resources.keys().all(|a| a.kind() != ResourceKind::Fleet) && self.input.market.local.is_none();
+                let (code, summary) = if no_fleets {
+                    ("dstack::plan::no_fleets", "the project has no fleets".to_string())
+                } else {
+                    ("dstack::plan::no_capacity", format!("no fleet can host {run}"))
+                };
+                let requirements = request.jobs.first().map(|(_, r)| r.describe()).unwrap_or_default();
+                self.error(
+                    code,
+                    run,
+                    format!("{summary} ({requirements}): {}", reasons.join("; ")),
+                    Some("create a fleet that fits (`type: fleet`), let one grow (`nodes: 0..N`), or relax `resources`".into()),
+                );
+            }
+        }
+    }
+
+    fn grow_fleet(&mut self, run: &ResourceAddr, instance: &NewInstance) {
+        let spec = InstanceSpec {
+            fleet: instance.fleet.clone(),
+            index: instance.address.index().unwrap_or(0),
+            host: None,
+            for_run: Some(run.name().to_string()),
+        };
+        let spec_json = serde_json::to_value(&spec).unwrap_or_default();
+        let mut change = new_change(&instance.address, vec![ActionWord::Create]);
+        change.after = Some(spec_json.clone());
+        change.fingerprint = Some(fingerprint(&spec_json));
+        change.offer = Some(instance.offer.clone());
+        change.fallback_offers = instance.fallbacks.clone();
+        change.offers_matched = Some(instance.matched);
+        change.rate_after = Some(instance.offer.price);
+        change.reason = Some(format!("fleet/{} grows for {run}", instance.fleet));
+        change.action_reason = Some("create_for_run".into());
+        change.source = self.location_of(run);
+        if let Some(r) = self.recorded.get(&instance.address) {
+            change.recorded_version = Some(r.version);
+        }
+        self.graph.depend(&instance.address, &ResourceAddr::Fleet(instance.fleet.clone()), None);
+        self.desired.resources.insert(
+            instance.address.clone(),
+            DesiredResource {
+                address: instance.address.clone(),
+                spec: spec_json,
+                fingerprint: change.fingerprint.clone().unwrap_or_default(),
+                config: None,
+                job: None,
+                origin: self.desired.resources.get(run).and_then(|r| r.origin.clone()),
+                references: Vec::new(),
+            },
+        );
+        self.changes.insert(instance.address.clone(), change);
+    }
+}

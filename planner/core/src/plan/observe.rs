@@ -1,0 +1,96 @@
+//! What the provider sweep says: drift (recorded resources gone, stopped or
+//! changed outside dstack; with `--refresh`) and orphans (resources tagged
+//! as ours that state does not know: ghost spend, in every plan).
+
+use dstack_provider::ResourceStatus;
+use dstack_schemas::addr::ResourceKind;
+use dstack_schemas::plan::{Orphan, ResourceDrift};
+
+use super::Builder;
+use super::instances::recorded_offer;
+
+/// Drift kinds that mean the resource must be created again.
+pub const GONE: &[&str] = &["deleted", "interrupted"];
+
+impl Builder<'_> {
+    pub(super) fn observe_drift(&mut self) {
+        if !self.input.options.refresh {
+            return;
+        }
+        let observed = self.input.observed;
+        for recorded in self.recorded.values() {
+            if !matches!(recorded.address.kind(), ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway) {
+                continue;
+            }
+            let (Some(provider), Some(id)) = (&recorded.provider, &recorded.provider_id) else { continue };
+            if !observed.swept.contains(provider) {
+                continue;
+            }
+            let found = observed.find(provider, id);
+            let drift = match found {
+                None => Some(("deleted", format!("{id} no longer exists in {provider}"), "gone".to_string())),
+                Some(info) if info.status == ResourceStatus::Stopped => Some((
+                    "interrupted",
+                    format!("{id} was stopped or interrupted (spot reclaimed?)"),
+                    info.status.as_str().to_string(),
+                )),
+                Some(info) => {
+                    let recorded_type = recorded_offer(recorded.offer.as_ref()).map(|o| o.instance_type);
+                    let observed_type = info.offer.as_ref().map(|o| o.instance_type.clone());
+                    match (recorded_type, observed_type) {
+                        (Some(r), Some(o)) if r != o => {
+                            Some(("changed", format!("instance type is {o}, recorded {r}"), info.status.as_str().to_string()))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            if let Some((kind, detail, observed_status)) = drift {
+                self.drift.push(ResourceDrift {
+                    address: recorded.address.clone(),
+                    drift: kind.into(),
+                    detail,
+                    recorded_status: recorded.status.clone(),
+                    observed_status,
+                });
+            }
+        }
+    }
+
+    pub(super) fn orphans(&self) -> Vec<Orphan> {
+        let known: std::collections::BTreeSet<(&str, &str)> = self
+            .recorded
+            .values()
+            .filter_map(|r| Some((r.provider.as_deref()?, r.provider_id.as_deref()?)))
+            .collect();
+        let mut out: Vec<Orphan> = self
+            .input
+            .observed
+            .resources
+            .iter()
+            .filter(|(provider, r)| r.status.is_alive() && !known.contains(&(provider.as_str(), r.provider_id.as_str())))
+            .map(|(provider, r)| {
+                let lineage = r.lineage().map(str::to_string);
+                let reason = match lineage.as_deref() {
+                    Some(l) if l == self.input.lineage => {
+                        "tagged with this state's lineage but not recorded (an interrupted apply, or `state rm`)".to_string()
+                    }
+                    Some(l) => format!("tagged by another state file (lineage {l})"),
+                    None => "tagged as dstack's, without a lineage".to_string(),
+                };
+                Orphan {
+                    provider: provider.clone(),
+                    provider_id: r.provider_id.clone(),
+                    kind: r.kind,
+                    address: r.address().map(|a| a.to_string()),
+                    lineage,
+                    region: r.region.clone(),
+                    rate: r.price,
+                    reason,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.provider, &a.provider_id).cmp(&(&b.provider, &b.provider_id)));
+        out
+    }
+}
