@@ -5,6 +5,7 @@
 //! Data types, parsing and validation only: no IO, no async, no SQL.
 
 pub mod addr;
+pub mod backends;
 pub mod config;
 pub mod diag;
 pub mod exit_codes;

@@ -265,6 +265,10 @@ pub struct ReadVersion {
     pub version: Option<u64>,
 }
 
+fn default_scope() -> String {
+    "project".into()
+}
+
 /// A plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanDoc {
@@ -290,6 +294,10 @@ pub struct PlanDoc {
     pub config_digest: String,
     /// Files the configuration came from.
     pub config_files: Vec<String>,
+    /// `project` (every configuration of the project was read) or `files`
+    /// (only `config_files`; nothing outside them is deleted).
+    #[serde(default = "default_scope")]
+    pub config_scope: String,
     /// Offer catalog version used.
     pub catalog_version: String,
     /// Counts.

@@ -2,16 +2,20 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::exit_codes;
 
 /// dstack in Rust: declarative GPU infrastructure with plans you can trust.
 #[derive(Debug, Parser)]
 #[command(name = "dstack", version, about, after_help = exit_code_help())]
 pub struct Cli {
-    /// Project directory (configs, `.dstack/state.db`).
+    /// Project directory (configs, `.dstack/state.db`, `.dstack/backends.yml`).
     #[arg(long, global = true, env = "DSTACK_PROJECT_DIR", default_value = ".")]
     pub project_dir: PathBuf,
+    /// State database (default: `<project-dir>/.dstack/state.db`).
+    #[arg(long, global = true, env = "DSTACK_STATE")]
+    pub state: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -31,11 +35,7 @@ impl Cli {
         match Self::try_parse() {
             Ok(cli) => cli,
             Err(err) => {
-                let code = if err.use_stderr() {
-                    exit_codes::USAGE
-                } else {
-                    exit_codes::OK
-                };
+                let code = if err.use_stderr() { exit_codes::USAGE } else { exit_codes::OK };
                 let _ = err.print();
                 std::process::exit(code);
             }
@@ -43,13 +43,42 @@ impl Cli {
     }
 }
 
-/// Output format of machine-readable commands.
+/// Output format of `validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For people.
     Text,
     /// For programs (versioned).
     Json,
+}
+
+/// Output format of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people (Terraform-style).
+    Text,
+    /// The versioned plan document (`dstack schema plan`).
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+/// Options shared by `plan`, `apply` and `destroy`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Only these configuration files or directories (nothing outside them
+    /// is deleted).
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Replace this resource even if unchanged (repeatable).
+    #[arg(long = "replace", value_name = "ADDR")]
+    pub replace: Vec<ResourceAddr>,
+    /// Fail instead of replacing anything.
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Ask the providers what exists and report drift.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 /// The subcommands.
@@ -64,10 +93,141 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
-    /// Print the JSON Schema of a configuration type (for editors).
+    /// Print the JSON Schema of a configuration type, or of the plan.
     Schema {
-        /// `configuration` (any type), a type such as `task`, or `workflows`.
+        /// `configuration` (any type), a type such as `task`, `workflows`, or `plan`.
         #[arg(default_value = "configuration")]
         name: String,
     },
+    /// Show what apply would change, why, and what it costs.
+    Plan {
+        /// Plan options.
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
+        /// Save the plan to apply it exactly later (`dstack apply FILE`).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 2 when there are changes, 10 when there is only drift.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan the deletion of everything recorded.
+        #[arg(long)]
+        destroy: bool,
+    },
+    /// Make the infrastructure match the configuration (or apply a saved plan).
+    Apply {
+        /// A plan saved with `dstack plan -o FILE`.
+        plan_file: Option<PathBuf>,
+        /// Plan options (ignored with a saved plan).
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// Steps running at once.
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        /// Wait this long for the state lock (e.g. `30s`, `5m`).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        lock_timeout: std::time::Duration,
+        /// Do not attach to the runs started (issue logs with `dstack logs`).
+        #[arg(short = 'd', long = "detach")]
+        detach: bool,
+    },
+    /// Delete everything recorded (or only `--target`s), in reverse order.
+    Destroy {
+        /// Only these and what depends on them (repeatable).
+        #[arg(long = "target", value_name = "ADDR")]
+        targets: Vec<ResourceAddr>,
+        /// Instead: delete resources tagged as ours that state does not know.
+        #[arg(long)]
+        orphans: bool,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// Steps running at once.
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        /// Wait this long for the state lock.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        lock_timeout: std::time::Duration,
+    },
+    /// Inspect and repair recorded state.
+    State {
+        /// What to do.
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// List offers that match resources, cheapest first.
+    Offer(OfferArgs),
+}
+
+/// `dstack state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every recorded resource.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One recorded resource, in full.
+    Show {
+        /// Address, e.g. `fleet/gpu-pool/instance/0`.
+        address: ResourceAddr,
+    },
+    /// Forget a resource (the cloud resource itself is not deleted).
+    Rm {
+        /// Address.
+        address: ResourceAddr,
+    },
+    /// Break the state lock (only when its holder is gone).
+    Unlock {
+        /// Lock id, as shown by the error that named the holder.
+        id: String,
+    },
+    /// Past applies, newest first.
+    History {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// `dstack offer`.
+#[derive(Debug, Clone, Args)]
+pub struct OfferArgs {
+    /// GPUs, e.g. `A100:80GB:2`, `24GB..`.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// CPUs, e.g. `8`, `4..`.
+    #[arg(long)]
+    pub cpu: Option<String>,
+    /// Memory, e.g. `32GB..`.
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Disk, e.g. `100GB..`.
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// `spot`, `on-demand` or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub spot_policy: String,
+    /// Highest $/h.
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// Only these backends (repeatable).
+    #[arg(short = 'b', long = "backend")]
+    pub backends: Vec<String>,
+    /// Only these regions (repeatable).
+    #[arg(short = 'r', long = "region")]
+    pub regions: Vec<String>,
+    /// How many to show.
+    #[arg(long, default_value_t = 20)]
+    pub max_offers: usize,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,12 +1,28 @@
-//! `CliError`: every failure the CLI reports, each with its exit code.
+//! `CliError`: every failure the CLI reports, each with its documented
+//! exit code (see `dstack --help` and `schemas::exit_codes`).
 
 use dstack_schemas::exit_codes;
+use dstack_state::StateError;
 
 /// A failure with a documented exit code.
 #[derive(Debug)]
 pub enum CliError {
     /// Bad usage the argument parser could not catch.
     Usage(String),
+    /// Configuration problems; already rendered.
+    InvalidConfig,
+    /// The state store failed (locked, corrupt, too new, ...).
+    State(StateError),
+    /// The plan has errors; already rendered. The code says which kind.
+    PlanErrors(i32),
+    /// A saved plan no longer matches.
+    StalePlan(Vec<String>),
+    /// Apply finished with failed steps; already reported.
+    ApplyPartial,
+    /// The user said no.
+    Declined,
+    /// Ctrl+C.
+    Interrupted,
     /// Anything else.
     Unexpected(anyhow::Error),
 }
@@ -19,6 +35,42 @@ impl CliError {
                 eprintln!("error: {msg}");
                 exit_codes::USAGE
             }
+            Self::InvalidConfig => exit_codes::INVALID_CONFIG,
+            Self::State(StateError::Locked(info)) => {
+                eprintln!("error: {}", StateError::Locked(info.clone()));
+                eprintln!("  help: wait for it to finish; if its process died elsewhere, run `dstack state unlock {}`", info.id);
+                exit_codes::STATE_LOCKED
+            }
+            Self::State(e) => {
+                eprintln!("error: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    eprintln!("  caused by: {s}");
+                    source = s.source();
+                }
+                match e {
+                    StateError::TooNew { .. } | StateError::Corrupt { .. } | StateError::BadRow { .. } => {
+                        eprintln!("  help: the state file was not changed; restore it from a backup or point --state elsewhere");
+                        exit_codes::STATE_ERROR
+                    }
+                    _ => exit_codes::UNEXPECTED,
+                }
+            }
+            Self::PlanErrors(code) => code,
+            Self::StalePlan(reasons) => {
+                eprintln!("error: the saved plan is stale and was not applied:");
+                for r in reasons {
+                    eprintln!("  - {r}");
+                }
+                eprintln!("  help: run `dstack plan -o FILE` again and review the new plan");
+                exit_codes::STALE_PLAN
+            }
+            Self::ApplyPartial => exit_codes::APPLY_PARTIAL,
+            Self::Declined => {
+                eprintln!("Apply cancelled.");
+                exit_codes::DECLINED
+            }
+            Self::Interrupted => exit_codes::INTERRUPTED,
             Self::Unexpected(err) => {
                 eprintln!("error: {err:#}");
                 exit_codes::UNEXPECTED
@@ -36,5 +88,11 @@ impl From<anyhow::Error> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         Self::Unexpected(err.into())
+    }
+}
+
+impl From<StateError> for CliError {
+    fn from(err: StateError) -> Self {
+        Self::State(err)
     }
 }

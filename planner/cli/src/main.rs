@@ -3,9 +3,11 @@
 
 mod cli;
 mod commands;
+mod context;
 mod error;
 mod project;
 mod render;
+mod runtime;
 
 fn main() {
     let args = cli::Cli::parse_args();

@@ -1,15 +1,73 @@
 //! One module per subcommand; `run` dispatches.
 
+mod apply;
+mod offer;
+mod plan;
 mod schema;
+mod state;
 mod validate;
 
 use crate::cli::{Cli, Command};
+use crate::context::ProjectOptions;
 use crate::error::CliError;
 
 /// Runs the parsed command, returning the exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
+    let project = ProjectOptions {
+        dir: cli.project_dir.clone(),
+        state: cli.state.clone(),
+    };
     match cli.command {
         Command::Validate { files, format } => validate::run(&cli.project_dir, &files, format),
         Command::Schema { name } => schema::run(&name),
+        Command::Plan {
+            args,
+            format,
+            out,
+            detailed_exitcode,
+            destroy,
+        } => plan::run(&project, &args, format, out.as_deref(), detailed_exitcode, destroy),
+        Command::Apply {
+            plan_file,
+            args,
+            yes,
+            parallelism,
+            lock_timeout,
+            detach,
+        } => apply::run(
+            &project,
+            plan_file.as_deref(),
+            &args,
+            apply::ApplyOptions {
+                yes,
+                parallelism,
+                lock_timeout,
+                detach,
+            },
+        ),
+        Command::Destroy {
+            targets,
+            orphans,
+            yes,
+            parallelism,
+            lock_timeout,
+        } => {
+            if orphans {
+                apply::destroy_orphans(&project, yes)
+            } else {
+                apply::destroy(
+                    &project,
+                    targets,
+                    apply::ApplyOptions {
+                        yes,
+                        parallelism,
+                        lock_timeout,
+                        detach: true,
+                    },
+                )
+            }
+        }
+        Command::State { command } => state::run(&project, command),
+        Command::Offer(args) => offer::run(&project, &args),
     }
 }

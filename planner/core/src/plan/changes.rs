@@ -110,9 +110,10 @@ impl Builder<'_> {
         if self.is_drifted(&desired.address) {
             return self.create_change(desired);
         }
+        let status = self.status_of(recorded);
         if recorded.fingerprint == desired.fingerprint {
-            if FINISHED.contains(&recorded.status.as_str()) && desired.address.kind() == ResourceKind::Run {
-                change.reason = Some(format!("finished ({}); `--replace {}` runs it again", recorded.status, desired.address));
+            if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
+                change.reason = Some(format!("finished ({status}); `--replace {}` runs it again", desired.address));
             }
             return change;
         }
@@ -132,9 +133,33 @@ impl Builder<'_> {
                 let forcing: Vec<FieldChange> =
                     change.changed_fields.iter().filter(|f| f.forces_replacement).cloned().collect();
                 change.reason = Some(describe_fields(&forcing, "forces replacement"));
+                if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
+                    change.action_reason = Some("rerun_because_changed".into());
+                    change.reason = Some(format!("finished ({status}) and changed, so it runs again"));
+                    for field in &mut change.changed_fields {
+                        field.note = None;
+                    }
+                }
             }
         }
         change
+    }
+
+    /// A run's status as its jobs say (a run is finished when all its jobs are).
+    pub(super) fn status_of(&self, recorded: &RecordedResource) -> String {
+        if recorded.address.kind() != ResourceKind::Run {
+            return recorded.status.clone();
+        }
+        let jobs: Vec<&RecordedResource> =
+            self.recorded.values().filter(|r| r.address.parent().as_ref() == Some(&recorded.address)).collect();
+        if jobs.is_empty() {
+            return recorded.status.clone();
+        }
+        if jobs.iter().all(|j| FINISHED.contains(&j.status.as_str())) {
+            if jobs.iter().all(|j| j.status == "done") { "done".into() } else { "failed".into() }
+        } else {
+            "running".into()
+        }
     }
 
     pub(super) fn is_drifted(&self, address: &ResourceAddr) -> bool {

@@ -151,7 +151,10 @@ impl Builder<'_> {
             if run_restarts && recorded.is_some() {
                 change.actions = replace_actions(order);
                 change.action_reason = run_change.action_reason.clone();
-                change.reason = Some(format!("its run is replaced ({})", run_change.reason.clone().unwrap_or_default()));
+                change.reason = Some("its run is replaced".into());
+                // The run's change says what changed; the job's own spec only
+                // carries a fingerprint of it.
+                change.changed_fields.clear();
             }
             let finished = recorded.as_ref().is_some_and(|r| FINISHED.contains(&r.status.as_str()));
             match change.verb() {

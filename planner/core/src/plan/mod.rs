@@ -206,6 +206,10 @@ impl<'a> Builder<'a> {
             lineage: self.input.lineage.to_string(),
             config_digest: self.input.config_digest.clone(),
             config_files: self.input.configs.iter().map(|c| c.file.name().to_string()).collect(),
+            config_scope: match self.input.scope {
+                Scope::Project => "project".into(),
+                Scope::Files => "files".into(),
+            },
             catalog_version: self.input.market.catalog_version.clone(),
             summary,
             resource_changes: changes,

@@ -149,24 +149,73 @@ fn render_field(out: &mut String, style: Style, field: &FieldChange) {
     }
 }
 
-/// Key attributes of a new resource, one per line.
+/// A value on one line: scalars as is, lists of scalars as `[a, b]`.
+fn inline(value: &Value) -> Option<String> {
+    match value {
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let parts: Vec<String> = items.iter().map(compact).collect();
+            let line = format!("[{}]", parts.join(", "));
+            (line.len() <= 80 && !parts.iter().any(|p| p.contains('\n') || p.starts_with('"'))).then_some(line)
+        }
+        Value::Object(map) if map.is_empty() => Some("{}".into()),
+        Value::Array(items) if items.is_empty() => Some("[]".into()),
+        Value::Object(_) | Value::Array(_) => None,
+        Value::String(s) if s.contains('\n') => None,
+        other => Some(compact(other)),
+    }
+}
+
+/// A spec as indented `key: value` lines (nested mappings indented).
+fn render_value(out: &mut String, key: &str, value: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    if let Some(line) = inline(value) {
+        let _ = writeln!(out, "{pad}{key}: {line}");
+        return;
+    }
+    let _ = writeln!(out, "{pad}{key}:");
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                render_value(out, k, v, indent + 2);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => {
+                        let mut lines = s.lines();
+                        if let Some(first) = lines.next() {
+                            let _ = writeln!(out, "{pad}  - {first}");
+                        }
+                        for l in lines {
+                            let _ = writeln!(out, "{pad}    {l}");
+                        }
+                    }
+                    other => {
+                        let _ = writeln!(out, "{pad}  - {}", inline(other).unwrap_or_else(|| other.to_string()));
+                    }
+                }
+            }
+        }
+        Value::String(s) => {
+            for l in s.lines() {
+                let _ = writeln!(out, "{pad}  {l}");
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}  {}", compact(other));
+        }
+    }
+}
+
+/// The attributes of a new resource, one per line (its name is in the address).
 fn render_attributes(out: &mut String, spec: &Value) {
     let Some(obj) = spec.as_object() else { return };
     for (key, value) in obj {
-        if key == "type" && obj.len() > 1 {
+        if key == "name" || (key == "type" && obj.len() > 1) {
             continue;
         }
-        match multi_line(value) {
-            Some(lines) => {
-                let _ = writeln!(out, "        {key}:");
-                for l in lines {
-                    let _ = writeln!(out, "          {l}");
-                }
-            }
-            None => {
-                let _ = writeln!(out, "        {key}: {}", compact(value));
-            }
-        }
+        render_value(out, key, value, 8);
     }
 }
 

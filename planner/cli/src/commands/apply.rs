@@ -1,0 +1,335 @@
+//! `dstack apply` (plan, confirm, apply; or apply a saved plan exactly) and
+//! `dstack destroy`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dstack_planner::apply::{ApplyContext, ApplyEvent, ApplyReport, StepOutcome, apply_plan};
+use dstack_planner::render::text::{Style, render_plan};
+use dstack_planner::saved::check_saved;
+use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::plan::PlanDoc;
+use dstack_state::{LockInfo, LockRequest, acquire_lock};
+
+use super::plan::{PlanRequest, Planned, error_code, make_plan, persist_recovery, print_plan_diagnostics};
+use crate::cli::PlanArgs;
+use crate::context::{Project, ProjectOptions, load_configs};
+use crate::error::CliError;
+use crate::render::color_enabled;
+
+/// How an apply is run.
+pub struct ApplyOptions {
+    /// Skip the confirmation.
+    pub yes: bool,
+    /// Steps at once.
+    pub parallelism: usize,
+    /// Wait for the lock this long.
+    pub lock_timeout: Duration,
+    /// Do not attach to started runs.
+    pub detach: bool,
+}
+
+/// Holds the state lock; released on drop.
+struct LockGuard<'a> {
+    project: &'a Project,
+    info: LockInfo,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.project.state.unlock(&self.info.id);
+    }
+}
+
+fn lock<'a>(project: &'a Project, operation: &str, timeout: Duration) -> Result<LockGuard<'a>, CliError> {
+    let request = LockRequest::for_this_process(operation);
+    if timeout > Duration::ZERO
+        && let Ok(Some(held)) = project.state.current_lock()
+    {
+        eprintln!("Waiting up to {} for the state lock held by {} ({})...", humantime::format_duration(timeout), held.request.holder, held.request.operation);
+    }
+    let info = acquire_lock(project.state.as_ref(), &request, timeout)?;
+    Ok(LockGuard { project, info })
+}
+
+fn confirm(question: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!("{question} needs an answer; there is no terminal to ask on, so pass -y to confirm")));
+    }
+    print!("\n{question} Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+fn style() -> Style {
+    Style::new(color_enabled() && std::io::stdout().is_terminal())
+}
+
+/// `dstack apply [PLAN_FILE]`.
+pub fn run(options: &ProjectOptions, plan_file: Option<&Path>, args: &PlanArgs, apply: ApplyOptions) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _lock = lock(&project, "apply", apply.lock_timeout)?;
+    let (plan, planned) = match plan_file {
+        Some(path) => (saved_plan(&project, path, &runtime)?, None),
+        None => {
+            let planned = runtime.block_on(make_plan(
+                &project,
+                PlanRequest {
+                    args,
+                    destroy: false,
+                    targets: Vec::new(),
+                    persist_recovery: true,
+                },
+            ))?;
+            (planned.plan.clone(), Some(planned))
+        }
+    };
+    carry_out(&project, &runtime, plan, planned, &apply, "Apply")
+}
+
+/// Reads a saved plan and checks it still matches the present.
+fn saved_plan(project: &Project, path: &Path, runtime: &tokio::runtime::Runtime) -> Result<PlanDoc, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let plan: PlanDoc =
+        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not a dstack plan: {e}", path.display())))?;
+    if plan.format_version.split('.').next() != Some("1") {
+        return Err(CliError::Usage(format!("{} has plan format {}, this dstack reads 1.x", path.display(), plan.format_version)));
+    }
+    let providers = project.providers()?;
+    let market = runtime.block_on(crate::context::gather_market(project, &providers))?;
+    let observed = runtime.block_on(crate::context::sweep(&providers));
+    let recorded = project.state.list()?;
+    let recovery = dstack_planner::recover::plan_recovery(&project.state.open_intents()?, &recorded, &observed);
+    persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
+    let recorded = project.state.list()?;
+    let digest = if plan.operation == dstack_schemas::plan::PlanOperation::Apply {
+        let files: Vec<std::path::PathBuf> = match plan.config_scope.as_str() {
+            "files" => plan.config_files.iter().map(std::path::PathBuf::from).collect(),
+            _ => Vec::new(),
+        };
+        Some(load_configs(project, &files).map(|(_, _, d)| d)?)
+    } else {
+        None
+    };
+    check_saved(&plan, &project.state.lineage()?, &recorded, digest.as_deref(), &market)
+        .map_err(|s| CliError::StalePlan(s.reasons))?;
+    if plan.errored {
+        return Err(CliError::Usage(format!("{} has errors and cannot be applied", path.display())));
+    }
+    Ok(plan)
+}
+
+/// Shows the plan, asks, applies, reports.
+fn carry_out(
+    project: &Project,
+    runtime: &tokio::runtime::Runtime,
+    plan: PlanDoc,
+    planned: Option<Planned>,
+    options: &ApplyOptions,
+    verb: &str,
+) -> Result<i32, CliError> {
+    if let Some(p) = &planned {
+        print_plan_diagnostics(p);
+    }
+    print!("{}", render_plan(&plan, style()));
+    if plan.errored {
+        return Err(CliError::PlanErrors(error_code(&plan)));
+    }
+    if !plan.has_changes {
+        return Ok(0);
+    }
+    if !options.yes && !confirm(&format!("Do you want to perform these actions ({} {})?", verb.to_lowercase(), plan.plan_id))? {
+        return Err(CliError::Declined);
+    }
+    let (configs, providers) = match planned {
+        Some(p) => (p.configs, p.providers),
+        None => (load_configs(project, &[]).map(|(c, _, _)| c).unwrap_or_default(), project.providers()?),
+    };
+    let report = execute(project, runtime, &plan, configs, providers, options.parallelism)?;
+    print_report(&report, verb);
+    if report.outcome == "interrupted" {
+        return Err(CliError::Interrupted);
+    }
+    if report.outcome != "succeeded" {
+        return Err(CliError::ApplyPartial);
+    }
+    let _ = options.detach;
+    Ok(0)
+}
+
+/// Runs the apply with progress and Ctrl+C handling.
+fn execute(
+    project: &Project,
+    runtime: &tokio::runtime::Runtime,
+    plan: &PlanDoc,
+    configs: Vec<dstack_planner::desired::ProjectConfig>,
+    providers: std::collections::BTreeMap<String, Arc<dyn dstack_provider::Provider>>,
+    parallelism: usize,
+) -> Result<ApplyReport, CliError> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = ApplyContext {
+        state: project.state.clone(),
+        providers,
+        runtime: project.runtime(),
+        project: project.name.clone(),
+        lineage: project.state.lineage()?,
+        parallelism,
+        configs,
+        holder: LockRequest::for_this_process("apply").holder,
+        cancel: cancel.clone(),
+        events: Some(tx),
+        instance_user_data: None,
+    };
+    runtime.block_on(async {
+        let printer = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                print_event(&event);
+            }
+        });
+        let signal_cancel = cancel.clone();
+        let watcher = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupt received: no new steps will start; waiting for running ones (Ctrl+C again to quit now; state stays consistent).");
+                signal_cancel.store(true, Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("Quitting now. Run `dstack plan` to see what exists.");
+                    std::process::exit(dstack_schemas::exit_codes::INTERRUPTED);
+                }
+            }
+        });
+        let report = apply_plan(plan, &ctx).await;
+        drop(ctx);
+        watcher.abort();
+        let _ = printer.await;
+        report.map_err(CliError::State)
+    })
+}
+
+fn print_event(event: &ApplyEvent) {
+    match event {
+        ApplyEvent::Started { address, op } => println!("{address}: {}...", progressive(op)),
+        ApplyEvent::Note { address, message } => println!("{address}: {message}"),
+        ApplyEvent::Finished { address, op, secs, detail } => {
+            println!("{address}: {} complete after {secs:.1}s [{detail}]", noun(op));
+        }
+        ApplyEvent::Failed { address, op, error } => eprintln!("{address}: {} failed: {error}", noun(op)),
+        ApplyEvent::Skipped { address, reason } => eprintln!("{address}: skipped ({reason})"),
+    }
+}
+
+fn progressive(op: &str) -> &'static str {
+    match op {
+        "create" => "Creating",
+        "update" => "Updating",
+        _ => "Deleting",
+    }
+}
+
+fn noun(op: &str) -> &'static str {
+    match op {
+        "create" => "Creation",
+        "update" => "Update",
+        _ => "Deletion",
+    }
+}
+
+fn print_report(report: &ApplyReport, verb: &str) {
+    let done = report.count("done");
+    let failed = report.count("failed");
+    let skipped = report.count("skipped");
+    let not_started = report.count("not_started");
+    println!();
+    match report.outcome.as_str() {
+        "succeeded" => println!("{verb} complete! {done} step(s) done in {:.1}s ({}).", report.secs, report.apply_id),
+        other => {
+            println!("{verb} {other}: {done} done, {failed} failed, {skipped} skipped, {not_started} not started ({}).", report.apply_id);
+            for step in &report.steps {
+                if let StepOutcome::Failed { error } = &step.outcome {
+                    println!("  failed: {} {}: {error}", step.op, step.address);
+                }
+            }
+            println!("State records exactly what exists; fix the cause and run `dstack apply` again.");
+        }
+    }
+}
+
+/// `dstack destroy`.
+pub fn destroy(options: &ProjectOptions, targets: Vec<ResourceAddr>, apply: ApplyOptions) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _lock = lock(&project, "destroy", apply.lock_timeout)?;
+    let args = PlanArgs {
+        files: Vec::new(),
+        replace: Vec::new(),
+        no_recreate: false,
+        refresh: false,
+    };
+    let planned = runtime.block_on(make_plan(
+        &project,
+        PlanRequest {
+            args: &args,
+            destroy: true,
+            targets,
+            persist_recovery: true,
+        },
+    ))?;
+    carry_out(&project, &runtime, planned.plan.clone(), Some(planned), &apply, "Destroy")
+}
+
+/// `dstack destroy --orphans`: deletes resources tagged as ours that
+/// state does not know.
+pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _lock = lock(&project, "destroy --orphans", Duration::ZERO)?;
+    let providers = project.providers()?;
+    let observed = runtime.block_on(crate::context::sweep(&providers));
+    let recorded = project.state.list()?;
+    let known: std::collections::BTreeSet<(String, String)> = recorded
+        .iter()
+        .filter_map(|r| Some((r.provider.clone()?, r.provider_id.clone()?)))
+        .collect();
+    let orphans: Vec<(String, dstack_provider::ResourceInfo)> = observed
+        .resources
+        .into_iter()
+        .filter(|(p, r)| !known.contains(&(p.clone(), r.provider_id.clone())))
+        .collect();
+    if orphans.is_empty() {
+        println!("No orphans: every resource tagged as dstack's is in state.");
+        return Ok(0);
+    }
+    println!("Resources tagged as dstack's that state does not know:");
+    for (provider, r) in &orphans {
+        let rate = r.price.map_or(String::new(), |p| format!(" {p}"));
+        println!("  - {provider} {} {}{rate} ({})", r.kind, r.provider_id, r.address().map_or("no address".into(), |a| a.to_string()));
+    }
+    if !yes && !confirm(&format!("Delete these {} resource(s)?", orphans.len()))? {
+        return Err(CliError::Declined);
+    }
+    let mut failed = 0;
+    for (provider, r) in &orphans {
+        let Some(p) = providers.get(provider) else { continue };
+        let result = runtime.block_on(async {
+            match r.kind {
+                dstack_schemas::addr::ResourceKind::Volume => p.delete_volume(&r.provider_id).await,
+                dstack_schemas::addr::ResourceKind::Gateway => p.delete_gateway(&r.provider_id).await,
+                _ => p.delete_instance(&r.provider_id).await,
+            }
+        });
+        match result {
+            Ok(()) => println!("{provider} {}: deleted", r.provider_id),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{provider} {}: {e}", r.provider_id);
+            }
+        }
+    }
+    if failed > 0 { Err(CliError::ApplyPartial) } else { Ok(0) }
+}

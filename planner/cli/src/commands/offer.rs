@@ -1,0 +1,94 @@
+//! `dstack offer`: what matches, cheapest first — ranked by the same
+//! function `plan` uses.
+
+use dstack_planner::cost::rank;
+use dstack_planner::requirements::Requirements;
+use dstack_schemas::grammar::{CpuSpec, DiskSpec, GpuSpec, Memory, Range};
+use dstack_schemas::money::Usd;
+
+use crate::cli::OfferArgs;
+use crate::context::{Project, ProjectOptions, gather_market};
+use crate::error::CliError;
+
+fn parse<T: std::str::FromStr<Err = dstack_schemas::grammar::GrammarError>>(flag: &str, text: &str) -> Result<T, CliError> {
+    text.parse().map_err(|e: dstack_schemas::grammar::GrammarError| {
+        CliError::Usage(format!("--{flag} {text}: {}{}", e.message, e.help.map_or(String::new(), |h| format!(" ({h})"))))
+    })
+}
+
+fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
+    Ok(Requirements {
+        cpu: args.cpu.as_deref().map(|t| parse::<CpuSpec>("cpu", t)).transpose()?.unwrap_or(CpuSpec {
+            arch: None,
+            count: Range::at_least(1),
+        }),
+        memory: match &args.memory {
+            Some(t) => Range::parse_with(t, |x| x.parse::<Memory>()).map_err(|e| CliError::Usage(format!("--memory {t}: {}", e.message)))?,
+            None => Range::at_least(Memory::from_gb(0)),
+        },
+        gpu: args.gpu.as_deref().map(|t| parse::<GpuSpec>("gpu", t)).transpose()?.unwrap_or_default(),
+        disk: args.disk.as_deref().map(|t| parse::<DiskSpec>("disk", t)).transpose()?.map(|d| d.size),
+        spot: match args.spot_policy.as_str() {
+            "spot" => Some(true),
+            "on-demand" => Some(false),
+            "auto" => None,
+            other => return Err(CliError::Usage(format!("--spot-policy {other}: use spot, on-demand or auto"))),
+        },
+        max_price: args.max_price.and_then(Usd::from_dollars_f64),
+        backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
+        regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
+        instance_types: None,
+    })
+}
+
+/// Lists matching offers.
+pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    let requirements = requirements(args)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let providers = project.providers()?;
+    let market = runtime.block_on(gather_market(&project, &providers))?;
+    let mut offers = market.offers.clone();
+    offers.extend(market.local.clone());
+    let ranking = rank(&requirements, &offers);
+    if args.json {
+        let out = serde_json::json!({
+            "requirements": requirements.describe(),
+            "catalog_version": market.catalog_version,
+            "total": ranking.matched.len(),
+            "offers": ranking.matched.iter().take(args.max_offers).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?);
+        return Ok(0);
+    }
+    println!("Resources:    {}", requirements.describe());
+    println!("Spot policy:  {}", args.spot_policy);
+    println!("Max price:    {}", requirements.max_price.map_or("off".into(), |p| p.short()));
+    println!("Catalog:      {}\n", market.catalog_version);
+    for (backend, why) in &market.failures {
+        eprintln!("warning: backend {backend} gave no offers: {why}");
+    }
+    if ranking.matched.is_empty() {
+        println!("No offer matches. {}", ranking.explain_rejections());
+        return Ok(dstack_schemas::exit_codes::NO_OFFER);
+    }
+    println!(" {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}", "#", "BACKEND", "REGION", "INSTANCE", "RESOURCES", "SPOT", "PRICE");
+    for (i, o) in ranking.matched.iter().take(args.max_offers).enumerate() {
+        let resources = o.resources().replace(" (spot)", "");
+        println!(
+            " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
+            i + 1,
+            o.backend,
+            o.region,
+            o.instance_type,
+            resources,
+            if o.spot { "yes" } else { "no" },
+            o.price.0.short()
+        );
+    }
+    if ranking.matched.len() > args.max_offers {
+        let max = ranking.dearest().map_or(Usd::ZERO, |o| o.price.0);
+        println!("  ...\n Shown {} of {} offers, {} max", args.max_offers, ranking.matched.len(), max.short());
+    }
+    Ok(0)
+}

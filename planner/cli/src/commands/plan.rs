@@ -1,0 +1,198 @@
+//! `dstack plan`, and the planning every mutating command shares.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use dstack_planner::desired::ProjectConfig;
+use dstack_planner::market::{Market, Observed};
+use dstack_planner::plan::{PlanInput, PlanOptions, build_plan};
+use dstack_planner::recover::{Recovery, plan_recovery, with_adopted};
+use dstack_planner::render::markdown::render_markdown;
+use dstack_planner::render::render_json;
+use dstack_planner::render::text::{Style, render_plan};
+use dstack_provider::Provider;
+use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::diag::{Diagnostic, Span};
+use dstack_schemas::exit_codes;
+use dstack_schemas::plan::PlanDoc;
+use dstack_state::{Expected, StateStore};
+
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::context::{Project, ProjectOptions, gather_market, load_configs, now_rfc3339, sweep};
+use crate::error::CliError;
+use crate::render::{color_enabled, diagnostic_text};
+
+/// A plan and what it was made from.
+pub struct Planned {
+    /// The plan.
+    pub plan: PlanDoc,
+    /// Configurations read.
+    pub configs: Vec<ProjectConfig>,
+    /// Offers.
+    pub market: Market,
+    /// Providers.
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// What the sweep found.
+    pub observed: Observed,
+    /// How interrupted applies were settled.
+    pub recovery: Recovery,
+}
+
+/// What to plan.
+pub struct PlanRequest<'a> {
+    /// Options from the command line.
+    pub args: &'a PlanArgs,
+    /// Plan deletions of everything recorded.
+    pub destroy: bool,
+    /// `--target`s of destroy.
+    pub targets: Vec<ResourceAddr>,
+    /// Write adopted resources and settle intents (apply, under the lock).
+    pub persist_recovery: bool,
+}
+
+/// Reads configurations, asks providers, settles interrupted applies, plans.
+pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Planned, CliError> {
+    let (configs, scope, digest) = if request.destroy {
+        (Vec::new(), dstack_planner::plan::Scope::Project, String::new())
+    } else {
+        load_configs(project, &request.args.files)?
+    };
+    let providers = project.providers()?;
+    let market = gather_market(project, &providers).await?;
+    let observed = sweep(&providers).await;
+    let recorded = project.state.list()?;
+    let recovery = plan_recovery(&project.state.open_intents()?, &recorded, &observed);
+    if request.persist_recovery {
+        persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
+    }
+    let recorded = if request.persist_recovery { project.state.list()? } else { with_adopted(&recorded, &recovery) };
+    let lineage = project.state.lineage()?;
+    let options = PlanOptions {
+        destroy: request.destroy,
+        replace: request.args.replace.clone(),
+        no_recreate: request.args.no_recreate,
+        refresh: request.args.refresh,
+        targets: request.targets,
+    };
+    let input = PlanInput {
+        configs: &configs,
+        config_digest: digest,
+        scope,
+        recorded: &recorded,
+        lineage: &lineage,
+        market: &market,
+        observed: &observed,
+        options: &options,
+        created_at: now_rfc3339(),
+    };
+    let plan = build_plan(&input);
+    Ok(Planned {
+        plan,
+        configs,
+        market,
+        providers,
+        observed,
+        recovery,
+    })
+}
+
+/// Writes adopted rows and closes the intents recovery decided on.
+pub fn persist_recovery(state: &dyn StateStore, recorded: &[dstack_state::RecordedResource], recovery: &Recovery) -> Result<(), CliError> {
+    for row in &recovery.adopted {
+        let expected = recorded.iter().find(|r| r.address == row.address).map_or(Expected::Absent, |r| Expected::Version(r.version));
+        state.put(row, expected)?;
+    }
+    for (id, outcome, detail) in &recovery.settle {
+        state.finish_intent(*id, *outcome, Some(detail))?;
+    }
+    Ok(())
+}
+
+/// Prints the plan's diagnostics with YAML snippets where they have a place.
+pub fn print_plan_diagnostics(planned: &Planned) {
+    let color = color_enabled();
+    for note in &planned.recovery.notes {
+        eprintln!("note: {note}");
+    }
+    for (backend, why) in &planned.market.failures {
+        eprintln!("warning: backend {backend} gave no offers: {why}");
+    }
+    for (backend, why) in &planned.observed.failures {
+        eprintln!("warning: could not list resources of {backend} (orphans and drift there are unknown): {why}");
+    }
+    for d in &planned.plan.diagnostics {
+        let file = d.location.as_ref().and_then(|l| planned.configs.iter().find(|c| c.file.name() == l.file));
+        let (Some(location), Some(config)) = (&d.location, file) else {
+            let place = d.address.as_ref().map_or(String::new(), |a| format!("{a}: "));
+            eprintln!("{}: {place}{}", d.severity, d.message);
+            if let Some(help) = &d.help {
+                eprintln!("  help: {help}");
+            }
+            continue;
+        };
+        let start = config.file.offset_of(location.line, location.column);
+        let line_end = config.file.text()[start..].find('\n').map_or(config.file.text().len(), |i| start + i);
+        let code: &'static str = Box::leak(d.code.clone().into_boxed_str());
+        let mut diag = if d.severity == "error" { Diagnostic::error(code, &d.message) } else { Diagnostic::warning(code, &d.message) };
+        diag = diag.at(Span::new(start, (line_end - start).max(1)), d.address.as_ref().map_or("here".to_string(), |a| a.to_string()));
+        if let Some(help) = &d.help {
+            diag = diag.help(help);
+        }
+        eprintln!("{}", diagnostic_text(&config.file, &diag, color));
+    }
+}
+
+/// The exit code for a plan with errors.
+pub fn error_code(plan: &PlanDoc) -> i32 {
+    let no_offer = plan
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == "error" && matches!(d.code.as_str(), "dstack::plan::no_offer" | "dstack::plan::no_capacity" | "dstack::plan::no_fleets"));
+    if no_offer { exit_codes::NO_OFFER } else { exit_codes::INVALID_CONFIG }
+}
+
+/// `dstack plan`.
+pub fn run(
+    options: &ProjectOptions,
+    args: &PlanArgs,
+    format: PlanFormat,
+    out: Option<&Path>,
+    detailed_exitcode: bool,
+    destroy: bool,
+) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let planned = runtime.block_on(make_plan(
+        &project,
+        PlanRequest {
+            args,
+            destroy,
+            targets: Vec::new(),
+            persist_recovery: false,
+        },
+    ))?;
+    print_plan_diagnostics(&planned);
+    let plan = &planned.plan;
+    match format {
+        PlanFormat::Text => print!("{}", render_plan(plan, Style::new(color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stdout())))),
+        PlanFormat::Json => println!("{}", render_json(plan)),
+        PlanFormat::Markdown => print!("{}", render_markdown(plan)),
+    }
+    if let Some(path) = out {
+        std::fs::write(path, render_json(plan) + "\n")?;
+        if format == PlanFormat::Text {
+            println!("\nSaved the plan to {}. Apply exactly this plan with `dstack apply {}`.", path.display(), path.display());
+        }
+    } else if format == PlanFormat::Text && plan.has_changes {
+        println!("\nNote: this plan was not saved (-o FILE); `dstack apply` will plan again before applying.");
+    }
+    if plan.errored {
+        return Err(CliError::PlanErrors(error_code(plan)));
+    }
+    Ok(match (detailed_exitcode, plan.has_changes, plan.resource_drift.is_empty()) {
+        (true, true, _) => exit_codes::CHANGES_PRESENT,
+        (true, false, false) => exit_codes::DRIFT_PRESENT,
+        _ => exit_codes::OK,
+    })
+}

@@ -1,0 +1,99 @@
+//! `dstack state list|show|rm|unlock|history`.
+
+use dstack_schemas::addr::ResourceAddr;
+use dstack_state::{Expected, LockRequest, acquire_lock};
+
+use crate::cli::StateCommand;
+use crate::context::{Project, ProjectOptions};
+use crate::error::CliError;
+
+fn age(ms: i64) -> String {
+    let secs = ((dstack_state::now_ms() - ms) / 1000).max(0) as u64;
+    match secs {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86400),
+    }
+}
+
+/// Runs a state subcommand.
+pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliError> {
+    let project = Project::open(options)?;
+    match command {
+        StateCommand::List { json } => list(&project, json),
+        StateCommand::Show { address } => show(&project, &address),
+        StateCommand::Rm { address } => remove(&project, &address),
+        StateCommand::Unlock { id } => {
+            project.state.unlock(&id)?;
+            println!("Lock {id} released.");
+            Ok(0)
+        }
+        StateCommand::History { limit } => {
+            for a in project.state.applies(limit)? {
+                println!(
+                    "{}  {:<8} {:<12} {}  {}  {}",
+                    a.id,
+                    a.operation,
+                    a.outcome.as_deref().unwrap_or("running"),
+                    age(a.started_at),
+                    a.holder,
+                    a.summary
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn list(project: &Project, json: bool) -> Result<i32, CliError> {
+    let rows = project.state.list()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?);
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!("No resources recorded.");
+        return Ok(0);
+    }
+    println!("{:<40} {:<10} {:<10} {:<24} {:>10}  UPDATED", "ADDRESS", "STATUS", "BACKEND", "ID", "$/H");
+    for r in rows {
+        println!(
+            "{:<40} {:<10} {:<10} {:<24} {:>10}  {}",
+            r.address.to_string(),
+            r.status,
+            r.provider.as_deref().unwrap_or("-"),
+            r.provider_id.as_deref().unwrap_or("-"),
+            r.price_per_hour.map_or("-".into(), |p| p.short()),
+            age(r.updated_at)
+        );
+    }
+    Ok(0)
+}
+
+fn show(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
+    match project.state.get(address)? {
+        Some(row) => {
+            println!("{}", serde_json::to_string_pretty(&row).map_err(anyhow::Error::from)?);
+            Ok(0)
+        }
+        None => Err(CliError::Usage(format!("{address} is not recorded (see `dstack state list`)"))),
+    }
+}
+
+fn remove(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
+    let info = acquire_lock(project.state.as_ref(), &LockRequest::for_this_process("state rm"), std::time::Duration::ZERO)?;
+    let result = match project.state.get(address)? {
+        Some(row) => {
+            project.state.remove(address, Expected::Version(row.version))?;
+            println!("Removed {address} from state. The resource itself was not deleted");
+            if let (Some(p), Some(id)) = (row.provider, row.provider_id) {
+                println!("  ({p} {id} still exists; it will be listed as an orphan until deleted or re-adopted).");
+            }
+            Ok(0)
+        }
+        None => Err(CliError::Usage(format!("{address} is not recorded"))),
+    };
+    let _ = project.state.unlock(&info.id);
+    result
+}

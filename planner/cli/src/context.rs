@@ -1,0 +1,257 @@
+//! The composition root: the project directory, its configurations, its
+//! state store, its backends (the only place concrete providers are
+//! named), the offers they sell and what they hold.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use dstack_planner::apply::{FakeRuntime, JobRuntime};
+use dstack_planner::desired::ProjectConfig;
+use dstack_planner::fingerprint::digest;
+use dstack_planner::market::{Market, Observed};
+use dstack_planner::plan::Scope;
+use dstack_provider::Provider;
+use dstack_provider::fake::{FailureRule, FakeProvider};
+use dstack_provider_local::{LocalProvider, MachineOverride, detect_machine};
+use dstack_schemas::backends::{BackendConfig, BackendsFile, LocalConfig, load_backends};
+use dstack_schemas::config::ConfigDocument;
+use dstack_schemas::offer::Catalog;
+use dstack_state::StateStore;
+use dstack_state::sqlite::SqliteStore;
+
+use crate::error::CliError;
+use crate::project::{ProjectFile, discover, load_files};
+use crate::render::{color_enabled, diagnostic_text};
+
+/// Global options every project command takes.
+#[derive(Debug, Clone)]
+pub struct ProjectOptions {
+    /// Project directory.
+    pub dir: PathBuf,
+    /// State database (default `<dir>/.dstack/state.db`).
+    pub state: Option<PathBuf>,
+}
+
+/// An opened project.
+pub struct Project {
+    /// Directory.
+    pub dir: PathBuf,
+    /// Name (a tag on cloud resources).
+    pub name: String,
+    /// Recorded state.
+    pub state: Arc<dyn StateStore>,
+    /// Backend settings.
+    pub backends: BackendsFile,
+}
+
+impl Project {
+    /// Opens the project: backends file and state store.
+    pub fn open(options: &ProjectOptions) -> Result<Self, CliError> {
+        let dir = options.dir.clone();
+        if !dir.is_dir() {
+            return Err(CliError::Usage(format!("project directory {} does not exist", dir.display())));
+        }
+        let backends = read_backends(&dir)?;
+        let state_path = options.state.clone().unwrap_or_else(|| dir.join(".dstack").join("state.db"));
+        let state = SqliteStore::open(&state_path).map_err(CliError::State)?;
+        let name = std::env::var("DSTACK_PROJECT").ok().unwrap_or_else(|| {
+            dir.canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "default".into())
+        });
+        Ok(Self {
+            dir,
+            name,
+            state: Arc::new(state),
+            backends,
+        })
+    }
+
+    /// `.dstack/` of the project.
+    pub fn dot_dstack(&self) -> PathBuf {
+        self.dir.join(".dstack")
+    }
+
+    /// Every provider configured, by backend name (`local` always).
+    pub fn providers(&self) -> Result<BTreeMap<String, Arc<dyn Provider>>, CliError> {
+        let mut out: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        out.insert("local".into(), Arc::new(LocalProvider::new(self.dot_dstack().join("volumes"))));
+        for backend in &self.backends.backends {
+            let provider: Arc<dyn Provider> = match backend {
+                BackendConfig::Fake(fake) => Arc::new(self.fake_provider(fake)?),
+                BackendConfig::Aws(aws) => aws_provider(aws, &self.name)?,
+            };
+            out.insert(backend.name().to_string(), provider);
+        }
+        Ok(out)
+    }
+
+    fn fake_provider(&self, fake: &dstack_schemas::backends::FakeConfig) -> Result<FakeProvider, CliError> {
+        let offers = match &fake.catalog {
+            Some(path) => {
+                let full = self.dot_dstack().join(path);
+                let text = std::fs::read_to_string(&full)
+                    .with_context(|| format!("cannot read the fake backend's catalog {}", full.display()))?;
+                let catalog = Catalog::from_json(&text).map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
+                let mut offers = Vec::new();
+                for backend in catalog.items.iter().map(|i| i.backend.clone()).collect::<std::collections::BTreeSet<_>>() {
+                    offers.extend(catalog.offers(&backend));
+                }
+                offers
+            }
+            None => dstack_provider::catalog::shipped().offers("aws"),
+        };
+        let failures: Vec<FailureRule> = fake
+            .failures
+            .iter()
+            .map(|f| serde_json::from_value(f.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| CliError::Usage(format!(".dstack/backends.yml: bad fake failure rule: {e}")))?;
+        let mut provider = FakeProvider::new(&fake.name, offers)
+            .with_latency(std::time::Duration::from_millis(fake.latency_ms))
+            .with_failures(failures);
+        if let Some(file) = &fake.state_file {
+            provider = provider.with_state_file(self.dot_dstack().join(file));
+        }
+        Ok(provider)
+    }
+
+    /// Non-machine prices and the catalog version.
+    pub fn catalog(&self) -> Result<Catalog, CliError> {
+        let mut catalog = dstack_provider::catalog::shipped();
+        for backend in &self.backends.backends {
+            if let BackendConfig::Fake(fake) = backend
+                && let Some(path) = &fake.catalog
+            {
+                let text = std::fs::read_to_string(self.dot_dstack().join(path)).map_err(anyhow::Error::from)?;
+                let own = Catalog::from_json(&text).map_err(|e| CliError::Usage(e.to_string()))?;
+                catalog.catalog_version = own.catalog_version.clone();
+                for mut prices in own.backends {
+                    prices.backend = fake.name.clone();
+                    catalog.backends.retain(|b| b.backend != prices.backend);
+                    catalog.backends.push(prices);
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// The runtime jobs run through.
+    pub fn runtime(&self) -> Arc<dyn JobRuntime> {
+        match self.backends.local.runtime.as_str() {
+            "fake" => Arc::new(FakeRuntime::new()),
+            _ => crate::runtime::runner_runtime(self),
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+fn aws_provider(config: &dstack_schemas::backends::AwsConfig, project: &str) -> Result<Arc<dyn Provider>, CliError> {
+    Ok(Arc::new(dstack_provider_aws::AwsProvider::new(config.clone(), project)))
+}
+
+#[cfg(not(feature = "aws"))]
+fn aws_provider(_config: &dstack_schemas::backends::AwsConfig, _project: &str) -> Result<Arc<dyn Provider>, CliError> {
+    Err(CliError::Usage(
+        "the aws backend is configured, but this dstack was built without it; rebuild with `--features aws`".into(),
+    ))
+}
+
+fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
+    let path = dir.join(".dstack").join("backends.yml");
+    let Ok(bytes) = std::fs::read(&path) else { return Ok(BackendsFile::default()) };
+    let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);
+    let color = color_enabled();
+    for d in &diags {
+        eprintln!("{}", diagnostic_text(&file, d, color));
+    }
+    parsed.ok_or(CliError::InvalidConfig)
+}
+
+/// The project's valid configurations, the scope they give, and a digest
+/// of the files. Invalid files are rendered and end the command.
+pub fn load_configs(project: &Project, files: &[PathBuf]) -> Result<(Vec<ProjectConfig>, Scope, String), CliError> {
+    let scope = if files.is_empty() { Scope::Project } else { Scope::Files };
+    let paths = discover(&project.dir, files)?;
+    let loaded: Vec<ProjectFile> = load_files(&paths)?;
+    let color = color_enabled();
+    let mut invalid = false;
+    let mut configs = Vec::new();
+    let mut hasher_input = Vec::new();
+    for file in &loaded {
+        for d in &file.loaded.diagnostics {
+            eprintln!("{}", diagnostic_text(&file.loaded.file, d, color));
+        }
+        invalid |= file.loaded.has_errors();
+        if let Some(ConfigDocument::Config(config)) = &file.loaded.document {
+            hasher_input.extend_from_slice(file.loaded.file.name().as_bytes());
+            hasher_input.push(0);
+            hasher_input.extend_from_slice(file.loaded.file.text().as_bytes());
+            hasher_input.push(0);
+            configs.push(ProjectConfig {
+                file: file.loaded.file.clone(),
+                spans: file.loaded.spans.clone(),
+                config: config.clone(),
+            });
+        }
+    }
+    if invalid {
+        return Err(CliError::InvalidConfig);
+    }
+    Ok((configs, scope, digest(&hasher_input)))
+}
+
+/// Offers of every configured backend, this machine, and prices.
+pub async fn gather_market(project: &Project, providers: &BTreeMap<String, Arc<dyn Provider>>) -> Result<Market, CliError> {
+    let catalog = project.catalog()?;
+    let mut market = Market {
+        catalog_version: catalog.catalog_version.clone(),
+        prices: catalog.backends.iter().map(|b| (b.backend.clone(), b.clone())).collect(),
+        ..Market::default()
+    };
+    for (name, provider) in providers {
+        if name == "local" {
+            continue;
+        }
+        market.backends.insert(name.clone());
+        match provider.offers().await {
+            Ok(offers) => market.offers.extend(offers),
+            Err(e) => market.failures.push((name.clone(), e.to_string())),
+        }
+    }
+    market.local = local_offer(&project.backends.local);
+    Ok(market)
+}
+
+fn local_offer(local: &LocalConfig) -> Option<dstack_schemas::offer::Offer> {
+    local.enabled.then(|| {
+        detect_machine(&MachineOverride {
+            cpus: local.cpus,
+            memory: local.memory,
+            gpu: local.gpu.clone(),
+        })
+    })
+}
+
+/// One listing sweep per provider.
+pub async fn sweep(providers: &BTreeMap<String, Arc<dyn Provider>>) -> Observed {
+    let mut observed = Observed::default();
+    for (name, provider) in providers {
+        match provider.list_owned().await {
+            Ok(resources) => {
+                observed.swept.insert(name.clone());
+                observed.resources.extend(resources.into_iter().map(|r| (name.clone(), r)));
+            }
+            Err(e) => observed.failures.push((name.clone(), e.to_string())),
+        }
+    }
+    observed
+}
+
+/// "Now" for plans: `DSTACK_NOW` (tests pin it) or the clock.
+pub fn now_rfc3339() -> String {
+    std::env::var("DSTACK_NOW").unwrap_or_else(|_| humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+}
