@@ -191,6 +191,29 @@ impl<'de> Deserialize<'de> for ResourceKind {
     }
 }
 
+impl schemars::JsonSchema for ResourceAddr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceAddr".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(fleet/[^/]+(/instance/[0-9]+)?|volume/[^/]+|gateway/[^/]+|run/[^/]+(/job/[0-9]+)?)$"
+        })
+    }
+}
+
+impl schemars::JsonSchema for ResourceKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceKind".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["fleet", "instance", "volume", "gateway", "run", "job"] })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,28 +241,5 @@ mod tests {
         let job: ResourceAddr = "run/r/job/1".parse().unwrap();
         assert_eq!(job.parent(), Some(ResourceAddr::Run("r".into())));
         assert!(job.is_within(&ResourceAddr::Run("r".into())));
-    }
-}
-
-impl schemars::JsonSchema for ResourceAddr {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ResourceAddr".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^(fleet/[^/]+(/instance/[0-9]+)?|volume/[^/]+|gateway/[^/]+|run/[^/]+(/job/[0-9]+)?)$"
-        })
-    }
-}
-
-impl schemars::JsonSchema for ResourceKind {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ResourceKind".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string", "enum": ["fleet", "instance", "volume", "gateway", "run", "job"] })
     }
 }

@@ -95,8 +95,9 @@ pub struct FakeConfig {
 pub struct LocalConfig {
     /// Offer this machine to runs.
     pub enabled: bool,
-    /// How jobs run here: `runner` (default: Docker if available, else
-    /// host processes), `process`, `docker`, or `fake`.
+    /// How jobs run: `runner` (default: Docker if available, else host
+    /// processes), `process`, `docker`; `fake` / `fake-long` (jobs end at
+    /// once / run until stopped) for tests.
     pub runtime: String,
     /// Override detected CPUs.
     pub cpus: Option<u32>,
@@ -122,7 +123,13 @@ impl FromYaml for BackendsFile {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         let f = cx.fields(node, "backends file", &["backends", "local"])?;
         let backends = match f.value("backends") {
-            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|i| BackendConfig::from_yaml(i, cx)).collect(),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items
+                .iter()
+                .filter_map(|i| BackendConfig::from_yaml(i, cx))
+                .collect(),
             Some(other) => {
                 cx.expected(other, "a list of backends");
                 Vec::new()
@@ -136,16 +143,29 @@ impl FromYaml for BackendsFile {
 
 impl FromYaml for BackendConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let kind = node.get("type").and_then(|e| choice(&e.value, cx, "backend type", &["aws", "fake", "local"]));
+        let kind = node
+            .get("type")
+            .and_then(|e| choice(&e.value, cx, "backend type", &["aws", "fake", "local"]));
         match kind {
             Some("aws") => {
                 let f = cx.fields(
                     node,
                     "aws backend",
-                    &["type", "regions", "endpoint_url", "vpc_id", "subnet_id", "ami_id", "tags", "profile"],
+                    &[
+                        "type",
+                        "regions",
+                        "endpoint_url",
+                        "vpc_id",
+                        "subnet_id",
+                        "ami_id",
+                        "tags",
+                        "profile",
+                    ],
                 )?;
                 Some(Self::Aws(AwsConfig {
-                    regions: f.opt(cx, "regions").unwrap_or_else(|| vec!["us-east-1".into()]),
+                    regions: f
+                        .opt(cx, "regions")
+                        .unwrap_or_else(|| vec!["us-east-1".into()]),
                     endpoint_url: f.opt(cx, "endpoint_url"),
                     vpc_id: f.opt(cx, "vpc_id"),
                     subnet_id: f.opt(cx, "subnet_id"),
@@ -155,7 +175,18 @@ impl FromYaml for BackendConfig {
                 }))
             }
             Some("fake") => {
-                let f = cx.fields(node, "fake backend", &["type", "name", "catalog", "latency_ms", "state_file", "failures"])?;
+                let f = cx.fields(
+                    node,
+                    "fake backend",
+                    &[
+                        "type",
+                        "name",
+                        "catalog",
+                        "latency_ms",
+                        "state_file",
+                        "failures",
+                    ],
+                )?;
                 let failures = f.value("failures").map(|n| n.to_json());
                 Some(Self::Fake(FakeConfig {
                     name: f.opt(cx, "name").unwrap_or_else(|| "fake".into()),
@@ -170,8 +201,11 @@ impl FromYaml for BackendConfig {
             }
             Some(_) => {
                 cx.push(
-                    Diagnostic::error("dstack::backends::local", "`local` is configured under `local:`, not in `backends:`")
-                        .at(node.span, "here"),
+                    Diagnostic::error(
+                        "dstack::backends::local",
+                        "`local` is configured under `local:`, not in `backends:`",
+                    )
+                    .at(node.span, "here"),
                 );
                 None
             }
@@ -187,10 +221,21 @@ impl FromYaml for BackendConfig {
 
 impl FromYaml for LocalConfig {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "local", &["enabled", "runtime", "cpus", "memory", "gpu"])?;
+        let f = cx.fields(
+            node,
+            "local",
+            &["enabled", "runtime", "cpus", "memory", "gpu"],
+        )?;
         let runtime = f
             .value("runtime")
-            .and_then(|n| choice(n, cx, "runtime", &["runner", "process", "docker", "fake"]))
+            .and_then(|n| {
+                choice(
+                    n,
+                    cx,
+                    "runtime",
+                    &["runner", "process", "docker", "fake", "fake-long"],
+                )
+            })
             .unwrap_or("runner");
         Some(Self {
             enabled: f.opt(cx, "enabled").unwrap_or(true),
@@ -203,7 +248,14 @@ impl FromYaml for LocalConfig {
 }
 
 /// Reads `.dstack/backends.yml` text: the file, or every problem in it.
-pub fn load_backends(name: &str, bytes: &[u8]) -> (Option<BackendsFile>, crate::diag::SourceFile, Vec<Diagnostic>) {
+pub fn load_backends(
+    name: &str,
+    bytes: &[u8],
+) -> (
+    Option<BackendsFile>,
+    crate::diag::SourceFile,
+    Vec<Diagnostic>,
+) {
     let limits = crate::yaml::Limits::default();
     match crate::yaml::parse_bytes(bytes, name, &limits) {
         Err(failure) => {
@@ -213,7 +265,11 @@ pub fn load_backends(name: &str, bytes: &[u8]) -> (Option<BackendsFile>, crate::
         Ok((text, node)) => {
             let file = crate::diag::SourceFile::new(name, text);
             let mut cx = Cx::new(&file);
-            let parsed = if node.value == Value::Null { Some(BackendsFile::default()) } else { BackendsFile::from_yaml(&node, &mut cx) };
+            let parsed = if node.value == Value::Null {
+                Some(BackendsFile::default())
+            } else {
+                BackendsFile::from_yaml(&node, &mut cx)
+            };
             let diags = cx.finish();
             let ok = !diags.iter().any(Diagnostic::is_error);
             (parsed.filter(|_| ok), file, diags)

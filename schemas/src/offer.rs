@@ -27,7 +27,20 @@ pub struct OfferGpu {
 }
 
 /// Whether an offer can be had now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Availability {
     /// Probably available (no signal otherwise).
@@ -66,7 +79,11 @@ pub struct Offer {
     #[schemars(with = "f64")]
     pub memory: Memory,
     /// Fixed disk size, or `None` when the disk is chosen at creation.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_memory_gb")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_memory_gb"
+    )]
     #[schemars(with = "Option<f64>")]
     pub disk: Option<Memory>,
     /// GPUs, if any.
@@ -111,7 +128,15 @@ impl Offer {
 
 impl fmt::Display for Offer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}) {} {} {}", self.backend, self.region, self.instance_type, self.resources(), self.price)
+        write!(
+            f,
+            "{} ({}) {} {} {}",
+            self.backend,
+            self.region,
+            self.instance_type,
+            self.resources(),
+            self.price
+        )
     }
 }
 
@@ -208,7 +233,9 @@ impl Catalog {
         for item in self.items.iter().filter(|i| i.backend == backend) {
             for region in &item.regions {
                 for (spot, price) in [(false, item.on_demand), (true, item.spot)] {
-                    let Some(price) = price.and_then(Usd::from_dollars_f64) else { continue };
+                    let Some(price) = price.and_then(Usd::from_dollars_f64) else {
+                        continue;
+                    };
                     out.push(Offer {
                         backend: backend.to_string(),
                         region: region.clone(),
@@ -217,7 +244,9 @@ impl Catalog {
                         cpus: item.cpus,
                         cpu_arch: item.cpu_arch,
                         memory: Memory::from_mb((item.memory_gb * 1024.0).round() as u64),
-                        disk: item.disk_gb.map(|gb| Memory::from_mb((gb * 1024.0).round() as u64)),
+                        disk: item
+                            .disk_gb
+                            .map(|gb| Memory::from_mb((gb * 1024.0).round() as u64)),
                         gpu: item.gpu.as_ref().map(|g| OfferGpu {
                             vendor: g.vendor,
                             name: g.name.clone(),
@@ -282,7 +311,8 @@ mod arch_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CpuArch, D::Error> {
         let text = String::deserialize(d)?;
-        CpuArch::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown CPU architecture `{text}`")))
+        CpuArch::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown CPU architecture `{text}`")))
     }
 }
 
@@ -296,6 +326,7 @@ mod vendor_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GpuVendor, D::Error> {
         let text = String::deserialize(d)?;
-        GpuVendor::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown GPU vendor `{text}`")))
+        GpuVendor::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown GPU vendor `{text}`")))
     }
 }

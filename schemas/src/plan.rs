@@ -155,7 +155,9 @@ impl ResourceChange {
             [ActionWord::Create] => "create",
             [ActionWord::Update] => "update",
             [ActionWord::Delete] => "delete",
-            [ActionWord::Delete, ActionWord::Create] | [ActionWord::Create, ActionWord::Delete] => "replace",
+            [ActionWord::Delete, ActionWord::Create] | [ActionWord::Create, ActionWord::Delete] => {
+                "replace"
+            }
             _ => "no-op",
         }
     }

@@ -6,4 +6,5 @@ mod corpus;
 mod diagnostics;
 mod examples;
 mod harness;
+mod plan_cases;
 mod schemas;

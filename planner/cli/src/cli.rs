@@ -35,7 +35,11 @@ impl Cli {
         match Self::try_parse() {
             Ok(cli) => cli,
             Err(err) => {
-                let code = if err.use_stderr() { exit_codes::USAGE } else { exit_codes::OK };
+                let code = if err.use_stderr() {
+                    exit_codes::USAGE
+                } else {
+                    exit_codes::OK
+                };
                 let _ = err.print();
                 std::process::exit(code);
             }

@@ -51,10 +51,16 @@ impl Project {
     pub fn open(options: &ProjectOptions) -> Result<Self, CliError> {
         let dir = options.dir.clone();
         if !dir.is_dir() {
-            return Err(CliError::Usage(format!("project directory {} does not exist", dir.display())));
+            return Err(CliError::Usage(format!(
+                "project directory {} does not exist",
+                dir.display()
+            )));
         }
         let backends = read_backends(&dir)?;
-        let state_path = options.state.clone().unwrap_or_else(|| dir.join(".dstack").join("state.db"));
+        let state_path = options
+            .state
+            .clone()
+            .unwrap_or_else(|| dir.join(".dstack").join("state.db"));
         let state = SqliteStore::open(&state_path).map_err(CliError::State)?;
         let name = std::env::var("DSTACK_PROJECT").ok().unwrap_or_else(|| {
             dir.canonicalize()
@@ -78,7 +84,10 @@ impl Project {
     /// Every provider configured, by backend name (`local` always).
     pub fn providers(&self) -> Result<BTreeMap<String, Arc<dyn Provider>>, CliError> {
         let mut out: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        out.insert("local".into(), Arc::new(LocalProvider::new(self.dot_dstack().join("volumes"))));
+        out.insert(
+            "local".into(),
+            Arc::new(LocalProvider::new(self.dot_dstack().join("volumes"))),
+        );
         for backend in &self.backends.backends {
             let provider: Arc<dyn Provider> = match backend {
                 BackendConfig::Fake(fake) => Arc::new(self.fake_provider(fake)?),
@@ -89,15 +98,25 @@ impl Project {
         Ok(out)
     }
 
-    fn fake_provider(&self, fake: &dstack_schemas::backends::FakeConfig) -> Result<FakeProvider, CliError> {
+    fn fake_provider(
+        &self,
+        fake: &dstack_schemas::backends::FakeConfig,
+    ) -> Result<FakeProvider, CliError> {
         let offers = match &fake.catalog {
             Some(path) => {
                 let full = self.dot_dstack().join(path);
-                let text = std::fs::read_to_string(&full)
-                    .with_context(|| format!("cannot read the fake backend's catalog {}", full.display()))?;
-                let catalog = Catalog::from_json(&text).map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
+                let text = std::fs::read_to_string(&full).with_context(|| {
+                    format!("cannot read the fake backend's catalog {}", full.display())
+                })?;
+                let catalog = Catalog::from_json(&text)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
                 let mut offers = Vec::new();
-                for backend in catalog.items.iter().map(|i| i.backend.clone()).collect::<std::collections::BTreeSet<_>>() {
+                for backend in catalog
+                    .items
+                    .iter()
+                    .map(|i| i.backend.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+                {
                     offers.extend(catalog.offers(&backend));
                 }
                 offers
@@ -109,7 +128,9 @@ impl Project {
             .iter()
             .map(|f| serde_json::from_value(f.clone()))
             .collect::<Result<_, _>>()
-            .map_err(|e| CliError::Usage(format!(".dstack/backends.yml: bad fake failure rule: {e}")))?;
+            .map_err(|e| {
+                CliError::Usage(format!(".dstack/backends.yml: bad fake failure rule: {e}"))
+            })?;
         let mut provider = FakeProvider::new(&fake.name, offers)
             .with_latency(std::time::Duration::from_millis(fake.latency_ms))
             .with_failures(failures);
@@ -126,7 +147,8 @@ impl Project {
             if let BackendConfig::Fake(fake) = backend
                 && let Some(path) = &fake.catalog
             {
-                let text = std::fs::read_to_string(self.dot_dstack().join(path)).map_err(anyhow::Error::from)?;
+                let text = std::fs::read_to_string(self.dot_dstack().join(path))
+                    .map_err(anyhow::Error::from)?;
                 let own = Catalog::from_json(&text).map_err(|e| CliError::Usage(e.to_string()))?;
                 catalog.catalog_version = own.catalog_version.clone();
                 for mut prices in own.backends {
@@ -143,18 +165,28 @@ impl Project {
     pub fn runtime(&self) -> Arc<dyn JobRuntime> {
         match self.backends.local.runtime.as_str() {
             "fake" => Arc::new(FakeRuntime::new()),
+            "fake-long" => Arc::new(FakeRuntime::long_running()),
             _ => crate::runtime::runner_runtime(self),
         }
     }
 }
 
 #[cfg(feature = "aws")]
-fn aws_provider(config: &dstack_schemas::backends::AwsConfig, project: &str) -> Result<Arc<dyn Provider>, CliError> {
-    Ok(Arc::new(dstack_provider_aws::AwsProvider::new(config.clone(), project)))
+fn aws_provider(
+    config: &dstack_schemas::backends::AwsConfig,
+    project: &str,
+) -> Result<Arc<dyn Provider>, CliError> {
+    Ok(Arc::new(dstack_provider_aws::AwsProvider::new(
+        config.clone(),
+        project,
+    )))
 }
 
 #[cfg(not(feature = "aws"))]
-fn aws_provider(_config: &dstack_schemas::backends::AwsConfig, _project: &str) -> Result<Arc<dyn Provider>, CliError> {
+fn aws_provider(
+    _config: &dstack_schemas::backends::AwsConfig,
+    _project: &str,
+) -> Result<Arc<dyn Provider>, CliError> {
     Err(CliError::Usage(
         "the aws backend is configured, but this dstack was built without it; rebuild with `--features aws`".into(),
     ))
@@ -162,7 +194,9 @@ fn aws_provider(_config: &dstack_schemas::backends::AwsConfig, _project: &str) -
 
 fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
     let path = dir.join(".dstack").join("backends.yml");
-    let Ok(bytes) = std::fs::read(&path) else { return Ok(BackendsFile::default()) };
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(BackendsFile::default());
+    };
     let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);
     let color = color_enabled();
     for d in &diags {
@@ -173,8 +207,15 @@ fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
 
 /// The project's valid configurations, the scope they give, and a digest
 /// of the files. Invalid files are rendered and end the command.
-pub fn load_configs(project: &Project, files: &[PathBuf]) -> Result<(Vec<ProjectConfig>, Scope, String), CliError> {
-    let scope = if files.is_empty() { Scope::Project } else { Scope::Files };
+pub fn load_configs(
+    project: &Project,
+    files: &[PathBuf],
+) -> Result<(Vec<ProjectConfig>, Scope, String), CliError> {
+    let scope = if files.is_empty() {
+        Scope::Project
+    } else {
+        Scope::Files
+    };
     let paths = discover(&project.dir, files)?;
     let loaded: Vec<ProjectFile> = load_files(&paths)?;
     let color = color_enabled();
@@ -205,11 +246,18 @@ pub fn load_configs(project: &Project, files: &[PathBuf]) -> Result<(Vec<Project
 }
 
 /// Offers of every configured backend, this machine, and prices.
-pub async fn gather_market(project: &Project, providers: &BTreeMap<String, Arc<dyn Provider>>) -> Result<Market, CliError> {
+pub async fn gather_market(
+    project: &Project,
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+) -> Result<Market, CliError> {
     let catalog = project.catalog()?;
     let mut market = Market {
         catalog_version: catalog.catalog_version.clone(),
-        prices: catalog.backends.iter().map(|b| (b.backend.clone(), b.clone())).collect(),
+        prices: catalog
+            .backends
+            .iter()
+            .map(|b| (b.backend.clone(), b.clone()))
+            .collect(),
         ..Market::default()
     };
     for (name, provider) in providers {
@@ -243,7 +291,9 @@ pub async fn sweep(providers: &BTreeMap<String, Arc<dyn Provider>>) -> Observed 
         match provider.list_owned().await {
             Ok(resources) => {
                 observed.swept.insert(name.clone());
-                observed.resources.extend(resources.into_iter().map(|r| (name.clone(), r)));
+                observed
+                    .resources
+                    .extend(resources.into_iter().map(|r| (name.clone(), r)));
             }
             Err(e) => observed.failures.push((name.clone(), e.to_string())),
         }
@@ -253,5 +303,7 @@ pub async fn sweep(providers: &BTreeMap<String, Arc<dyn Provider>>) -> Observed 
 
 /// "Now" for plans: `DSTACK_NOW` (tests pin it) or the clock.
 pub fn now_rfc3339() -> String {
-    std::env::var("DSTACK_NOW").unwrap_or_else(|_| humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+    std::env::var("DSTACK_NOW").unwrap_or_else(|_| {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    })
 }

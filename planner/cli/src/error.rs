@@ -38,7 +38,10 @@ impl CliError {
             Self::InvalidConfig => exit_codes::INVALID_CONFIG,
             Self::State(StateError::Locked(info)) => {
                 eprintln!("error: {}", StateError::Locked(info.clone()));
-                eprintln!("  help: wait for it to finish; if its process died elsewhere, run `dstack state unlock {}`", info.id);
+                eprintln!(
+                    "  help: wait for it to finish; if its process died elsewhere, run `dstack state unlock {}`",
+                    info.id
+                );
                 exit_codes::STATE_LOCKED
             }
             Self::State(e) => {
@@ -49,8 +52,12 @@ impl CliError {
                     source = s.source();
                 }
                 match e {
-                    StateError::TooNew { .. } | StateError::Corrupt { .. } | StateError::BadRow { .. } => {
-                        eprintln!("  help: the state file was not changed; restore it from a backup or point --state elsewhere");
+                    StateError::TooNew { .. }
+                    | StateError::Corrupt { .. }
+                    | StateError::BadRow { .. } => {
+                        eprintln!(
+                            "  help: the state file was not changed; restore it from a backup or point --state elsewhere"
+                        );
                         exit_codes::STATE_ERROR
                     }
                     _ => exit_codes::UNEXPECTED,

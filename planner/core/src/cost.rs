@@ -34,8 +34,16 @@ impl Ranking {
 
     /// "12 offers: 9 lack the GPU, 3 above max_price".
     pub fn explain_rejections(&self) -> String {
-        let parts: Vec<String> = self.rejected.iter().map(|(field, n)| format!("{n} fail `{field}`")).collect();
-        format!("{} offer(s) considered: {}", self.considered, parts.join(", "))
+        let parts: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(field, n)| format!("{n} fail `{field}`"))
+            .collect();
+        format!(
+            "{} offer(s) considered: {}",
+            self.considered,
+            parts.join(", ")
+        )
     }
 }
 
@@ -52,14 +60,22 @@ fn availability_rank(a: Availability) -> u8 {
 /// The ordering of offers: available before unavailable, then cheaper, then
 /// by backend, region and instance type so ties are deterministic.
 pub fn offer_order(a: &Offer, b: &Offer) -> std::cmp::Ordering {
-    (availability_rank(a.availability), a.price, &a.backend, &a.region, &a.instance_type, a.spot).cmp(&(
-        availability_rank(b.availability),
-        b.price,
-        &b.backend,
-        &b.region,
-        &b.instance_type,
-        b.spot,
-    ))
+    (
+        availability_rank(a.availability),
+        a.price,
+        &a.backend,
+        &a.region,
+        &a.instance_type,
+        a.spot,
+    )
+        .cmp(&(
+            availability_rank(b.availability),
+            b.price,
+            &b.backend,
+            &b.region,
+            &b.instance_type,
+            b.spot,
+        ))
 }
 
 /// Filters `offers` by `requirements` and sorts them (see [`offer_order`]).
@@ -131,7 +147,11 @@ mod tests {
             offer("b", 1.0, Availability::Available),
             offer("d", 2.0, Availability::Available),
         ];
-        let ranked: Vec<String> = rank(&req, &offers).matched.into_iter().map(|o| o.instance_type).collect();
+        let ranked: Vec<String> = rank(&req, &offers)
+            .matched
+            .into_iter()
+            .map(|o| o.instance_type)
+            .collect();
         assert_eq!(ranked, ["b", "c", "d", "a"]);
     }
 

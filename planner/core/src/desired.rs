@@ -113,7 +113,10 @@ fn resource_name(config: &Configuration, file: &SourceFile) -> Result<String, St
     }
     let path = std::path::Path::new(file.name());
     let base = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let stem = base.trim_end_matches(".yml").trim_end_matches(".yaml").trim_end_matches(".dstack");
+    let stem = base
+        .trim_end_matches(".yml")
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".dstack");
     let stem = if stem.is_empty() {
         path.parent()
             .and_then(|p| p.canonicalize().ok().or_else(|| Some(p.to_path_buf())))
@@ -139,7 +142,9 @@ fn resource_name(config: &Configuration, file: &SourceFile) -> Result<String, St
 
 fn address_of(config: &Configuration, name: String) -> Option<ResourceAddr> {
     Some(match config {
-        Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_) => ResourceAddr::Run(name),
+        Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_) => {
+            ResourceAddr::Run(name)
+        }
         Configuration::Fleet(_) => ResourceAddr::Fleet(name),
         Configuration::Volume(_) => ResourceAddr::Volume(name),
         Configuration::Gateway(_) => ResourceAddr::Gateway(name),
@@ -154,7 +159,11 @@ pub fn build_desired(configs: &[ProjectConfig]) -> Desired {
     for (index, pc) in configs.iter().enumerate() {
         let origin = Origin {
             config: index,
-            pointer: if pc.config.name().is_some() { "/name".into() } else { "/type".into() },
+            pointer: if pc.config.name().is_some() {
+                "/name".into()
+            } else {
+                "/type".into()
+            },
         };
         let name = match resource_name(&pc.config, &pc.file) {
             Ok(n) => n,
@@ -169,7 +178,9 @@ pub fn build_desired(configs: &[ProjectConfig]) -> Desired {
                 continue;
             }
         };
-        let Some(address) = address_of(&pc.config, name.clone()) else { continue };
+        let Some(address) = address_of(&pc.config, name.clone()) else {
+            continue;
+        };
         if address == ResourceAddr::Fleet(LOCAL_FLEET.into()) {
             desired.errors.push(DesiredError {
                 code: "dstack::plan::reserved_name",
@@ -189,7 +200,9 @@ pub fn build_desired(configs: &[ProjectConfig]) -> Desired {
                     config: *first,
                     pointer: "/name".into(),
                 }),
-                help: Some("names of runs, fleets, volumes and gateways are unique per project".into()),
+                help: Some(
+                    "names of runs, fleets, volumes and gateways are unique per project".into(),
+                ),
             });
             continue;
         }
@@ -199,12 +212,21 @@ pub fn build_desired(configs: &[ProjectConfig]) -> Desired {
     desired
 }
 
-fn add_resource(desired: &mut Desired, index: usize, config: &Configuration, address: ResourceAddr) {
+fn add_resource(
+    desired: &mut Desired,
+    index: usize,
+    config: &Configuration,
+    address: ResourceAddr,
+) {
     let normalized = normalize(config);
     let spec = serde_json::to_value(&normalized).unwrap_or_default();
     let origin = Origin {
         config: index,
-        pointer: String::new(),
+        pointer: if config.name().is_some() {
+            "/name".into()
+        } else {
+            "/type".into()
+        },
     };
     let references = references(index, &normalized);
     match &normalized {
@@ -254,7 +276,14 @@ fn add_instances(desired: &mut Desired, index: usize, fleet: &FleetConfig, name:
             host,
             for_run: None,
         };
-        insert_child(desired, ResourceAddr::Instance(name.into(), i as u32), &spec, index, format!("/ssh_config/hosts/{i}"), None);
+        insert_child(
+            desired,
+            ResourceAddr::Instance(name.into(), i as u32),
+            &spec,
+            index,
+            format!("/ssh_config/hosts/{i}"),
+            None,
+        );
     }
 }
 
@@ -263,14 +292,26 @@ fn add_instances(desired: &mut Desired, index: usize, fleet: &FleetConfig, name:
 pub fn deployment_fingerprint(run_spec: &serde_json::Value) -> String {
     let mut spec = run_spec.clone();
     if let Some(obj) = spec.as_object_mut() {
-        for key in ["replicas", "scaling", "priority", "inactivity_duration", "name"] {
+        for key in [
+            "replicas",
+            "scaling",
+            "priority",
+            "inactivity_duration",
+            "name",
+        ] {
             obj.remove(key);
         }
     }
     fingerprint(&spec)
 }
 
-fn add_jobs(desired: &mut Desired, index: usize, config: &Configuration, name: &str, run_spec: &serde_json::Value) {
+fn add_jobs(
+    desired: &mut Desired,
+    index: usize,
+    config: &Configuration,
+    name: &str,
+    run_spec: &serde_json::Value,
+) {
     let deployment = deployment_fingerprint(run_spec);
     for shape in run_jobs(config) {
         let spec = JobSpec {
@@ -315,28 +356,49 @@ fn references(index: usize, config: &Configuration) -> Vec<Reference> {
     let mut add = |target: ResourceAddr, pointer: String, default_gateway: bool| {
         refs.push(Reference {
             target,
-            origin: Origin { config: index, pointer },
+            origin: Origin {
+                config: index,
+                pointer,
+            },
             default_gateway,
         });
     };
-    let Some(common) = config.run_common() else { return refs };
+    let Some(common) = config.run_common() else {
+        return refs;
+    };
     for (i, fleet) in common.profile.fleets.iter().flatten().enumerate() {
-        add(ResourceAddr::Fleet(fleet.name.clone()), format!("/fleets/{i}"), false);
+        add(
+            ResourceAddr::Fleet(fleet.name.clone()),
+            format!("/fleets/{i}"),
+            false,
+        );
     }
     for (i, mount) in common.volumes.iter().flatten().enumerate() {
         if let VolumeMount::Network { names, .. } = mount {
             for name in names {
                 // `${{ dstack.node_rank }}` names are per job; checked at apply.
                 if !name.contains("${{") {
-                    add(ResourceAddr::Volume(name.clone()), format!("/volumes/{i}"), false);
+                    add(
+                        ResourceAddr::Volume(name.clone()),
+                        format!("/volumes/{i}"),
+                        false,
+                    );
                 }
             }
         }
     }
     if let Configuration::Service(service) = config {
         match &service.gateway {
-            Some(GatewayRef::Named(r)) => add(ResourceAddr::Gateway(r.name.clone()), "/gateway".into(), false),
-            Some(GatewayRef::Enabled(true)) => add(ResourceAddr::Gateway(String::new()), "/gateway".into(), true),
+            Some(GatewayRef::Named(r)) => add(
+                ResourceAddr::Gateway(r.name.clone()),
+                "/gateway".into(),
+                false,
+            ),
+            Some(GatewayRef::Enabled(true)) => add(
+                ResourceAddr::Gateway(String::new()),
+                "/gateway".into(),
+                true,
+            ),
             _ => {}
         }
     }
@@ -367,17 +429,31 @@ mod tests {
     fn children_and_references() {
         let configs = project(&[
             ("pool.dstack.yml", "type: fleet\nname: pool\nnodes: 2\n"),
-            ("train.dstack.yml", "type: task\ncommands: [x]\nnodes: 2\nfleets: [pool]\nvolumes: [data:/data]\n"),
+            (
+                "train.dstack.yml",
+                "type: task\ncommands: [x]\nnodes: 2\nfleets: [pool]\nvolumes: [data:/data]\n",
+            ),
         ]);
         let desired = build_desired(&configs);
         assert!(desired.errors.is_empty());
         let addrs: Vec<String> = desired.resources.keys().map(|a| a.to_string()).collect();
         assert_eq!(
             addrs,
-            ["fleet/pool", "fleet/pool/instance/0", "fleet/pool/instance/1", "run/train", "run/train/job/0", "run/train/job/1"]
+            [
+                "fleet/pool",
+                "fleet/pool/instance/0",
+                "fleet/pool/instance/1",
+                "run/train",
+                "run/train/job/0",
+                "run/train/job/1"
+            ]
         );
         let run = &desired.resources[&ResourceAddr::Run("train".into())];
-        let targets: Vec<String> = run.references.iter().map(|r| r.target.to_string()).collect();
+        let targets: Vec<String> = run
+            .references
+            .iter()
+            .map(|r| r.target.to_string())
+            .collect();
         assert_eq!(targets, ["fleet/pool", "volume/data"]);
     }
 

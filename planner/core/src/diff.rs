@@ -24,8 +24,17 @@ fn walk(path: String, before: &Value, after: &Value, out: &mut Vec<(String, Valu
             keys.sort();
             keys.dedup();
             for key in keys {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                walk(child, b.get(key).unwrap_or(&Value::Null), a.get(key).unwrap_or(&Value::Null), out);
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                walk(
+                    child,
+                    b.get(key).unwrap_or(&Value::Null),
+                    a.get(key).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
         _ => out.push((path, before.clone(), after.clone())),
@@ -77,7 +86,10 @@ mod tests {
 
     #[test]
     fn nested_paths() {
-        let d = diff_fields(&json!({"a": {"b": 1, "c": 2}, "l": [1]}), &json!({"a": {"b": 1, "c": 3}, "l": [1, 2]}));
+        let d = diff_fields(
+            &json!({"a": {"b": 1, "c": 2}, "l": [1]}),
+            &json!({"a": {"b": 1, "c": 3}, "l": [1, 2]}),
+        );
         let paths: Vec<&str> = d.iter().map(|(p, _, _)| p.as_str()).collect();
         assert_eq!(paths, ["a.c", "l"]);
     }
@@ -91,9 +103,17 @@ mod tests {
         };
         let (v, _) = classify(ctx, &json!({"replicas": "1"}), &json!({"replicas": "2"}));
         assert_eq!(v, Verdict::Update);
-        let (v, fields) = classify(ctx, &json!({"replicas": "1", "image": "a"}), &json!({"replicas": "2", "image": "b"}));
+        let (v, fields) = classify(
+            ctx,
+            &json!({"replicas": "1", "image": "a"}),
+            &json!({"replicas": "2", "image": "b"}),
+        );
         assert_eq!(v, Verdict::Replace);
-        assert!(fields.iter().any(|f| f.path == "image" && f.forces_replacement));
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.path == "image" && f.forces_replacement)
+        );
         let (v, _) = classify(ctx, &json!({"x": 1}), &json!({"x": 1}));
         assert_eq!(v, Verdict::Same);
     }

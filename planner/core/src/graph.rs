@@ -11,6 +11,9 @@ use petgraph::visit::EdgeRef;
 
 use crate::desired::{Desired, DesiredError, Origin};
 
+/// One edge of a cycle: from, to, and where the dependency is written.
+pub type CycleEdge = (ResourceAddr, ResourceAddr, Option<Origin>);
+
 /// A dependency graph over resource addresses.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredGraph {
@@ -30,7 +33,12 @@ impl DesiredGraph {
     }
 
     /// `dependent` needs `dependency` first; `origin` is where that is written.
-    pub fn depend(&mut self, dependent: &ResourceAddr, dependency: &ResourceAddr, origin: Option<Origin>) {
+    pub fn depend(
+        &mut self,
+        dependent: &ResourceAddr,
+        dependency: &ResourceAddr,
+        origin: Option<Origin>,
+    ) {
         let a = self.add(dependency);
         let b = self.add(dependent);
         if !self.graph.edges_connecting(a, b).any(|_| true) {
@@ -54,8 +62,14 @@ impl DesiredGraph {
     }
 
     fn neighbours(&self, address: &ResourceAddr, dir: petgraph::Direction) -> Vec<ResourceAddr> {
-        let Some(i) = self.index.get(address) else { return Vec::new() };
-        let mut out: Vec<ResourceAddr> = self.graph.neighbors_directed(*i, dir).map(|n| self.graph[n].clone()).collect();
+        let Some(i) = self.index.get(address) else {
+            return Vec::new();
+        };
+        let mut out: Vec<ResourceAddr> = self
+            .graph
+            .neighbors_directed(*i, dir)
+            .map(|n| self.graph[n].clone())
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -63,7 +77,7 @@ impl DesiredGraph {
 
     /// Every address, dependencies before dependents; ties by address.
     /// `Err` holds a cycle (each edge with where it is written).
-    pub fn order(&self) -> Result<Vec<ResourceAddr>, Vec<(ResourceAddr, ResourceAddr, Option<Origin>)>> {
+    pub fn order(&self) -> Result<Vec<ResourceAddr>, Vec<CycleEdge>> {
         match toposort(&self.graph, None) {
             Ok(_) => Ok(self.stable_order()),
             Err(_) => Err(self.find_cycle()),
@@ -75,7 +89,14 @@ impl DesiredGraph {
         let mut indegree: BTreeMap<NodeIndex, usize> = self
             .graph
             .node_indices()
-            .map(|n| (n, self.graph.neighbors_directed(n, petgraph::Direction::Incoming).count()))
+            .map(|n| {
+                (
+                    n,
+                    self.graph
+                        .neighbors_directed(n, petgraph::Direction::Incoming)
+                        .count(),
+                )
+            })
             .collect();
         let mut ready: std::collections::BTreeSet<(ResourceAddr, NodeIndex)> = indegree
             .iter()
@@ -86,7 +107,10 @@ impl DesiredGraph {
         while let Some(first) = ready.iter().next().cloned() {
             ready.remove(&first);
             out.push(first.0.clone());
-            for next in self.graph.neighbors_directed(first.1, petgraph::Direction::Outgoing) {
+            for next in self
+                .graph
+                .neighbors_directed(first.1, petgraph::Direction::Outgoing)
+            {
                 let d = indegree.entry(next).or_default();
                 *d = d.saturating_sub(1);
                 if *d == 0 {
@@ -97,19 +121,26 @@ impl DesiredGraph {
         out
     }
 
-    fn find_cycle(&self) -> Vec<(ResourceAddr, ResourceAddr, Option<Origin>)> {
+    fn find_cycle(&self) -> Vec<CycleEdge> {
         for component in tarjan_scc(&self.graph) {
             let is_cycle = component.len() > 1
-                || component.iter().any(|n| self.graph.edges_connecting(*n, *n).next().is_some());
+                || component
+                    .iter()
+                    .any(|n| self.graph.edges_connecting(*n, *n).next().is_some());
             if !is_cycle {
                 continue;
             }
-            let members: std::collections::BTreeSet<NodeIndex> = component.iter().copied().collect();
+            let members: std::collections::BTreeSet<NodeIndex> =
+                component.iter().copied().collect();
             let mut edges = Vec::new();
             for n in &component {
                 for e in self.graph.edges(*n) {
                     if members.contains(&e.target()) {
-                        edges.push((self.graph[e.source()].clone(), self.graph[e.target()].clone(), e.weight().clone()));
+                        edges.push((
+                            self.graph[e.source()].clone(),
+                            self.graph[e.target()].clone(),
+                            e.weight().clone(),
+                        ));
                     }
                 }
             }
@@ -124,7 +155,10 @@ impl DesiredGraph {
 /// each reference as an edge. References to addresses that are neither
 /// desired nor in `known` (recorded resources that stay, the local fleet)
 /// are dangling; `gateway: true` resolves to the default gateway.
-pub fn build_graph(desired: &mut Desired, known: &[ResourceAddr]) -> (DesiredGraph, Vec<DesiredError>) {
+pub fn build_graph(
+    desired: &mut Desired,
+    known: &[ResourceAddr],
+) -> (DesiredGraph, Vec<DesiredError>) {
     let mut graph = DesiredGraph::default();
     let mut errors = Vec::new();
     let default_gateway = default_gateway(desired);
@@ -165,8 +199,17 @@ pub fn build_graph(desired: &mut Desired, known: &[ResourceAddr]) -> (DesiredGra
     (graph, errors)
 }
 
-fn dangling(desired: &Desired, from: &ResourceAddr, target: &ResourceAddr, origin: &Origin) -> DesiredError {
-    let same_kind = desired.resources.keys().filter(|a| a.kind() == target.kind()).map(|a| a.name().to_string());
+fn dangling(
+    desired: &Desired,
+    from: &ResourceAddr,
+    target: &ResourceAddr,
+    origin: &Origin,
+) -> DesiredError {
+    let same_kind = desired
+        .resources
+        .keys()
+        .filter(|a| a.kind() == target.kind())
+        .map(|a| a.name().to_string());
     let candidates: Vec<String> = same_kind.collect();
     let best = candidates
         .iter()
@@ -190,7 +233,11 @@ fn dangling(desired: &Desired, from: &ResourceAddr, target: &ResourceAddr, origi
         also,
         help: Some(match best {
             Some(b) => format!("did you mean `{b}`?"),
-            None => format!("define a `type: {}` configuration named `{}`, or remove the reference", target.kind(), target.name()),
+            None => format!(
+                "define a `type: {}` configuration named `{}`, or remove the reference",
+                target.kind(),
+                target.name()
+            ),
         }),
     }
 }
@@ -204,11 +251,17 @@ fn default_gateway(desired: &Desired) -> Result<ResourceAddr, String> {
         .resources
         .values()
         .filter_map(|r| match &r.config {
-            Some(dstack_schemas::config::Configuration::Gateway(g)) => Some((&r.address, g.default == Some(true))),
+            Some(dstack_schemas::config::Configuration::Gateway(g)) => {
+                Some((&r.address, g.default == Some(true)))
+            }
             _ => None,
         })
         .collect();
-    let defaults: Vec<&ResourceAddr> = gateways.iter().filter(|(_, d)| *d).map(|(a, _)| *a).collect();
+    let defaults: Vec<&ResourceAddr> = gateways
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(a, _)| *a)
+        .collect();
     match (defaults.as_slice(), gateways.as_slice()) {
         ([one], _) => Ok((*one).clone()),
         ([], [(one, _)]) => Ok((*one).clone()),
@@ -233,8 +286,16 @@ mod tests {
         g.depend(&a("run/r/job/0"), &a("run/r"), None);
         g.depend(&a("run/r/job/0"), &a("fleet/f/instance/0"), None);
         g.depend(&a("fleet/f/instance/0"), &a("fleet/f"), None);
-        let order: Vec<String> = g.order().expect("acyclic").iter().map(|x| x.to_string()).collect();
-        assert_eq!(order, ["fleet/f", "fleet/f/instance/0", "run/r", "run/r/job/0"]);
+        let order: Vec<String> = g
+            .order()
+            .expect("acyclic")
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            ["fleet/f", "fleet/f/instance/0", "run/r", "run/r/job/0"]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Pure in the middle (`desired`, `graph`, `diff`, `rules`, `cost`,
 //! `placement`, `plan`, `render`); effects only in `apply`.
 
+pub mod apply;
 pub mod cost;
 pub mod desired;
 pub mod diff;
@@ -13,10 +14,9 @@ pub mod graph;
 pub mod market;
 pub mod normalize;
 pub mod placement;
-pub mod recover;
 pub mod plan;
+pub mod recover;
+pub mod render;
 pub mod requirements;
 pub mod rules;
 pub mod saved;
-pub mod render;
-pub mod apply;

@@ -39,11 +39,17 @@ pub struct Observed {
 impl Observed {
     /// The live resource with this provider id, if the provider was swept.
     pub fn find(&self, provider: &str, provider_id: &str) -> Option<&ResourceInfo> {
-        self.resources.iter().find(|(p, r)| p == provider && r.provider_id == provider_id).map(|(_, r)| r)
+        self.resources
+            .iter()
+            .find(|(p, r)| p == provider && r.provider_id == provider_id)
+            .map(|(_, r)| r)
     }
 
     /// The live resource created under this idempotency token.
     pub fn find_token(&self, token: &str) -> Option<(&str, &ResourceInfo)> {
-        self.resources.iter().find(|(_, r)| r.token() == Some(token)).map(|(p, r)| (p.as_str(), r))
+        self.resources
+            .iter()
+            .find(|(_, r)| r.token() == Some(token))
+            .map(|(p, r)| (p.as_str(), r))
     }
 }

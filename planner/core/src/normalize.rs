@@ -3,6 +3,7 @@
 //! same as leaving it out. Also: which jobs a run has, and its requirements.
 
 use dstack_schemas::config::Configuration;
+use dstack_schemas::config::enums::RetryEvent;
 use dstack_schemas::config::enums::{CreationPolicy, Placement, Shell, SpotPolicy};
 use dstack_schemas::config::fleet::{Blocks, FleetConfig};
 use dstack_schemas::config::gateway::{Certificate, GatewayConfig};
@@ -11,9 +12,9 @@ use dstack_schemas::config::resources::Resources;
 use dstack_schemas::config::run::{RunCommon, ShellSpec};
 use dstack_schemas::config::service::Https;
 use dstack_schemas::config::volume::VolumeConfig;
-use dstack_schemas::config::enums::RetryEvent;
 use dstack_schemas::grammar::{
-    CpuArch, CpuSpec, DiskSpec, Duration, GpuSpec, GpuVendor, IdleDuration, Memory, OffDuration, Range,
+    CpuArch, CpuSpec, DiskSpec, Duration, GpuSpec, GpuVendor, IdleDuration, Memory, OffDuration,
+    Range,
 };
 
 use crate::fingerprint::fingerprint;
@@ -56,7 +57,10 @@ pub fn normalize(config: &Configuration) -> Configuration {
             if let Some(groups) = &mut service.groups {
                 for g in groups {
                     let res = g.resources.take().unwrap_or_default();
-                    g.resources = Some(run_resources(&res, g.image.is_some() || service.common.image.is_some()));
+                    g.resources = Some(run_resources(
+                        &res,
+                        g.image.is_some() || service.common.image.is_some(),
+                    ));
                 }
             }
         }
@@ -74,10 +78,17 @@ pub fn normalize(config: &Configuration) -> Configuration {
 
 fn normalize_run(common: &mut RunCommon, single_branch: bool) {
     let has_image = common.image.is_some();
-    common.resources = Some(run_resources(&common.resources.take().unwrap_or_default(), has_image));
+    common.resources = Some(run_resources(
+        &common.resources.take().unwrap_or_default(),
+        has_image,
+    ));
     common.privileged.get_or_insert(common.docker == Some(true));
     common.single_branch.get_or_insert(single_branch);
-    common.shell.get_or_insert(ShellSpec::Named(if has_image { Shell::Sh } else { Shell::Bash }));
+    common.shell.get_or_insert(ShellSpec::Named(if has_image {
+        Shell::Sh
+    } else {
+        Shell::Bash
+    }));
     common.priority.get_or_insert(0);
     common.env.0.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(auth) = &mut common.registry_auth {
@@ -86,31 +97,47 @@ fn normalize_run(common: &mut RunCommon, single_branch: bool) {
         let literal = auth.password.vars().next().is_none();
         if literal {
             let digest = fingerprint(&serde_json::json!(auth.password.to_string()));
-            auth.password = dstack_schemas::grammar::Template::literal(format!("<redacted {digest}>"));
+            auth.password =
+                dstack_schemas::grammar::Template::literal(format!("<redacted {digest}>"));
         }
     }
     normalize_profile(&mut common.profile, RUN_IDLE_DEFAULT);
     common.profile.max_duration.get_or_insert(OffDuration::Off);
-    common.profile.stop_duration.get_or_insert(OffDuration::After(STOP_DEFAULT));
-    common.profile.creation_policy.get_or_insert(CreationPolicy::ReuseOrCreate);
+    common
+        .profile
+        .stop_duration
+        .get_or_insert(OffDuration::After(STOP_DEFAULT));
+    common
+        .profile
+        .creation_policy
+        .get_or_insert(CreationPolicy::ReuseOrCreate);
 }
 
 fn normalize_profile(profile: &mut ProfileParams, idle_default: Duration) {
     profile.spot_policy.get_or_insert(SpotPolicy::OnDemand);
-    profile.idle_duration.get_or_insert(IdleDuration::After(idle_default));
+    profile
+        .idle_duration
+        .get_or_insert(IdleDuration::After(idle_default));
     profile.retry = Some(normalize_retry(profile.retry.take()));
 }
 
 /// `retry` with the defaults of spec §4: `true`/`{}` = all events for 1h.
 pub fn normalize_retry(retry: Option<Retry>) -> Retry {
-    let all = vec![RetryEvent::NoCapacity, RetryEvent::Interruption, RetryEvent::Error];
+    let all = vec![
+        RetryEvent::NoCapacity,
+        RetryEvent::Interruption,
+        RetryEvent::Error,
+    ];
     match retry {
         None | Some(Retry::Enabled(false)) => Retry::Enabled(false),
         Some(Retry::Enabled(true)) => Retry::Policy {
             on_events: Some(all),
             duration: Some(RETRY_WINDOW_DEFAULT),
         },
-        Some(Retry::Policy { on_events, duration }) => Retry::Policy {
+        Some(Retry::Policy {
+            on_events,
+            duration,
+        }) => Retry::Policy {
             on_events: Some(on_events.unwrap_or(all)),
             duration: Some(duration.unwrap_or(RETRY_WINDOW_DEFAULT)),
         },
@@ -127,7 +154,8 @@ pub fn run_resources(resources: &Resources, has_image: bool) -> Resources {
         cpu.arch = Some(CpuArch::X86);
     }
     out.cpu = Some(cpu);
-    out.memory.get_or_insert(Range::at_least(Memory::from_gb(8)));
+    out.memory
+        .get_or_insert(Range::at_least(Memory::from_gb(8)));
     out.disk.get_or_insert(DiskSpec::default());
     let mut gpu = out.gpu.take().unwrap_or_default();
     infer_vendor(&mut gpu, has_image);
@@ -143,7 +171,8 @@ pub fn fleet_resources(resources: &Resources) -> Resources {
         arch: None,
         count: Range::at_least(1),
     });
-    out.memory.get_or_insert(Range::at_least(Memory::from_gb(0)));
+    out.memory
+        .get_or_insert(Range::at_least(Memory::from_gb(0)));
     let mut gpu = out.gpu.take().unwrap_or_default();
     infer_vendor(&mut gpu, true);
     out.gpu = Some(gpu);
@@ -172,9 +201,9 @@ fn infer_vendor(gpu: &mut GpuSpec, has_image: bool) {
 pub fn vendor_of(name: &str) -> Option<GpuVendor> {
     let n = name.to_ascii_lowercase();
     const NVIDIA: &[&str] = &[
-        "a10", "a10g", "a100", "a40", "a4000", "a5000", "a6000", "b200", "b300", "gb200", "gh200", "gb10", "h100",
-        "h200", "k80", "l4", "l40", "l40s", "p100", "rtx3090", "rtx4090", "rtx5090", "rtx6000", "t4", "t4g", "v100",
-        "p4",
+        "a10", "a10g", "a100", "a40", "a4000", "a5000", "a6000", "b200", "b300", "gb200", "gh200",
+        "gb10", "h100", "h200", "k80", "l4", "l40", "l40s", "p100", "rtx3090", "rtx4090",
+        "rtx5090", "rtx6000", "t4", "t4g", "v100", "p4",
     ];
     if NVIDIA.contains(&n.as_str()) {
         Some(GpuVendor::Nvidia)
@@ -182,9 +211,15 @@ pub fn vendor_of(name: &str) -> Option<GpuVendor> {
         Some(GpuVendor::Amd)
     } else if n.starts_with("gaudi") {
         Some(GpuVendor::Intel)
-    } else if n.starts_with('v') && (n.contains("litepod") || n.contains('-')) && n[1..].starts_with(|c: char| c.is_ascii_digit()) {
+    } else if n.starts_with('v')
+        && (n.contains("litepod") || n.contains('-'))
+        && n[1..].starts_with(|c: char| c.is_ascii_digit())
+    {
         Some(GpuVendor::Google)
-    } else if ["n150", "n300", "p100a", "p150a", "p300a", "galaxy"].iter().any(|t| n.contains(t)) {
+    } else if ["n150", "n300", "p100a", "p150a", "p300a", "galaxy"]
+        .iter()
+        .any(|t| n.contains(t))
+    {
         Some(GpuVendor::Tenstorrent)
     } else {
         None
@@ -203,7 +238,9 @@ fn normalize_fleet(fleet: &mut FleetConfig) {
 
 fn normalize_volume(volume: &mut VolumeConfig) {
     if !volume.is_external() {
-        volume.auto_cleanup_duration.get_or_insert(IdleDuration::Never);
+        volume
+            .auto_cleanup_duration
+            .get_or_insert(IdleDuration::Never);
     }
 }
 
@@ -232,7 +269,11 @@ pub struct JobShape {
 /// of each service group, or one dev environment.
 pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
     let mut jobs = Vec::new();
-    let mut push = |group: &str, replica: u32, node_rank: u32, resources: &Resources, profile: &ProfileParams| {
+    let mut push = |group: &str,
+                    replica: u32,
+                    node_rank: u32,
+                    resources: &Resources,
+                    profile: &ProfileParams| {
         jobs.push(JobShape {
             index: jobs.len() as u32,
             group: group.to_string(),
@@ -250,7 +291,13 @@ pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
                     for (i, g) in groups.iter().enumerate() {
                         let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
                         for _ in 0..g.nodes.unwrap_or(1) {
-                            push(&name, 0, rank, g.resources.as_ref().unwrap_or(&Resources::default()), profile);
+                            push(
+                                &name,
+                                0,
+                                rank,
+                                g.resources.as_ref().unwrap_or(&Resources::default()),
+                                profile,
+                            );
                             rank += 1;
                         }
                     }
@@ -274,7 +321,13 @@ pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
                             group_profile.spot_policy = g.spot_policy;
                         }
                         for replica in 0..g.replicas.min.unwrap_or(0) {
-                            push(&name, replica, 0, g.resources.as_ref().unwrap_or(&Resources::default()), &group_profile);
+                            push(
+                                &name,
+                                replica,
+                                0,
+                                g.resources.as_ref().unwrap_or(&Resources::default()),
+                                &group_profile,
+                            );
                         }
                     }
                 }
@@ -288,7 +341,13 @@ pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
             }
         }
         Configuration::DevEnvironment(dev) => {
-            push("0", 0, 0, &dev.common.resources.clone().unwrap_or_default(), &dev.common.profile);
+            push(
+                "0",
+                0,
+                0,
+                &dev.common.resources.clone().unwrap_or_default(),
+                &dev.common.profile,
+            );
         }
         _ => {}
     }
@@ -301,7 +360,10 @@ mod tests {
     use dstack_schemas::config::load_config;
 
     fn config(text: &str) -> Configuration {
-        load_config("t.yml", text.as_bytes()).config().cloned().expect("valid")
+        load_config("t.yml", text.as_bytes())
+            .config()
+            .cloned()
+            .expect("valid")
     }
 
     #[test]
@@ -310,7 +372,10 @@ mod tests {
         let b = normalize(&config(
             "type: task\ncommands: [x]\nspot_policy: on-demand\nnodes: 1\nresources: {cpu: 'x86:2..', memory: 8GB.., disk: 100GB..}\nretry: false\nmax_duration: off\nidle_duration: 5m\npriority: 0\n",
         ));
-        assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
     }
 
     #[test]
@@ -321,21 +386,33 @@ mod tests {
 
     #[test]
     fn vendor_inference() {
-        let c = normalize(&config("type: task\ncommands: [x]\nresources: {gpu: MI300X:8}\n"));
+        let c = normalize(&config(
+            "type: task\ncommands: [x]\nresources: {gpu: MI300X:8}\n",
+        ));
         let Configuration::Task(t) = c else { panic!() };
-        assert_eq!(t.common.resources.unwrap().gpu.unwrap().vendor, Some(GpuVendor::Amd));
+        assert_eq!(
+            t.common.resources.unwrap().gpu.unwrap().vendor,
+            Some(GpuVendor::Amd)
+        );
     }
 
     #[test]
     fn jobs_of_runs() {
-        assert_eq!(run_jobs(&normalize(&config("type: task\ncommands: [x]\nnodes: 3\n"))).len(), 3);
-        let svc = normalize(&config("type: service\nport: 80\ncommands: [x]\nreplicas: 2..4\nscaling: {metric: rps, target: 1}\n"));
+        assert_eq!(
+            run_jobs(&normalize(&config("type: task\ncommands: [x]\nnodes: 3\n"))).len(),
+            3
+        );
+        let svc = normalize(&config(
+            "type: service\nport: 80\ncommands: [x]\nreplicas: 2..4\nscaling: {metric: rps, target: 1}\n",
+        ));
         assert_eq!(run_jobs(&svc).len(), 2);
     }
 
     #[test]
     fn literal_registry_passwords_are_redacted() {
-        let c = normalize(&config("type: task\nimage: x\nregistry_auth: {username: u, password: hunter2}\n"));
+        let c = normalize(&config(
+            "type: task\nimage: x\nregistry_auth: {username: u, password: hunter2}\n",
+        ));
         let json = serde_json::to_string(&c).unwrap();
         assert!(!json.contains("hunter2"), "{json}");
     }

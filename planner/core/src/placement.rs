@@ -115,7 +115,14 @@ impl Pool {
         if candidates.is_empty() {
             return Err(vec!["the project has no fleets".into()]);
         }
-        let mut best: Option<(Placed, (dstack_schemas::money::Usd, dstack_schemas::money::Usd, String))> = None;
+        let mut best: Option<(
+            Placed,
+            (
+                dstack_schemas::money::Usd,
+                dstack_schemas::money::Usd,
+                String,
+            ),
+        )> = None;
         let mut reasons = Vec::new();
         for name in &candidates {
             match self.try_fleet(name, request, offers) {
@@ -137,18 +144,39 @@ impl Pool {
         name: &str,
         request: &RunRequest,
         offers: &[Offer],
-    ) -> Result<(Placed, (dstack_schemas::money::Usd, dstack_schemas::money::Usd, String)), String> {
+    ) -> Result<
+        (
+            Placed,
+            (
+                dstack_schemas::money::Usd,
+                dstack_schemas::money::Usd,
+                String,
+            ),
+        ),
+        String,
+    > {
         let fleet = self.fleets.get(name).ok_or("not configured")?;
         if request.multinode && !fleet.cluster {
-            return Err(format!("{} nodes need `placement: cluster`", request.jobs.len()));
+            return Err(format!(
+                "{} nodes need `placement: cluster`",
+                request.jobs.len()
+            ));
         }
-        let mut slots: Vec<Slot> = self.slots.iter().filter(|s| s.fleet == name).cloned().collect();
+        let mut slots: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|s| s.fleet == name)
+            .cloned()
+            .collect();
         let mut count = fleet.count;
         let mut placed = Placed {
             fleet: name.to_string(),
             ..Placed::default()
         };
-        let (mut new_cost, mut used_cost) = (dstack_schemas::money::Usd::ZERO, dstack_schemas::money::Usd::ZERO);
+        let (mut new_cost, mut used_cost) = (
+            dstack_schemas::money::Usd::ZERO,
+            dstack_schemas::money::Usd::ZERO,
+        );
         for (job, requirements) in &request.jobs {
             let fit = slots
                 .iter_mut()
@@ -165,11 +193,17 @@ impl Pool {
                 return Err(why_no_slot);
             }
             if fleet.max.is_some_and(|max| count >= max) {
-                return Err(format!("{why_no_slot}, and it is at its maximum of {} node(s)", count));
+                return Err(format!(
+                    "{why_no_slot}, and it is at its maximum of {} node(s)",
+                    count
+                ));
             }
             let ranking = rank(&requirements.and(&fleet.requirements), offers);
             let Some(offer) = ranking.best().cloned() else {
-                return Err(format!("no offer matches ({})", ranking.explain_rejections()));
+                return Err(format!(
+                    "no offer matches ({})",
+                    ranking.explain_rejections()
+                ));
             };
             let address = ResourceAddr::Instance(name.to_string(), next_index(&slots, name));
             new_cost += offer.price.0;
@@ -186,7 +220,13 @@ impl Pool {
                 address,
                 fleet: name.to_string(),
                 dearest: ranking.dearest().cloned().unwrap_or_else(|| offer.clone()),
-                fallbacks: ranking.matched.iter().skip(1).take(FALLBACK_OFFERS).cloned().collect(),
+                fallbacks: ranking
+                    .matched
+                    .iter()
+                    .skip(1)
+                    .take(FALLBACK_OFFERS)
+                    .cloned()
+                    .collect(),
                 matched: ranking.matched.len(),
                 offer,
             });
@@ -239,11 +279,19 @@ fn slot_refusal(slots: &[Slot], requirements: &Requirements) -> String {
     let unfit: Vec<String> = slots
         .iter()
         .filter(|s| s.free())
-        .filter_map(|s| requirements.check(&s.offer).err().map(|m| format!("{}: {m}", s.address)))
+        .filter_map(|s| {
+            requirements
+                .check(&s.offer)
+                .err()
+                .map(|m| format!("{}: {m}", s.address))
+        })
         .collect();
     match (busy, unfit.first()) {
         (0, Some(first)) => format!("no instance fits ({first})"),
-        (b, Some(first)) => format!("{b} of {} instance(s) busy, the rest do not fit ({first})", slots.len()),
+        (b, Some(first)) => format!(
+            "{b} of {} instance(s) busy, the rest do not fit ({first})",
+            slots.len()
+        ),
         (b, None) => format!("all {b} instance(s) are busy"),
     }
 }

@@ -22,40 +22,73 @@ pub struct Recovery {
 
 /// Decides, without IO, how to settle `open` intents given `recorded`
 /// state and the providers' sweep.
-pub fn plan_recovery(open: &[Intent], recorded: &[RecordedResource], observed: &Observed) -> Recovery {
+pub fn plan_recovery(
+    open: &[Intent],
+    recorded: &[RecordedResource],
+    observed: &Observed,
+) -> Recovery {
     let mut recovery = Recovery::default();
     for intent in open {
         let address = &intent.intent.address;
-        let cloud = matches!(address.kind(), ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway);
+        let cloud = matches!(
+            address.kind(),
+            ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway
+        );
         let creating = intent.intent.operation == "create";
-        let provider_swept = intent.intent.provider.as_ref().is_some_and(|p| observed.swept.contains(p));
+        let provider_swept = intent
+            .intent
+            .provider
+            .as_ref()
+            .is_some_and(|p| observed.swept.contains(p));
         if !(cloud && creating) {
             // Deletes and updates are idempotent and re-planned from the
             // rows that are still there.
-            recovery.settle.push((intent.id, IntentOutcome::Abandoned, "re-planned from recorded state".into()));
+            recovery.settle.push((
+                intent.id,
+                IntentOutcome::Abandoned,
+                "re-planned from recorded state".into(),
+            ));
             continue;
         }
         if !provider_swept {
             // Cannot tell yet; leave it open so the next sweep decides.
-            recovery.notes.push(format!("{address}: an interrupted create is unresolved ({} did not answer)", intent.intent.provider.as_deref().unwrap_or("?")));
+            recovery.notes.push(format!(
+                "{address}: an interrupted create is unresolved ({} did not answer)",
+                intent.intent.provider.as_deref().unwrap_or("?")
+            ));
             continue;
         }
         let already = recorded.iter().find(|r| &r.address == address);
         match observed.find_token(&intent.intent.token) {
-            Some((_, info)) if already.and_then(|r| r.provider_id.as_deref()) == Some(info.provider_id.as_str()) => {
-                recovery.settle.push((intent.id, IntentOutcome::Done, info.provider_id.clone()));
+            Some((_, info))
+                if already.and_then(|r| r.provider_id.as_deref())
+                    == Some(info.provider_id.as_str()) =>
+            {
+                recovery
+                    .settle
+                    .push((intent.id, IntentOutcome::Done, info.provider_id.clone()));
             }
             Some((provider, info)) => {
                 let payload = intent.intent.payload.clone().unwrap_or_default();
                 let mut row = RecordedResource::new(
                     address.clone(),
-                    payload.get("spec").cloned().unwrap_or(serde_json::Value::Null),
-                    payload.get("fingerprint").and_then(|f| f.as_str()).unwrap_or_default().to_string(),
+                    payload
+                        .get("spec")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
+                    payload
+                        .get("fingerprint")
+                        .and_then(|f| f.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
                 );
                 row.provider = Some(provider.to_string());
                 row.provider_id = Some(info.provider_id.clone());
                 row.status = "active".into();
-                row.offer = info.offer.as_ref().and_then(|o| serde_json::to_value(o).ok());
+                row.offer = info
+                    .offer
+                    .as_ref()
+                    .and_then(|o| serde_json::to_value(o).ok());
                 row.price_per_hour = info.price.map(|p| p.0);
                 row.data = info.data.clone();
                 if let Some(existing) = already {
@@ -65,11 +98,17 @@ pub fn plan_recovery(open: &[Intent], recorded: &[RecordedResource], observed: &
                     "{address}: adopted {} created by an interrupted apply (token {})",
                     info.provider_id, intent.intent.token
                 ));
-                recovery.settle.push((intent.id, IntentOutcome::Adopted, info.provider_id.clone()));
+                recovery
+                    .settle
+                    .push((intent.id, IntentOutcome::Adopted, info.provider_id.clone()));
                 recovery.adopted.push(row);
             }
             None => {
-                recovery.settle.push((intent.id, IntentOutcome::Abandoned, "not found by its token".into()));
+                recovery.settle.push((
+                    intent.id,
+                    IntentOutcome::Abandoned,
+                    "not found by its token".into(),
+                ));
             }
         }
     }
@@ -78,8 +117,11 @@ pub fn plan_recovery(open: &[Intent], recorded: &[RecordedResource], observed: &
 
 /// `recorded` with adopted rows in place of what they replace.
 pub fn with_adopted(recorded: &[RecordedResource], recovery: &Recovery) -> Vec<RecordedResource> {
-    let mut out: Vec<RecordedResource> =
-        recorded.iter().filter(|r| !recovery.adopted.iter().any(|a| a.address == r.address)).cloned().collect();
+    let mut out: Vec<RecordedResource> = recorded
+        .iter()
+        .filter(|r| !recovery.adopted.iter().any(|a| a.address == r.address))
+        .cloned()
+        .collect();
     for row in &recovery.adopted {
         let mut row = row.clone();
         row.version = row.version.max(1);

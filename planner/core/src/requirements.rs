@@ -38,7 +38,9 @@ impl Requirements {
     pub fn from_config(resources: &Resources, profile: &ProfileParams) -> Self {
         Self {
             cpu: resources.cpu.unwrap_or_default(),
-            memory: resources.memory.unwrap_or(Range::at_least(Memory::from_gb(0))),
+            memory: resources
+                .memory
+                .unwrap_or(Range::at_least(Memory::from_gb(0))),
             gpu: resources.gpu.clone().unwrap_or_default(),
             disk: resources.disk.map(|d| d.size),
             spot: match profile.spot_policy.unwrap_or(SpotPolicy::OnDemand) {
@@ -47,7 +49,10 @@ impl Requirements {
                 SpotPolicy::Auto => None,
             },
             max_price: profile.max_price,
-            backends: profile.backends.as_ref().map(|b| b.iter().map(|b| b.to_string()).collect()),
+            backends: profile
+                .backends
+                .as_ref()
+                .map(|b| b.iter().map(|b| b.to_string()).collect()),
             regions: profile.regions.clone(),
             instance_types: profile.instance_types.clone(),
         }
@@ -78,19 +83,31 @@ impl Requirements {
         if let Some(arch) = self.cpu.arch
             && arch != offer.cpu_arch
         {
-            return Err(Mismatch::new("cpu", format!("{} CPU, need {arch}", offer.cpu_arch)));
+            return Err(Mismatch::new(
+                "cpu",
+                format!("{} CPU, need {arch}", offer.cpu_arch),
+            ));
         }
         if !self.cpu.count.contains(offer.cpus) {
-            return Err(Mismatch::new("cpu", format!("{} CPUs, need {}", offer.cpus, self.cpu.count)));
+            return Err(Mismatch::new(
+                "cpu",
+                format!("{} CPUs, need {}", offer.cpus, self.cpu.count),
+            ));
         }
         if !self.memory.contains(offer.memory) {
-            return Err(Mismatch::new("memory", format!("{} memory, need {}", offer.memory, self.memory)));
+            return Err(Mismatch::new(
+                "memory",
+                format!("{} memory, need {}", offer.memory, self.memory),
+            ));
         }
         check_gpu(&self.gpu, offer)?;
         if let (Some(disk), Some(offer_disk)) = (&self.disk, offer.disk)
             && !disk.contains(offer_disk)
         {
-            return Err(Mismatch::new("disk", format!("{offer_disk} disk, need {disk}")));
+            return Err(Mismatch::new(
+                "disk",
+                format!("{offer_disk} disk, need {disk}"),
+            ));
         }
         Ok(())
     }
@@ -100,28 +117,47 @@ impl Requirements {
         if let Some(backends) = &self.backends
             && !backends.iter().any(|b| b == &offer.backend)
         {
-            return Err(Mismatch::new("backends", format!("backend {} not in {}", offer.backend, backends.join(", "))));
+            return Err(Mismatch::new(
+                "backends",
+                format!("backend {} not in {}", offer.backend, backends.join(", ")),
+            ));
         }
         if let Some(regions) = &self.regions
-            && !regions.iter().any(|r| r.eq_ignore_ascii_case(&offer.region))
+            && !regions
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&offer.region))
         {
-            return Err(Mismatch::new("regions", format!("region {} not in {}", offer.region, regions.join(", "))));
+            return Err(Mismatch::new(
+                "regions",
+                format!("region {} not in {}", offer.region, regions.join(", ")),
+            ));
         }
         if let Some(types) = &self.instance_types
-            && !types.iter().any(|t| t.eq_ignore_ascii_case(&offer.instance_type))
+            && !types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&offer.instance_type))
         {
-            return Err(Mismatch::new("instance_types", format!("{} not in {}", offer.instance_type, types.join(", "))));
+            return Err(Mismatch::new(
+                "instance_types",
+                format!("{} not in {}", offer.instance_type, types.join(", ")),
+            ));
         }
         if let Some(spot) = self.spot
             && spot != offer.spot
         {
             let what = if offer.spot { "spot" } else { "on-demand" };
-            return Err(Mismatch::new("spot_policy", format!("{what}, need {}", if spot { "spot" } else { "on-demand" })));
+            return Err(Mismatch::new(
+                "spot_policy",
+                format!("{what}, need {}", if spot { "spot" } else { "on-demand" }),
+            ));
         }
         if let Some(max) = self.max_price
             && offer.price.0 > max
         {
-            return Err(Mismatch::new("max_price", format!("{} is above max_price {}", offer.price, max.short())));
+            return Err(Mismatch::new(
+                "max_price",
+                format!("{} is above max_price {}", offer.price, max.short()),
+            ));
         }
         Ok(())
     }
@@ -139,7 +175,12 @@ impl Requirements {
 
 fn intersect_lists(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> Option<Vec<String>> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.iter().filter(|x| b.iter().any(|y| y.eq_ignore_ascii_case(x))).cloned().collect()),
+        (Some(a), Some(b)) => Some(
+            a.iter()
+                .filter(|x| b.iter().any(|y| y.eq_ignore_ascii_case(x)))
+                .cloned()
+                .collect(),
+        ),
         (a, b) => a.clone().or_else(|| b.clone()),
     }
 }
@@ -147,8 +188,14 @@ fn intersect_lists(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> Option<V
 fn check_gpu(gpu: &GpuSpec, offer: &Offer) -> Result<(), Mismatch> {
     let count = offer.gpu.as_ref().map_or(0, |g| g.count);
     if !gpu.count.contains(count) {
-        let have = offer.gpu.as_ref().map_or("no GPU".to_string(), |g| format!("{}x {}", g.count, g.name));
-        return Err(Mismatch::new("gpu", format!("{have}, need {} GPU(s)", gpu.count)));
+        let have = offer
+            .gpu
+            .as_ref()
+            .map_or("no GPU".to_string(), |g| format!("{}x {}", g.count, g.name));
+        return Err(Mismatch::new(
+            "gpu",
+            format!("{have}, need {} GPU(s)", gpu.count),
+        ));
     }
     let Some(offered) = &offer.gpu else {
         // A GPU-less machine satisfies any spec that allows zero GPUs.
@@ -157,20 +204,40 @@ fn check_gpu(gpu: &GpuSpec, offer: &Offer) -> Result<(), Mismatch> {
     if let Some(vendor) = gpu.vendor
         && vendor != offered.vendor
     {
-        return Err(Mismatch::new("gpu", format!("{} GPU, need {vendor}", offered.vendor)));
+        return Err(Mismatch::new(
+            "gpu",
+            format!("{} GPU, need {vendor}", offered.vendor),
+        ));
     }
-    if !gpu.names.is_empty() && !gpu.names.iter().any(|n| n.eq_ignore_ascii_case(&offered.name)) {
-        return Err(Mismatch::new("gpu", format!("{}, need {}", offered.name, gpu.names.join(" or "))));
+    if !gpu.names.is_empty()
+        && !gpu
+            .names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&offered.name))
+    {
+        return Err(Mismatch::new(
+            "gpu",
+            format!("{}, need {}", offered.name, gpu.names.join(" or ")),
+        ));
     }
     if let Some(memory) = &gpu.memory
         && !memory.contains(offered.memory)
     {
-        return Err(Mismatch::new("gpu", format!("{} has {} per GPU, need {memory}", offered.name, offered.memory)));
+        return Err(Mismatch::new(
+            "gpu",
+            format!(
+                "{} has {} per GPU, need {memory}",
+                offered.name, offered.memory
+            ),
+        ));
     }
     if let Some(total) = &gpu.total_memory {
         let sum = Memory::from_mb(offered.memory.mb() * u64::from(offered.count));
         if !total.contains(sum) {
-            return Err(Mismatch::new("gpu", format!("{sum} GPU memory in total, need {total}")));
+            return Err(Mismatch::new(
+                "gpu",
+                format!("{sum} GPU memory in total, need {total}"),
+            ));
         }
     }
     Ok(())
@@ -242,21 +309,49 @@ mod tests {
 
     #[test]
     fn gpu_matching() {
-        assert!(req("A10G:1").check(&offer(Some(("A10G", 24, 1)), false, 1.0)).is_ok());
-        assert!(req("a10g").check(&offer(Some(("A10G", 24, 1)), false, 1.0)).is_ok(), "names are case-insensitive");
-        assert_eq!(req("A100").check(&offer(Some(("A10G", 24, 1)), false, 1.0)).unwrap_err().field, "gpu");
-        assert!(req("24GB..").check(&offer(Some(("A10G", 24, 1)), false, 1.0)).is_ok());
-        assert!(req("0..").check(&offer(None, false, 1.0)).is_ok(), "zero GPUs allowed");
+        assert!(
+            req("A10G:1")
+                .check(&offer(Some(("A10G", 24, 1)), false, 1.0))
+                .is_ok()
+        );
+        assert!(
+            req("a10g")
+                .check(&offer(Some(("A10G", 24, 1)), false, 1.0))
+                .is_ok(),
+            "names are case-insensitive"
+        );
+        assert_eq!(
+            req("A100")
+                .check(&offer(Some(("A10G", 24, 1)), false, 1.0))
+                .unwrap_err()
+                .field,
+            "gpu"
+        );
+        assert!(
+            req("24GB..")
+                .check(&offer(Some(("A10G", 24, 1)), false, 1.0))
+                .is_ok()
+        );
+        assert!(
+            req("0..").check(&offer(None, false, 1.0)).is_ok(),
+            "zero GPUs allowed"
+        );
         assert!(req("1..").check(&offer(None, false, 1.0)).is_err());
     }
 
     #[test]
     fn purchase_constraints() {
         let mut r = req("0..");
-        assert_eq!(r.check(&offer(None, true, 1.0)).unwrap_err().field, "spot_policy");
+        assert_eq!(
+            r.check(&offer(None, true, 1.0)).unwrap_err().field,
+            "spot_policy"
+        );
         r.spot = None;
         assert!(r.check(&offer(None, true, 1.0)).is_ok());
         r.max_price = Usd::from_dollars_f64(0.5);
-        assert_eq!(r.check(&offer(None, true, 1.0)).unwrap_err().field, "max_price");
+        assert_eq!(
+            r.check(&offer(None, true, 1.0)).unwrap_err().field,
+            "max_price"
+        );
     }
 }

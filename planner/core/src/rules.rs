@@ -41,7 +41,12 @@ fn top(path: &str) -> &str {
 }
 
 /// The rule for a changed field `path` (dotted), given old and new values.
-pub fn field_rule(ctx: RuleContext, path: &str, before: &serde_json::Value, after: &serde_json::Value) -> FieldRule {
+pub fn field_rule(
+    ctx: RuleContext,
+    path: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+) -> FieldRule {
     let field = top(path);
     match ctx.kind {
         ResourceKind::Fleet if ctx.ssh_fleet => match field {
@@ -49,8 +54,10 @@ pub fn field_rule(ctx: RuleContext, path: &str, before: &serde_json::Value, afte
             _ => FieldRule::Replace("cannot change on an existing SSH fleet"),
         },
         ResourceKind::Fleet => match field {
-            "nodes" | "reservation" | "tags" | "resources" | "backends" | "regions" | "availability_zones"
-            | "instance_types" | "spot_policy" | "max_price" => FieldRule::InPlace,
+            "nodes" | "reservation" | "tags" | "resources" | "backends" | "regions"
+            | "availability_zones" | "instance_types" | "spot_policy" | "max_price" => {
+                FieldRule::InPlace
+            }
             _ => FieldRule::Replace("cannot change on an existing fleet"),
         },
         ResourceKind::Instance => match field {
@@ -73,7 +80,12 @@ pub fn field_rule(ctx: RuleContext, path: &str, before: &serde_json::Value, afte
     }
 }
 
-fn run_rule(run_type: &str, path: &str, before: &serde_json::Value, after: &serde_json::Value) -> FieldRule {
+fn run_rule(
+    run_type: &str,
+    path: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+) -> FieldRule {
     let field = top(path);
     if field == "priority" {
         return FieldRule::InPlace;
@@ -85,22 +97,32 @@ fn run_rule(run_type: &str, path: &str, before: &serde_json::Value, after: &serd
     match (run_type, field) {
         ("dev-environment", "inactivity_duration") => FieldRule::InPlace,
         ("service", "replicas" | "scaling") => FieldRule::InPlace,
-        ("service", "https") if before.is_null() || after == &serde_json::json!(true) && before == &serde_json::json!(true) => {
+        ("service", "https")
+            if before.is_null()
+                || after == &serde_json::json!(true) && before == &serde_json::json!(true) =>
+        {
             FieldRule::Ignore
         }
-        ("service", _) => FieldRule::Replace("needs a new deployment (rolling: new replicas start before old ones stop)"),
+        ("service", _) => {
+            FieldRule::Replace("a rolling deployment: new replicas start before old ones stop")
+        }
         ("dev-environment", _) => FieldRule::Replace("cannot change on a running dev environment"),
         _ => FieldRule::Replace("cannot change on a running task"),
     }
 }
 
 fn cpu_arch_only_removed(before: &serde_json::Value, after: &serde_json::Value) -> bool {
-    let (Some(b), Some(a)) = (before.as_str(), after.as_str()) else { return false };
+    let (Some(b), Some(a)) = (before.as_str(), after.as_str()) else {
+        return false;
+    };
     b.split_once(':').is_some_and(|(_, count)| count == a)
 }
 
 fn size_of(value: &serde_json::Value) -> Memory {
-    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
 }
 
 /// How a kind is replaced.
@@ -119,36 +141,70 @@ mod tests {
     use serde_json::json;
 
     fn ctx(kind: ResourceKind, run_type: Option<&'static str>) -> RuleContext<'static> {
-        RuleContext { kind, run_type, ssh_fleet: false }
+        RuleContext {
+            kind,
+            run_type,
+            ssh_fleet: false,
+        }
     }
 
     #[test]
     fn services_scale_in_place_and_roll_otherwise() {
         let svc = ctx(ResourceKind::Run, Some("service"));
-        assert_eq!(field_rule(svc, "replicas", &json!("1"), &json!("2")), FieldRule::InPlace);
-        assert!(matches!(field_rule(svc, "image", &json!("a"), &json!("b")), FieldRule::Replace(_)));
-        assert_eq!(replace_order(ResourceKind::Run, Some("service")), ReplaceOrder::CreateThenDelete);
+        assert_eq!(
+            field_rule(svc, "replicas", &json!("1"), &json!("2")),
+            FieldRule::InPlace
+        );
+        assert!(matches!(
+            field_rule(svc, "image", &json!("a"), &json!("b")),
+            FieldRule::Replace(_)
+        ));
+        assert_eq!(
+            replace_order(ResourceKind::Run, Some("service")),
+            ReplaceOrder::CreateThenDelete
+        );
     }
 
     #[test]
     fn tasks_replace_except_priority() {
         let task = ctx(ResourceKind::Run, Some("task"));
-        assert_eq!(field_rule(task, "priority", &json!(0), &json!(5)), FieldRule::InPlace);
-        assert!(matches!(field_rule(task, "commands", &json!([]), &json!(["x"])), FieldRule::Replace(_)));
-        assert_eq!(field_rule(task, "resources.cpu", &json!("x86:2.."), &json!("2..")), FieldRule::InPlace);
+        assert_eq!(
+            field_rule(task, "priority", &json!(0), &json!(5)),
+            FieldRule::InPlace
+        );
+        assert!(matches!(
+            field_rule(task, "commands", &json!([]), &json!(["x"])),
+            FieldRule::Replace(_)
+        ));
+        assert_eq!(
+            field_rule(task, "resources.cpu", &json!("x86:2.."), &json!("2..")),
+            FieldRule::InPlace
+        );
     }
 
     #[test]
     fn volumes_grow_in_place_never_shrink() {
         let vol = ctx(ResourceKind::Volume, None);
-        assert_eq!(field_rule(vol, "size", &json!("100GB"), &json!("200GB")), FieldRule::InPlace);
-        assert!(matches!(field_rule(vol, "size", &json!("200GB"), &json!("100GB")), FieldRule::Replace(_)));
+        assert_eq!(
+            field_rule(vol, "size", &json!("100GB"), &json!("200GB")),
+            FieldRule::InPlace
+        );
+        assert!(matches!(
+            field_rule(vol, "size", &json!("200GB"), &json!("100GB")),
+            FieldRule::Replace(_)
+        ));
     }
 
     #[test]
     fn fleets_resize_in_place() {
         let fleet = ctx(ResourceKind::Fleet, None);
-        assert_eq!(field_rule(fleet, "nodes.max", &json!(2), &json!(4)), FieldRule::InPlace);
-        assert!(matches!(field_rule(fleet, "placement", &json!("any"), &json!("cluster")), FieldRule::Replace(_)));
+        assert_eq!(
+            field_rule(fleet, "nodes.max", &json!(2), &json!(4)),
+            FieldRule::InPlace
+        );
+        assert!(matches!(
+            field_rule(fleet, "placement", &json!("any"), &json!("cluster")),
+            FieldRule::Replace(_)
+        ));
     }
 }

@@ -26,13 +26,24 @@ pub fn check_saved(
 ) -> Result<(), Staleness> {
     let mut reasons = Vec::new();
     if plan.lineage != lineage {
-        reasons.push(format!("the plan was made against another state (lineage {}, this state is {lineage})", plan.lineage));
+        reasons.push(format!(
+            "the plan was made against another state (lineage {}, this state is {lineage})",
+            plan.lineage
+        ));
     }
     for read in &plan.reads {
-        let now = recorded.iter().find(|r| r.address == read.address).map(|r| r.version);
+        let now = recorded
+            .iter()
+            .find(|r| r.address == read.address)
+            .map(|r| r.version);
         if now != read.version {
             let show = |v: Option<u64>| v.map_or("absent".to_string(), |v| format!("version {v}"));
-            reasons.push(format!("{} changed since planning ({} then, {} now)", read.address, show(read.version), show(now)));
+            reasons.push(format!(
+                "{} changed since planning ({} then, {} now)",
+                read.address,
+                show(read.version),
+                show(now)
+            ));
         }
     }
     if plan.operation == PlanOperation::Apply
@@ -42,13 +53,22 @@ pub fn check_saved(
         reasons.push("the configuration files changed since planning".into());
     }
     for change in plan.effective_changes() {
-        let Some(planned) = &change.offer else { continue };
-        if !change.actions.contains(&dstack_schemas::plan::ActionWord::Create) {
+        let Some(planned) = &change.offer else {
+            continue;
+        };
+        if !change
+            .actions
+            .contains(&dstack_schemas::plan::ActionWord::Create)
+        {
             continue;
         }
         match market.offers.iter().find(|o| o.key() == planned.key()) {
             None if market.backends.contains(&planned.backend) => {
-                reasons.push(format!("{}: offer {} is no longer available", change.address, planned.key()));
+                reasons.push(format!(
+                    "{}: offer {} is no longer available",
+                    change.address,
+                    planned.key()
+                ));
             }
             Some(now) if now.price > planned.price => reasons.push(format!(
                 "{}: {} rose from {} to {}",
@@ -60,5 +80,9 @@ pub fn check_saved(
             _ => {}
         }
     }
-    if reasons.is_empty() { Ok(()) } else { Err(Staleness { reasons }) }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Staleness { reasons })
+    }
 }

@@ -8,7 +8,8 @@ pub const CATALOG_JSON: &str = include_str!("../../catalog/catalog.json");
 /// The shipped catalog.
 pub fn shipped() -> Catalog {
     // The file is checked by a test below; a broken one must not ship.
-    Catalog::from_json(CATALOG_JSON).unwrap_or_else(|e| panic!("invariant: shipped catalog parses ({e})"))
+    Catalog::from_json(CATALOG_JSON)
+        .unwrap_or_else(|e| panic!("invariant: shipped catalog parses ({e})"))
 }
 
 #[cfg(test)]
@@ -18,7 +19,11 @@ mod tests {
         let catalog = super::shipped();
         let offers = catalog.offers("aws");
         assert!(offers.len() > 50);
-        assert!(offers.iter().any(|o| o.gpu.as_ref().is_some_and(|g| g.name == "H100" && g.count == 8)));
+        assert!(offers.iter().any(|o| {
+            o.gpu
+                .as_ref()
+                .is_some_and(|g| g.name == "H100" && g.count == 8)
+        }));
         assert!(offers.iter().any(|o| o.spot));
         assert!(catalog.backend_prices("aws").is_some());
     }

@@ -14,7 +14,9 @@ use dstack_schemas::offer::Offer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, ProviderError};
-use crate::provider::{GatewayRequest, InstanceRequest, Provider, ResourceInfo, ResourceStatus, VolumeRequest};
+use crate::provider::{
+    GatewayRequest, InstanceRequest, Provider, ResourceInfo, ResourceStatus, VolumeRequest,
+};
 
 /// An injected failure: calls matching every set field fail with `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,21 +100,30 @@ impl FakeProvider {
 
     /// Number of calls of `operation` so far (in this fake cloud).
     pub fn calls(&self, operation: &str) -> u64 {
-        self.with_cloud(|c| Ok(c.calls.get(operation).copied().unwrap_or(0))).unwrap_or(0)
+        self.with_cloud(|c| Ok(c.calls.get(operation).copied().unwrap_or(0)))
+            .unwrap_or(0)
     }
 
     /// Every resource ever created, terminated ones included.
     pub fn all_resources(&self) -> Vec<ResourceInfo> {
-        self.with_cloud(|c| Ok(c.resources.values().cloned().collect())).unwrap_or_default()
+        self.with_cloud(|c| Ok(c.resources.values().cloned().collect()))
+            .unwrap_or_default()
     }
 
     fn io_error(&self, what: &str, err: impl std::fmt::Display) -> ProviderError {
-        ProviderError::new(ErrorKind::Other, &self.name, format!("fake cloud file {what}: {err}"))
+        ProviderError::new(
+            ErrorKind::Other,
+            &self.name,
+            format!("fake cloud file {what}: {err}"),
+        )
     }
 
     /// Runs `f` on the cloud, loading and saving the state file around it
     /// under an exclusive file lock.
-    fn with_cloud<T>(&self, f: impl FnOnce(&mut Cloud) -> Result<T, ProviderError>) -> Result<T, ProviderError> {
+    fn with_cloud<T>(
+        &self,
+        f: impl FnOnce(&mut Cloud) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
         let mut guard = self.cloud.lock().unwrap_or_else(|p| p.into_inner());
         let Some(path) = &self.state_file else {
             return f(&mut guard);
@@ -143,7 +154,12 @@ impl FakeProvider {
         out
     }
 
-    async fn call(&self, operation: &str, offer: Option<&Offer>, address: Option<&str>) -> Result<(), ProviderError> {
+    async fn call(
+        &self,
+        operation: &str,
+        offer: Option<&Offer>,
+        address: Option<&str>,
+    ) -> Result<(), ProviderError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -151,8 +167,14 @@ impl FakeProvider {
             *cloud.calls.entry(operation.to_string()).or_default() += 1;
             for (i, rule) in self.failures.iter().enumerate() {
                 let matches = rule.operation == operation
-                    && rule.instance_type.as_deref().is_none_or(|t| offer.is_some_and(|o| o.instance_type == t))
-                    && rule.region.as_deref().is_none_or(|r| offer.is_some_and(|o| o.region == r))
+                    && rule
+                        .instance_type
+                        .as_deref()
+                        .is_none_or(|t| offer.is_some_and(|o| o.instance_type == t))
+                    && rule
+                        .region
+                        .as_deref()
+                        .is_none_or(|r| offer.is_some_and(|o| o.region == r))
                     && rule.address.as_deref().is_none_or(|a| address == Some(a));
                 if !matches {
                     continue;
@@ -163,7 +185,11 @@ impl FakeProvider {
                 }
                 *used += 1;
                 let kind = ErrorKind::parse(&rule.kind).unwrap_or(ErrorKind::Other);
-                let mut err = ProviderError::new(kind, &self.name, format!("injected failure of {operation}"));
+                let mut err = ProviderError::new(
+                    kind,
+                    &self.name,
+                    format!("injected failure of {operation}"),
+                );
                 if let Some(o) = offer {
                     err = err.in_region(&o.region).for_instance_type(&o.instance_type);
                 }
@@ -206,14 +232,20 @@ impl FakeProvider {
                 price: offer.map(|o| o.price),
                 data,
             };
-            cloud.resources.insert(info.provider_id.clone(), info.clone());
+            cloud
+                .resources
+                .insert(info.provider_id.clone(), info.clone());
             Ok(info)
         })
     }
 
     fn terminate(&self, kind: ResourceKind, provider_id: &str) -> Result<(), ProviderError> {
         self.with_cloud(|cloud| {
-            if let Some(r) = cloud.resources.get_mut(provider_id).filter(|r| r.kind == kind) {
+            if let Some(r) = cloud
+                .resources
+                .get_mut(provider_id)
+                .filter(|r| r.kind == kind)
+            {
                 r.status = ResourceStatus::Terminated;
             }
             Ok(())
@@ -242,10 +274,25 @@ impl Provider for FakeProvider {
         Ok(self.offers.clone())
     }
 
-    async fn create_instance(&self, request: &InstanceRequest) -> Result<ResourceInfo, ProviderError> {
-        self.call("create_instance", Some(&request.offer), Some(&request.address.to_string())).await?;
+    async fn create_instance(
+        &self,
+        request: &InstanceRequest,
+    ) -> Result<ResourceInfo, ProviderError> {
+        self.call(
+            "create_instance",
+            Some(&request.offer),
+            Some(&request.address.to_string()),
+        )
+        .await?;
         let data = serde_json::json!({ "hostname": format!("10.0.{}.{}", request.address.index().unwrap_or(0) / 250, request.address.index().unwrap_or(0) % 250 + 2) });
-        self.create(ResourceKind::Instance, &request.token, &request.tags, Some(&request.offer.region), Some(&request.offer), data)
+        self.create(
+            ResourceKind::Instance,
+            &request.token,
+            &request.tags,
+            Some(&request.offer.region),
+            Some(&request.offer),
+            data,
+        )
     }
 
     async fn delete_instance(&self, provider_id: &str) -> Result<(), ProviderError> {
@@ -254,19 +301,37 @@ impl Provider for FakeProvider {
     }
 
     async fn create_volume(&self, request: &VolumeRequest) -> Result<ResourceInfo, ProviderError> {
-        self.call("create_volume", None, Some(&request.address.to_string())).await?;
+        self.call("create_volume", None, Some(&request.address.to_string()))
+            .await?;
         let data = serde_json::json!({ "size_gb": request.size.gb(), "availability_zone": request.availability_zone });
-        self.create(ResourceKind::Volume, &request.token, &request.tags, Some(&request.region), None, data)
+        self.create(
+            ResourceKind::Volume,
+            &request.token,
+            &request.tags,
+            Some(&request.region),
+            None,
+            data,
+        )
     }
 
-    async fn resize_volume(&self, provider_id: &str, size: Memory) -> Result<ResourceInfo, ProviderError> {
+    async fn resize_volume(
+        &self,
+        provider_id: &str,
+        size: Memory,
+    ) -> Result<ResourceInfo, ProviderError> {
         self.call("resize_volume", None, None).await?;
         self.with_cloud(|cloud| {
             let r = cloud
                 .resources
                 .get_mut(provider_id)
                 .filter(|r| r.status.is_alive())
-                .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, &self.name, format!("volume {provider_id} not found")))?;
+                .ok_or_else(|| {
+                    ProviderError::new(
+                        ErrorKind::NotFound,
+                        &self.name,
+                        format!("volume {provider_id} not found"),
+                    )
+                })?;
             r.data["size_gb"] = serde_json::json!(size.gb());
             Ok(r.clone())
         })
@@ -287,7 +352,11 @@ impl Provider for FakeProvider {
         })
     }
 
-    async fn detach_volume(&self, volume_id: &str, _instance_id: &str) -> Result<(), ProviderError> {
+    async fn detach_volume(
+        &self,
+        volume_id: &str,
+        _instance_id: &str,
+    ) -> Result<(), ProviderError> {
         self.call("detach_volume", None, None).await?;
         self.with_cloud(|cloud| {
             if let Some(r) = cloud.resources.get_mut(volume_id) {
@@ -297,10 +366,22 @@ impl Provider for FakeProvider {
         })
     }
 
-    async fn create_gateway(&self, request: &GatewayRequest) -> Result<ResourceInfo, ProviderError> {
-        self.call("create_gateway", None, Some(&request.address.to_string())).await?;
-        let data = serde_json::json!({ "ip": "198.51.100.7", "instance_type": request.instance_type });
-        self.create(ResourceKind::Gateway, &request.token, &request.tags, Some(&request.region), None, data)
+    async fn create_gateway(
+        &self,
+        request: &GatewayRequest,
+    ) -> Result<ResourceInfo, ProviderError> {
+        self.call("create_gateway", None, Some(&request.address.to_string()))
+            .await?;
+        let data =
+            serde_json::json!({ "ip": "198.51.100.7", "instance_type": request.instance_type });
+        self.create(
+            ResourceKind::Gateway,
+            &request.token,
+            &request.tags,
+            Some(&request.region),
+            None,
+            data,
+        )
     }
 
     async fn delete_gateway(&self, provider_id: &str) -> Result<(), ProviderError> {
@@ -308,13 +389,30 @@ impl Provider for FakeProvider {
         self.terminate(ResourceKind::Gateway, provider_id)
     }
 
-    async fn get(&self, kind: ResourceKind, provider_id: &str) -> Result<Option<ResourceInfo>, ProviderError> {
+    async fn get(
+        &self,
+        kind: ResourceKind,
+        provider_id: &str,
+    ) -> Result<Option<ResourceInfo>, ProviderError> {
         self.call("get", None, None).await?;
-        self.with_cloud(|cloud| Ok(cloud.resources.get(provider_id).filter(|r| r.kind == kind).cloned()))
+        self.with_cloud(|cloud| {
+            Ok(cloud
+                .resources
+                .get(provider_id)
+                .filter(|r| r.kind == kind)
+                .cloned())
+        })
     }
 
     async fn list_owned(&self) -> Result<Vec<ResourceInfo>, ProviderError> {
         self.call("list_owned", None, None).await?;
-        self.with_cloud(|cloud| Ok(cloud.resources.values().filter(|r| r.status.is_alive()).cloned().collect()))
+        self.with_cloud(|cloud| {
+            Ok(cloud
+                .resources
+                .values()
+                .filter(|r| r.status.is_alive())
+                .cloned()
+                .collect())
+        })
     }
 }

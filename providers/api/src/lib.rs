@@ -14,6 +14,6 @@ pub mod testing;
 
 pub use error::{ErrorKind, ProviderError};
 pub use provider::{
-    GatewayRequest, InstanceRequest, Provider, ResourceInfo, ResourceStatus, TAG_ADDRESS, TAG_LINEAGE, TAG_MANAGED,
-    TAG_PROJECT, TAG_TOKEN, VolumeRequest, ownership_tags,
+    GatewayRequest, InstanceRequest, Provider, ResourceInfo, ResourceStatus, TAG_ADDRESS,
+    TAG_LINEAGE, TAG_MANAGED, TAG_PROJECT, TAG_TOKEN, VolumeRequest, ownership_tags,
 };

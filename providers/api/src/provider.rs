@@ -165,7 +165,11 @@ impl ResourceInfo {
 }
 
 fn unsupported(provider: &str, what: &str) -> ProviderError {
-    ProviderError::new(ErrorKind::Unsupported, provider, format!("{what} are not supported by this backend"))
+    ProviderError::new(
+        ErrorKind::Unsupported,
+        provider,
+        format!("{what} are not supported by this backend"),
+    )
 }
 
 /// A backend that creates instances, volumes and gateways. Creates are
@@ -180,7 +184,10 @@ pub trait Provider: Send + Sync {
     async fn offers(&self) -> Result<Vec<Offer>, ProviderError>;
 
     /// Creates an instance, or returns the one already created with this token.
-    async fn create_instance(&self, request: &InstanceRequest) -> Result<ResourceInfo, ProviderError>;
+    async fn create_instance(
+        &self,
+        request: &InstanceRequest,
+    ) -> Result<ResourceInfo, ProviderError>;
 
     /// Terminates an instance; `Ok` when it is already gone.
     async fn delete_instance(&self, provider_id: &str) -> Result<(), ProviderError>;
@@ -192,7 +199,11 @@ pub trait Provider: Send + Sync {
     }
 
     /// Grows a volume.
-    async fn resize_volume(&self, provider_id: &str, size: Memory) -> Result<ResourceInfo, ProviderError> {
+    async fn resize_volume(
+        &self,
+        provider_id: &str,
+        size: Memory,
+    ) -> Result<ResourceInfo, ProviderError> {
         let _ = (provider_id, size);
         Err(unsupported(self.name(), "volumes"))
     }
@@ -216,7 +227,10 @@ pub trait Provider: Send + Sync {
     }
 
     /// Creates a gateway, or returns the one already created with this token.
-    async fn create_gateway(&self, request: &GatewayRequest) -> Result<ResourceInfo, ProviderError> {
+    async fn create_gateway(
+        &self,
+        request: &GatewayRequest,
+    ) -> Result<ResourceInfo, ProviderError> {
         let _ = request;
         Err(unsupported(self.name(), "gateways"))
     }
@@ -228,7 +242,11 @@ pub trait Provider: Send + Sync {
     }
 
     /// One resource by id; `None` when it does not exist.
-    async fn get(&self, kind: ResourceKind, provider_id: &str) -> Result<Option<ResourceInfo>, ProviderError>;
+    async fn get(
+        &self,
+        kind: ResourceKind,
+        provider_id: &str,
+    ) -> Result<Option<ResourceInfo>, ProviderError>;
 
     /// Every live resource tagged as dstack's (any lineage), in one sweep.
     async fn list_owned(&self) -> Result<Vec<ResourceInfo>, ProviderError>;

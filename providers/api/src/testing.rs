@@ -24,7 +24,13 @@ pub struct Scope {
 pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
     let address: ResourceAddr = "fleet/conformance/instance/0".parse().expect("address");
     let token = format!("{}-create-0", scope.lineage);
-    let tags = ownership_tags("conformance", &scope.lineage, &address, &token, &BTreeMap::new());
+    let tags = ownership_tags(
+        "conformance",
+        &scope.lineage,
+        &address,
+        &token,
+        &BTreeMap::new(),
+    );
     let request = InstanceRequest {
         address: address.clone(),
         token: token.clone(),
@@ -33,28 +39,66 @@ pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
         tags,
         user_data: None,
     };
-    let first = provider.create_instance(&request).await.expect("create instance");
-    let second = provider.create_instance(&request).await.expect("create instance again");
-    assert_eq!(first.provider_id, second.provider_id, "create with the same token made a second instance");
-    assert_eq!(first.address(), Some(address.clone()), "address tag missing");
+    let first = provider
+        .create_instance(&request)
+        .await
+        .expect("create instance");
+    let second = provider
+        .create_instance(&request)
+        .await
+        .expect("create instance again");
+    assert_eq!(
+        first.provider_id, second.provider_id,
+        "create with the same token made a second instance"
+    );
+    assert_eq!(
+        first.address(),
+        Some(address.clone()),
+        "address tag missing"
+    );
     assert_eq!(first.token(), Some(token.as_str()), "token tag missing");
 
     let owned = provider.list_owned().await.expect("list owned");
-    let mine: Vec<_> = owned.iter().filter(|r| r.lineage() == Some(scope.lineage.as_str())).collect();
-    assert_eq!(mine.len(), 1, "listing should show exactly our one instance: {mine:?}");
+    let mine: Vec<_> = owned
+        .iter()
+        .filter(|r| r.lineage() == Some(scope.lineage.as_str()))
+        .collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "listing should show exactly our one instance: {mine:?}"
+    );
 
-    let got = provider.get(ResourceKind::Instance, &first.provider_id).await.expect("get");
-    assert!(got.is_some_and(|r| r.status.is_alive()), "created instance not found alive");
+    let got = provider
+        .get(ResourceKind::Instance, &first.provider_id)
+        .await
+        .expect("get");
     assert!(
-        provider.get(ResourceKind::Instance, "i-doesnotexist0").await.expect("get unknown").is_none_or(|r| !r.status.is_alive()),
+        got.is_some_and(|r| r.status.is_alive()),
+        "created instance not found alive"
+    );
+    assert!(
+        provider
+            .get(ResourceKind::Instance, "i-doesnotexist0")
+            .await
+            .expect("get unknown")
+            .is_none_or(|r| !r.status.is_alive()),
         "unknown id should be None"
     );
 
-    provider.delete_instance(&first.provider_id).await.expect("delete");
-    provider.delete_instance(&first.provider_id).await.expect("delete again is Ok");
+    provider
+        .delete_instance(&first.provider_id)
+        .await
+        .expect("delete");
+    provider
+        .delete_instance(&first.provider_id)
+        .await
+        .expect("delete again is Ok");
     let after = provider.list_owned().await.expect("list owned");
     assert!(
-        !after.iter().any(|r| r.provider_id == first.provider_id && r.status.is_alive()),
+        !after
+            .iter()
+            .any(|r| r.provider_id == first.provider_id && r.status.is_alive()),
         "deleted instance still listed alive"
     );
 
@@ -67,13 +111,28 @@ pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
             region: region.clone(),
             availability_zone: None,
             size: Memory::from_gb(10),
-            tags: ownership_tags("conformance", &scope.lineage, &vaddr, &vtoken, &BTreeMap::new()),
+            tags: ownership_tags(
+                "conformance",
+                &scope.lineage,
+                &vaddr,
+                &vtoken,
+                &BTreeMap::new(),
+            ),
         };
         let v1 = provider.create_volume(&vreq).await.expect("create volume");
-        let v2 = provider.create_volume(&vreq).await.expect("create volume again");
+        let v2 = provider
+            .create_volume(&vreq)
+            .await
+            .expect("create volume again");
         assert_eq!(v1.provider_id, v2.provider_id, "volume created twice");
-        provider.delete_volume(&v1.provider_id).await.expect("delete volume");
-        provider.delete_volume(&v1.provider_id).await.expect("delete volume again");
+        provider
+            .delete_volume(&v1.provider_id)
+            .await
+            .expect("delete volume");
+        provider
+            .delete_volume(&v1.provider_id)
+            .await
+            .expect("delete volume again");
     }
 }
 
@@ -84,7 +143,11 @@ mod tests {
     use crate::{ErrorKind, catalog};
 
     fn offer() -> Offer {
-        catalog::shipped().offers("aws").into_iter().find(|o| o.instance_type == "g5.xlarge").expect("offer")
+        catalog::shipped()
+            .offers("aws")
+            .into_iter()
+            .find(|o| o.instance_type == "g5.xlarge")
+            .expect("offer")
     }
 
     #[tokio::test]
@@ -110,7 +173,10 @@ mod tests {
         };
         conformance(&fake, &scope).await;
         let reopened = FakeProvider::new("fake", vec![]).with_state_file(&path);
-        assert!(!reopened.all_resources().is_empty(), "resources not persisted");
+        assert!(
+            !reopened.all_resources().is_empty(),
+            "resources not persisted"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -133,10 +199,15 @@ mod tests {
             tags: ownership_tags("p", "l", &address, "t", &BTreeMap::new()),
             user_data: None,
         };
-        let err = fake.create_instance(&request).await.expect_err("first call fails");
+        let err = fake
+            .create_instance(&request)
+            .await
+            .expect_err("first call fails");
         assert_eq!(err.kind, ErrorKind::NoCapacity);
         assert!(err.to_string().contains("g5.xlarge"), "{err}");
-        fake.create_instance(&request).await.expect("second call succeeds");
+        fake.create_instance(&request)
+            .await
+            .expect("second call succeeds");
         assert_eq!(fake.calls("create_instance"), 2);
     }
 }

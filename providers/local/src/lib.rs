@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use dstack_provider::{ErrorKind, InstanceRequest, Provider, ProviderError, ResourceInfo, ResourceStatus, VolumeRequest};
+use dstack_provider::{
+    ErrorKind, InstanceRequest, Provider, ProviderError, ResourceInfo, ResourceStatus,
+    VolumeRequest,
+};
 use dstack_schemas::addr::ResourceKind;
 use dstack_schemas::grammar::Memory;
 use dstack_schemas::offer::Offer;
@@ -39,7 +42,8 @@ impl LocalProvider {
     fn volume_info(&self, dir: &Path) -> Option<ResourceInfo> {
         let marker = std::fs::read_to_string(dir.join(MARKER)).ok()?;
         let meta: serde_json::Value = serde_json::from_str(&marker).ok()?;
-        let tags: BTreeMap<String, String> = serde_json::from_value(meta.get("tags")?.clone()).ok()?;
+        let tags: BTreeMap<String, String> =
+            serde_json::from_value(meta.get("tags")?.clone()).ok()?;
         Some(ResourceInfo {
             kind: ResourceKind::Volume,
             provider_id: dir.display().to_string(),
@@ -64,7 +68,10 @@ impl Provider for LocalProvider {
         Ok(Vec::new())
     }
 
-    async fn create_instance(&self, request: &InstanceRequest) -> Result<ResourceInfo, ProviderError> {
+    async fn create_instance(
+        &self,
+        request: &InstanceRequest,
+    ) -> Result<ResourceInfo, ProviderError> {
         Err(self.error(
             ErrorKind::Unsupported,
             format!("{} cannot be created: the local backend has exactly one machine, this one (fleet/local)", request.address),
@@ -77,23 +84,41 @@ impl Provider for LocalProvider {
 
     async fn create_volume(&self, request: &VolumeRequest) -> Result<ResourceInfo, ProviderError> {
         let dir = self.volumes_dir.join(request.address.name());
-        if let Some(existing) = self.volume_info(&dir) {
-            if existing.token() == Some(request.token.as_str()) || existing.address() == Some(request.address.clone()) {
-                return Ok(existing);
-            }
+        if let Some(existing) = self.volume_info(&dir)
+            && (existing.token() == Some(request.token.as_str())
+                || existing.address() == Some(request.address.clone()))
+        {
+            return Ok(existing);
         }
-        std::fs::create_dir_all(&dir).map_err(|e| self.error(ErrorKind::Other, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            self.error(
+                ErrorKind::Other,
+                format!("cannot create {}: {e}", dir.display()),
+            )
+        })?;
         let meta = serde_json::json!({ "tags": request.tags, "size_gb": request.size.gb() });
-        std::fs::write(dir.join(MARKER), meta.to_string())
-            .map_err(|e| self.error(ErrorKind::Other, format!("cannot write {}: {e}", dir.display())))?;
-        self.volume_info(&dir).ok_or_else(|| self.error(ErrorKind::Other, "volume marker unreadable after writing"))
+        std::fs::write(dir.join(MARKER), meta.to_string()).map_err(|e| {
+            self.error(
+                ErrorKind::Other,
+                format!("cannot write {}: {e}", dir.display()),
+            )
+        })?;
+        self.volume_info(&dir)
+            .ok_or_else(|| self.error(ErrorKind::Other, "volume marker unreadable after writing"))
     }
 
-    async fn resize_volume(&self, provider_id: &str, size: Memory) -> Result<ResourceInfo, ProviderError> {
+    async fn resize_volume(
+        &self,
+        provider_id: &str,
+        size: Memory,
+    ) -> Result<ResourceInfo, ProviderError> {
         let dir = PathBuf::from(provider_id);
-        let mut info = self.volume_info(&dir).ok_or_else(|| self.error(ErrorKind::NotFound, format!("no volume at {provider_id}")))?;
+        let mut info = self.volume_info(&dir).ok_or_else(|| {
+            self.error(ErrorKind::NotFound, format!("no volume at {provider_id}"))
+        })?;
         let meta = serde_json::json!({ "tags": info.tags, "size_gb": size.gb() });
-        std::fs::write(dir.join(MARKER), meta.to_string()).map_err(|e| self.error(ErrorKind::Other, e.to_string()))?;
+        std::fs::write(dir.join(MARKER), meta.to_string())
+            .map_err(|e| self.error(ErrorKind::Other, e.to_string()))?;
         info.data["size_gb"] = serde_json::json!(size.gb());
         Ok(info)
     }
@@ -103,18 +128,35 @@ impl Provider for LocalProvider {
         if !dir.join(MARKER).exists() {
             return Ok(());
         }
-        std::fs::remove_dir_all(&dir).map_err(|e| self.error(ErrorKind::Other, format!("cannot delete {}: {e}", dir.display())))
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            self.error(
+                ErrorKind::Other,
+                format!("cannot delete {}: {e}", dir.display()),
+            )
+        })
     }
 
-    async fn attach_volume(&self, _volume_id: &str, _instance_id: &str) -> Result<(), ProviderError> {
+    async fn attach_volume(
+        &self,
+        _volume_id: &str,
+        _instance_id: &str,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
-    async fn detach_volume(&self, _volume_id: &str, _instance_id: &str) -> Result<(), ProviderError> {
+    async fn detach_volume(
+        &self,
+        _volume_id: &str,
+        _instance_id: &str,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
-    async fn get(&self, kind: ResourceKind, provider_id: &str) -> Result<Option<ResourceInfo>, ProviderError> {
+    async fn get(
+        &self,
+        kind: ResourceKind,
+        provider_id: &str,
+    ) -> Result<Option<ResourceInfo>, ProviderError> {
         Ok(match kind {
             ResourceKind::Volume => self.volume_info(Path::new(provider_id)),
             _ => None,
@@ -122,8 +164,13 @@ impl Provider for LocalProvider {
     }
 
     async fn list_owned(&self) -> Result<Vec<ResourceInfo>, ProviderError> {
-        let Ok(entries) = std::fs::read_dir(&self.volumes_dir) else { return Ok(Vec::new()) };
-        let mut out: Vec<ResourceInfo> = entries.flatten().filter_map(|e| self.volume_info(&e.path())).collect();
+        let Ok(entries) = std::fs::read_dir(&self.volumes_dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<ResourceInfo> = entries
+            .flatten()
+            .filter_map(|e| self.volume_info(&e.path()))
+            .collect();
         out.sort_by(|a, b| a.provider_id.cmp(&b.provider_id));
         Ok(out)
     }
@@ -152,7 +199,14 @@ mod tests {
             tags: BTreeMap::new(),
             user_data: None,
         };
-        assert_eq!(provider.create_instance(&request).await.expect_err("refused").kind, ErrorKind::Unsupported);
+        assert_eq!(
+            provider
+                .create_instance(&request)
+                .await
+                .expect_err("refused")
+                .kind,
+            ErrorKind::Unsupported
+        );
         let vaddr: dstack_schemas::addr::ResourceAddr = "volume/cache".parse().expect("address");
         let vreq = VolumeRequest {
             address: vaddr.clone(),
@@ -166,8 +220,14 @@ mod tests {
         let b = provider.create_volume(&vreq).await.expect("create again");
         assert_eq!(a.provider_id, b.provider_id);
         assert_eq!(provider.list_owned().await.expect("list").len(), 1);
-        provider.delete_volume(&a.provider_id).await.expect("delete");
-        provider.delete_volume(&a.provider_id).await.expect("delete again");
+        provider
+            .delete_volume(&a.provider_id)
+            .await
+            .expect("delete");
+        provider
+            .delete_volume(&a.provider_id)
+            .await
+            .expect("delete again");
         assert!(provider.list_owned().await.expect("list").is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }

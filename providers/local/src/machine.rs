@@ -29,7 +29,10 @@ fn memory_total() -> Memory {
 
 fn detect_gpu() -> Option<OfferGpu> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        .args([
+            "--query-gpu=name,memory.total",
+            "--format=csv,noheader,nounits",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())?;
@@ -79,7 +82,11 @@ pub fn detect_machine(overrides: &MachineOverride) -> Offer {
         availability_zone: None,
         instance_type: "this-machine".into(),
         cpus,
-        cpu_arch: if cfg!(target_arch = "aarch64") { CpuArch::Arm } else { CpuArch::X86 },
+        cpu_arch: if cfg!(target_arch = "aarch64") {
+            CpuArch::Arm
+        } else {
+            CpuArch::X86
+        },
         memory: overrides.memory.unwrap_or_else(memory_total),
         disk: None,
         gpu,

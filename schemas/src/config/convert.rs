@@ -1065,6 +1065,53 @@ pub fn quoted_list(items: &[&str]) -> String {
     }
 }
 
+/// Converts a JSON value (from state, a saved plan or an API) into a YAML
+/// node with empty spans, so the same conversion rules apply to it.
+pub fn node_from_json(value: &serde_json::Value) -> Node {
+    use serde_json::Value as J;
+    let value = match value {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b, b.to_string()),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i, n.to_string()),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN), n.to_string()),
+        },
+        J::String(s) => Value::Str(s.clone()),
+        J::Array(items) => Value::Seq(items.iter().map(node_from_json).collect()),
+        J::Object(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| Entry {
+                    key: k.clone(),
+                    key_span: Span::default(),
+                    value: node_from_json(v),
+                })
+                .collect(),
+        ),
+    };
+    Node {
+        value,
+        span: Span::default(),
+    }
+}
+
+/// Reads a typed value from JSON with the YAML conversion rules; the error
+/// lists every problem.
+pub fn from_json<T: FromYaml>(value: &serde_json::Value) -> Result<T, String> {
+    let file = SourceFile::new("<json>", "");
+    let mut cx = Cx::new(&file);
+    let node = node_from_json(value);
+    let out = T::from_yaml(&node, &mut cx);
+    let diags = cx.finish();
+    match out {
+        Some(v) if !diags.iter().any(Diagnostic::is_error) => Ok(v),
+        _ => Err(diags
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1117,48 +1164,5 @@ mod tests {
     fn strict_strings_suggest_quotes() {
         let (_, diags) = convert::<String>("v: 42\n");
         assert!(diags[0].help.as_ref().unwrap().contains("'42'"));
-    }
-}
-
-/// Converts a JSON value (from state, a saved plan or an API) into a YAML
-/// node with empty spans, so the same conversion rules apply to it.
-pub fn node_from_json(value: &serde_json::Value) -> Node {
-    use serde_json::Value as J;
-    let value = match value {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b, b.to_string()),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i, n.to_string()),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN), n.to_string()),
-        },
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(items) => Value::Seq(items.iter().map(node_from_json).collect()),
-        J::Object(map) => Value::Map(
-            map.iter()
-                .map(|(k, v)| Entry {
-                    key: k.clone(),
-                    key_span: Span::default(),
-                    value: node_from_json(v),
-                })
-                .collect(),
-        ),
-    };
-    Node {
-        value,
-        span: Span::default(),
-    }
-}
-
-/// Reads a typed value from JSON with the YAML conversion rules; the error
-/// lists every problem.
-pub fn from_json<T: FromYaml>(value: &serde_json::Value) -> Result<T, String> {
-    let file = SourceFile::new("<json>", "");
-    let mut cx = Cx::new(&file);
-    let node = node_from_json(value);
-    let out = T::from_yaml(&node, &mut cx);
-    let diags = cx.finish();
-    match out {
-        Some(v) if !diags.iter().any(Diagnostic::is_error) => Ok(v),
-        _ => Err(diags.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")),
     }
 }

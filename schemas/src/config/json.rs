@@ -54,8 +54,22 @@ macro_rules! deserialize_via_yaml {
 }
 
 deserialize_via_yaml!(
-    CpuSpec, Cron, DiskSpec, Duration, FileMapping, GpuSpec, GroupName, IdleDuration, Memory, OffDuration,
-    PortMapping, ResourceName, Template, VolumeMount, Range<u32>, Range<Memory>
+    CpuSpec,
+    Cron,
+    DiskSpec,
+    Duration,
+    FileMapping,
+    GpuSpec,
+    GroupName,
+    IdleDuration,
+    Memory,
+    OffDuration,
+    PortMapping,
+    ResourceName,
+    Template,
+    VolumeMount,
+    Range<u32>,
+    Range<Memory>
 );
 
 impl<T: std::fmt::Display + PartialEq> Serialize for Range<T> {

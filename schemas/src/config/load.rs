@@ -115,7 +115,12 @@ pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, Stri
     let file = SourceFile::new("<json>", "");
     let mut cx = Cx::new(&file);
     let doc = dispatch(&node, &mut cx, &BTreeMap::new());
-    let errors: Vec<String> = cx.finish().into_iter().filter(Diagnostic::is_error).map(|d| d.message).collect();
+    let errors: Vec<String> = cx
+        .finish()
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .map(|d| d.message)
+        .collect();
     match doc {
         Some(ConfigDocument::Config(c)) if errors.is_empty() => Ok(c),
         _ if !errors.is_empty() => Err(errors.join("; ")),

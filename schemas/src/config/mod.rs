@@ -28,7 +28,9 @@ pub use dev_env::DevEnvironmentConfig;
 pub use fleet::FleetConfig;
 pub use gateway::GatewayConfig;
 pub use legacy::{VariablesFile, Workflow, WorkflowsFile};
-pub use load::{ConfigDocument, LoadedFile, TYPES, config_from_json, load_config, load_config_with};
+pub use load::{
+    ConfigDocument, LoadedFile, TYPES, config_from_json, load_config, load_config_with,
+};
 pub use preset::PresetConfig;
 pub use service::ServiceConfig;
 pub use task::TaskConfig;

@@ -310,11 +310,11 @@ impl FromYaml for Schedule {
     }
 }
 
-/// A reference to a fleet or gateway: `name` or `project/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A reference to a fleet or gateway: `name` or `project/name` (written
+/// back as that string).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntityRef {
     /// Owning project (imported entity), if not this one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Entity name.
     pub name: String,
@@ -334,6 +334,12 @@ impl EntityRef {
             }),
             _ => None,
         }
+    }
+}
+
+impl Serialize for EntityRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -90,7 +90,9 @@ pub fn schema_for(name: &str) -> Option<Value> {
             s
         }
         "configuration" => configuration(),
-        "plan" => generator().into_root_schema_for::<crate::plan::PlanDoc>().to_value(),
+        "plan" => generator()
+            .into_root_schema_for::<crate::plan::PlanDoc>()
+            .to_value(),
         _ => return None,
     })
 }

@@ -259,12 +259,26 @@ fn raw_intent(row: &Row) -> rusqlite::Result<RawIntent> {
 }
 
 fn decode_intent(raw: RawIntent) -> Result<Intent, StateError> {
-    let (payload, id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail) = raw;
+    let (
+        payload,
+        id,
+        apply_id,
+        address,
+        operation,
+        token,
+        provider,
+        started_at,
+        finished_at,
+        outcome,
+        detail,
+    ) = raw;
     Ok(Intent {
         id,
         intent: NewIntent {
             apply_id,
-            payload: payload.map(|p| parse_json(&address, &p, "payload")).transpose()?,
+            payload: payload
+                .map(|p| parse_json(&address, &p, "payload"))
+                .transpose()?,
             address: address.parse().map_err(|e| bad_row(&address, e))?,
             operation,
             token,
@@ -277,8 +291,7 @@ fn decode_intent(raw: RawIntent) -> Result<Intent, StateError> {
     })
 }
 
-const INTENT_COLUMNS: &str =
-    "id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail, payload";
+const INTENT_COLUMNS: &str = "id, apply_id, address, operation, token, provider, started_at, finished_at, outcome, detail, payload";
 
 impl StateStore for SqliteStore {
     fn lineage(&self) -> Result<String, StateError> {
@@ -687,7 +700,7 @@ mod tests {
             &format!("INSERT INTO resources (kind, {RESOURCE_COLUMNS}) VALUES ('fleet', 'fleet/x', 'not json', 'fp', NULL, NULL, 'active', NULL, NULL, 'null', 1, 1, 1)"),
             [],
         ).expect("insert");
-        let err = store.list().err().expect("refused");
+        let err = store.list().expect_err("refused");
         assert!(err.to_string().contains("fleet/x"), "{err}");
     }
 }

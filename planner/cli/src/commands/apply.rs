@@ -14,7 +14,9 @@ use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::plan::PlanDoc;
 use dstack_state::{LockInfo, LockRequest, acquire_lock};
 
-use super::plan::{PlanRequest, Planned, error_code, make_plan, persist_recovery, print_plan_diagnostics};
+use super::plan::{
+    PlanRequest, Planned, error_code, make_plan, persist_recovery, print_plan_diagnostics,
+};
 use crate::cli::PlanArgs;
 use crate::context::{Project, ProjectOptions, load_configs};
 use crate::error::CliError;
@@ -44,12 +46,21 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-fn lock<'a>(project: &'a Project, operation: &str, timeout: Duration) -> Result<LockGuard<'a>, CliError> {
+fn lock<'a>(
+    project: &'a Project,
+    operation: &str,
+    timeout: Duration,
+) -> Result<LockGuard<'a>, CliError> {
     let request = LockRequest::for_this_process(operation);
     if timeout > Duration::ZERO
         && let Ok(Some(held)) = project.state.current_lock()
     {
-        eprintln!("Waiting up to {} for the state lock held by {} ({})...", humantime::format_duration(timeout), held.request.holder, held.request.operation);
+        eprintln!(
+            "Waiting up to {} for the state lock held by {} ({})...",
+            humantime::format_duration(timeout),
+            held.request.holder,
+            held.request.operation
+        );
     }
     let info = acquire_lock(project.state.as_ref(), &request, timeout)?;
     Ok(LockGuard { project, info })
@@ -57,7 +68,9 @@ fn lock<'a>(project: &'a Project, operation: &str, timeout: Duration) -> Result<
 
 fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(format!("{question} needs an answer; there is no terminal to ask on, so pass -y to confirm")));
+        return Err(CliError::Usage(format!(
+            "{question} needs an answer; there is no terminal to ask on, so pass -y to confirm"
+        )));
     }
     print!("\n{question} Only 'yes' will be accepted: ");
     std::io::stdout().flush()?;
@@ -71,7 +84,12 @@ fn style() -> Style {
 }
 
 /// `dstack apply [PLAN_FILE]`.
-pub fn run(options: &ProjectOptions, plan_file: Option<&Path>, args: &PlanArgs, apply: ApplyOptions) -> Result<i32, CliError> {
+pub fn run(
+    options: &ProjectOptions,
+    plan_file: Option<&Path>,
+    args: &PlanArgs,
+    apply: ApplyOptions,
+) -> Result<i32, CliError> {
     let project = Project::open(options)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let _lock = lock(&project, "apply", apply.lock_timeout)?;
@@ -94,33 +112,59 @@ pub fn run(options: &ProjectOptions, plan_file: Option<&Path>, args: &PlanArgs, 
 }
 
 /// Reads a saved plan and checks it still matches the present.
-fn saved_plan(project: &Project, path: &Path, runtime: &tokio::runtime::Runtime) -> Result<PlanDoc, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
-    let plan: PlanDoc =
-        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not a dstack plan: {e}", path.display())))?;
+fn saved_plan(
+    project: &Project,
+    path: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<PlanDoc, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let plan: PlanDoc = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{} is not a dstack plan: {e}", path.display())))?;
     if plan.format_version.split('.').next() != Some("1") {
-        return Err(CliError::Usage(format!("{} has plan format {}, this dstack reads 1.x", path.display(), plan.format_version)));
+        return Err(CliError::Usage(format!(
+            "{} has plan format {}, this dstack reads 1.x",
+            path.display(),
+            plan.format_version
+        )));
     }
     let providers = project.providers()?;
     let market = runtime.block_on(crate::context::gather_market(project, &providers))?;
     let observed = runtime.block_on(crate::context::sweep(&providers));
     let recorded = project.state.list()?;
-    let recovery = dstack_planner::recover::plan_recovery(&project.state.open_intents()?, &recorded, &observed);
+    let recovery = dstack_planner::recover::plan_recovery(
+        &project.state.open_intents()?,
+        &recorded,
+        &observed,
+    );
     persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
     let recorded = project.state.list()?;
     let digest = if plan.operation == dstack_schemas::plan::PlanOperation::Apply {
         let files: Vec<std::path::PathBuf> = match plan.config_scope.as_str() {
-            "files" => plan.config_files.iter().map(std::path::PathBuf::from).collect(),
+            "files" => plan
+                .config_files
+                .iter()
+                .map(std::path::PathBuf::from)
+                .collect(),
             _ => Vec::new(),
         };
         Some(load_configs(project, &files).map(|(_, _, d)| d)?)
     } else {
         None
     };
-    check_saved(&plan, &project.state.lineage()?, &recorded, digest.as_deref(), &market)
-        .map_err(|s| CliError::StalePlan(s.reasons))?;
+    check_saved(
+        &plan,
+        &project.state.lineage()?,
+        &recorded,
+        digest.as_deref(),
+        &market,
+    )
+    .map_err(|s| CliError::StalePlan(s.reasons))?;
     if plan.errored {
-        return Err(CliError::Usage(format!("{} has errors and cannot be applied", path.display())));
+        return Err(CliError::Usage(format!(
+            "{} has errors and cannot be applied",
+            path.display()
+        )));
     }
     Ok(plan)
 }
@@ -144,14 +188,32 @@ fn carry_out(
     if !plan.has_changes {
         return Ok(0);
     }
-    if !options.yes && !confirm(&format!("Do you want to perform these actions ({} {})?", verb.to_lowercase(), plan.plan_id))? {
+    if !options.yes
+        && !confirm(&format!(
+            "Do you want to perform these actions ({} {})?",
+            verb.to_lowercase(),
+            plan.plan_id
+        ))?
+    {
         return Err(CliError::Declined);
     }
     let (configs, providers) = match planned {
         Some(p) => (p.configs, p.providers),
-        None => (load_configs(project, &[]).map(|(c, _, _)| c).unwrap_or_default(), project.providers()?),
+        None => (
+            load_configs(project, &[])
+                .map(|(c, _, _)| c)
+                .unwrap_or_default(),
+            project.providers()?,
+        ),
     };
-    let report = execute(project, runtime, &plan, configs, providers, options.parallelism)?;
+    let report = execute(
+        project,
+        runtime,
+        &plan,
+        configs,
+        providers,
+        options.parallelism,
+    )?;
     print_report(&report, verb);
     if report.outcome == "interrupted" {
         return Err(CliError::Interrupted);
@@ -216,10 +278,20 @@ fn print_event(event: &ApplyEvent) {
     match event {
         ApplyEvent::Started { address, op } => println!("{address}: {}...", progressive(op)),
         ApplyEvent::Note { address, message } => println!("{address}: {message}"),
-        ApplyEvent::Finished { address, op, secs, detail } => {
-            println!("{address}: {} complete after {secs:.1}s [{detail}]", noun(op));
+        ApplyEvent::Finished {
+            address,
+            op,
+            secs,
+            detail,
+        } => {
+            println!(
+                "{address}: {} complete after {secs:.1}s [{detail}]",
+                noun(op)
+            );
         }
-        ApplyEvent::Failed { address, op, error } => eprintln!("{address}: {} failed: {error}", noun(op)),
+        ApplyEvent::Failed { address, op, error } => {
+            eprintln!("{address}: {} failed: {error}", noun(op))
+        }
         ApplyEvent::Skipped { address, reason } => eprintln!("{address}: skipped ({reason})"),
     }
 }
@@ -247,21 +319,33 @@ fn print_report(report: &ApplyReport, verb: &str) {
     let not_started = report.count("not_started");
     println!();
     match report.outcome.as_str() {
-        "succeeded" => println!("{verb} complete! {done} step(s) done in {:.1}s ({}).", report.secs, report.apply_id),
+        "succeeded" => println!(
+            "{verb} complete! {done} step(s) done in {:.1}s ({}).",
+            report.secs, report.apply_id
+        ),
         other => {
-            println!("{verb} {other}: {done} done, {failed} failed, {skipped} skipped, {not_started} not started ({}).", report.apply_id);
+            println!(
+                "{verb} {other}: {done} done, {failed} failed, {skipped} skipped, {not_started} not started ({}).",
+                report.apply_id
+            );
             for step in &report.steps {
                 if let StepOutcome::Failed { error } = &step.outcome {
                     println!("  failed: {} {}: {error}", step.op, step.address);
                 }
             }
-            println!("State records exactly what exists; fix the cause and run `dstack apply` again.");
+            println!(
+                "State records exactly what exists; fix the cause and run `dstack apply` again."
+            );
         }
     }
 }
 
 /// `dstack destroy`.
-pub fn destroy(options: &ProjectOptions, targets: Vec<ResourceAddr>, apply: ApplyOptions) -> Result<i32, CliError> {
+pub fn destroy(
+    options: &ProjectOptions,
+    targets: Vec<ResourceAddr>,
+    apply: ApplyOptions,
+) -> Result<i32, CliError> {
     let project = Project::open(options)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let _lock = lock(&project, "destroy", apply.lock_timeout)?;
@@ -280,7 +364,14 @@ pub fn destroy(options: &ProjectOptions, targets: Vec<ResourceAddr>, apply: Appl
             persist_recovery: true,
         },
     ))?;
-    carry_out(&project, &runtime, planned.plan.clone(), Some(planned), &apply, "Destroy")
+    carry_out(
+        &project,
+        &runtime,
+        planned.plan.clone(),
+        Some(planned),
+        &apply,
+        "Destroy",
+    )
 }
 
 /// `dstack destroy --orphans`: deletes resources tagged as ours that
@@ -308,18 +399,27 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
     println!("Resources tagged as dstack's that state does not know:");
     for (provider, r) in &orphans {
         let rate = r.price.map_or(String::new(), |p| format!(" {p}"));
-        println!("  - {provider} {} {}{rate} ({})", r.kind, r.provider_id, r.address().map_or("no address".into(), |a| a.to_string()));
+        println!(
+            "  - {provider} {} {}{rate} ({})",
+            r.kind,
+            r.provider_id,
+            r.address().map_or("no address".into(), |a| a.to_string())
+        );
     }
     if !yes && !confirm(&format!("Delete these {} resource(s)?", orphans.len()))? {
         return Err(CliError::Declined);
     }
     let mut failed = 0;
     for (provider, r) in &orphans {
-        let Some(p) = providers.get(provider) else { continue };
+        let Some(p) = providers.get(provider) else {
+            continue;
+        };
         let result = runtime.block_on(async {
             match r.kind {
                 dstack_schemas::addr::ResourceKind::Volume => p.delete_volume(&r.provider_id).await,
-                dstack_schemas::addr::ResourceKind::Gateway => p.delete_gateway(&r.provider_id).await,
+                dstack_schemas::addr::ResourceKind::Gateway => {
+                    p.delete_gateway(&r.provider_id).await
+                }
                 _ => p.delete_instance(&r.provider_id).await,
             }
         });
@@ -331,5 +431,9 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
             }
         }
     }
-    if failed > 0 { Err(CliError::ApplyPartial) } else { Ok(0) }
+    if failed > 0 {
+        Err(CliError::ApplyPartial)
+    } else {
+        Ok(0)
+    }
 }

@@ -26,7 +26,14 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             out,
             detailed_exitcode,
             destroy,
-        } => plan::run(&project, &args, format, out.as_deref(), detailed_exitcode, destroy),
+        } => plan::run(
+            &project,
+            &args,
+            format,
+            out.as_deref(),
+            detailed_exitcode,
+            destroy,
+        ),
         Command::Apply {
             plan_file,
             args,

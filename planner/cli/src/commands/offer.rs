@@ -10,29 +10,57 @@ use crate::cli::OfferArgs;
 use crate::context::{Project, ProjectOptions, gather_market};
 use crate::error::CliError;
 
-fn parse<T: std::str::FromStr<Err = dstack_schemas::grammar::GrammarError>>(flag: &str, text: &str) -> Result<T, CliError> {
-    text.parse().map_err(|e: dstack_schemas::grammar::GrammarError| {
-        CliError::Usage(format!("--{flag} {text}: {}{}", e.message, e.help.map_or(String::new(), |h| format!(" ({h})"))))
-    })
+fn parse<T: std::str::FromStr<Err = dstack_schemas::grammar::GrammarError>>(
+    flag: &str,
+    text: &str,
+) -> Result<T, CliError> {
+    text.parse()
+        .map_err(|e: dstack_schemas::grammar::GrammarError| {
+            CliError::Usage(format!(
+                "--{flag} {text}: {}{}",
+                e.message,
+                e.help.map_or(String::new(), |h| format!(" ({h})"))
+            ))
+        })
 }
 
 fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
     Ok(Requirements {
-        cpu: args.cpu.as_deref().map(|t| parse::<CpuSpec>("cpu", t)).transpose()?.unwrap_or(CpuSpec {
-            arch: None,
-            count: Range::at_least(1),
-        }),
+        cpu: args
+            .cpu
+            .as_deref()
+            .map(|t| parse::<CpuSpec>("cpu", t))
+            .transpose()?
+            .unwrap_or(CpuSpec {
+                arch: None,
+                count: Range::at_least(1),
+            }),
         memory: match &args.memory {
-            Some(t) => Range::parse_with(t, |x| x.parse::<Memory>()).map_err(|e| CliError::Usage(format!("--memory {t}: {}", e.message)))?,
+            Some(t) => Range::parse_with(t, |x| x.parse::<Memory>())
+                .map_err(|e| CliError::Usage(format!("--memory {t}: {}", e.message)))?,
             None => Range::at_least(Memory::from_gb(0)),
         },
-        gpu: args.gpu.as_deref().map(|t| parse::<GpuSpec>("gpu", t)).transpose()?.unwrap_or_default(),
-        disk: args.disk.as_deref().map(|t| parse::<DiskSpec>("disk", t)).transpose()?.map(|d| d.size),
+        gpu: args
+            .gpu
+            .as_deref()
+            .map(|t| parse::<GpuSpec>("gpu", t))
+            .transpose()?
+            .unwrap_or_default(),
+        disk: args
+            .disk
+            .as_deref()
+            .map(|t| parse::<DiskSpec>("disk", t))
+            .transpose()?
+            .map(|d| d.size),
         spot: match args.spot_policy.as_str() {
             "spot" => Some(true),
             "on-demand" => Some(false),
             "auto" => None,
-            other => return Err(CliError::Usage(format!("--spot-policy {other}: use spot, on-demand or auto"))),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "--spot-policy {other}: use spot, on-demand or auto"
+                )));
+            }
         },
         max_price: args.max_price.and_then(Usd::from_dollars_f64),
         backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
@@ -58,12 +86,18 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
             "total": ranking.matched.len(),
             "offers": ranking.matched.iter().take(args.max_offers).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?
+        );
         return Ok(0);
     }
     println!("Resources:    {}", requirements.describe());
     println!("Spot policy:  {}", args.spot_policy);
-    println!("Max price:    {}", requirements.max_price.map_or("off".into(), |p| p.short()));
+    println!(
+        "Max price:    {}",
+        requirements.max_price.map_or("off".into(), |p| p.short())
+    );
     println!("Catalog:      {}\n", market.catalog_version);
     for (backend, why) in &market.failures {
         eprintln!("warning: backend {backend} gave no offers: {why}");
@@ -72,7 +106,10 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
         println!("No offer matches. {}", ranking.explain_rejections());
         return Ok(dstack_schemas::exit_codes::NO_OFFER);
     }
-    println!(" {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}", "#", "BACKEND", "REGION", "INSTANCE", "RESOURCES", "SPOT", "PRICE");
+    println!(
+        " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
+        "#", "BACKEND", "REGION", "INSTANCE", "RESOURCES", "SPOT", "PRICE"
+    );
     for (i, o) in ranking.matched.iter().take(args.max_offers).enumerate() {
         let resources = o.resources().replace(" (spot)", "");
         println!(
@@ -88,7 +125,12 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
     }
     if ranking.matched.len() > args.max_offers {
         let max = ranking.dearest().map_or(Usd::ZERO, |o| o.price.0);
-        println!("  ...\n Shown {} of {} offers, {} max", args.max_offers, ranking.matched.len(), max.short());
+        println!(
+            "  ...\n Shown {} of {} offers, {} max",
+            args.max_offers,
+            ranking.matched.len(),
+            max.short()
+        );
     }
     Ok(0)
 }

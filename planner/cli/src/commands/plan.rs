@@ -54,7 +54,11 @@ pub struct PlanRequest<'a> {
 /// Reads configurations, asks providers, settles interrupted applies, plans.
 pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Planned, CliError> {
     let (configs, scope, digest) = if request.destroy {
-        (Vec::new(), dstack_planner::plan::Scope::Project, String::new())
+        (
+            Vec::new(),
+            dstack_planner::plan::Scope::Project,
+            String::new(),
+        )
     } else {
         load_configs(project, &request.args.files)?
     };
@@ -66,7 +70,11 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     if request.persist_recovery {
         persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
     }
-    let recorded = if request.persist_recovery { project.state.list()? } else { with_adopted(&recorded, &recovery) };
+    let recorded = if request.persist_recovery {
+        project.state.list()?
+    } else {
+        with_adopted(&recorded, &recovery)
+    };
     let lineage = project.state.lineage()?;
     let options = PlanOptions {
         destroy: request.destroy,
@@ -98,9 +106,16 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
 }
 
 /// Writes adopted rows and closes the intents recovery decided on.
-pub fn persist_recovery(state: &dyn StateStore, recorded: &[dstack_state::RecordedResource], recovery: &Recovery) -> Result<(), CliError> {
+pub fn persist_recovery(
+    state: &dyn StateStore,
+    recorded: &[dstack_state::RecordedResource],
+    recovery: &Recovery,
+) -> Result<(), CliError> {
     for row in &recovery.adopted {
-        let expected = recorded.iter().find(|r| r.address == row.address).map_or(Expected::Absent, |r| Expected::Version(r.version));
+        let expected = recorded
+            .iter()
+            .find(|r| r.address == row.address)
+            .map_or(Expected::Absent, |r| Expected::Version(r.version));
         state.put(row, expected)?;
     }
     for (id, outcome, detail) in &recovery.settle {
@@ -119,12 +134,20 @@ pub fn print_plan_diagnostics(planned: &Planned) {
         eprintln!("warning: backend {backend} gave no offers: {why}");
     }
     for (backend, why) in &planned.observed.failures {
-        eprintln!("warning: could not list resources of {backend} (orphans and drift there are unknown): {why}");
+        eprintln!(
+            "warning: could not list resources of {backend} (orphans and drift there are unknown): {why}"
+        );
     }
     for d in &planned.plan.diagnostics {
-        let file = d.location.as_ref().and_then(|l| planned.configs.iter().find(|c| c.file.name() == l.file));
+        let file = d
+            .location
+            .as_ref()
+            .and_then(|l| planned.configs.iter().find(|c| c.file.name() == l.file));
         let (Some(location), Some(config)) = (&d.location, file) else {
-            let place = d.address.as_ref().map_or(String::new(), |a| format!("{a}: "));
+            let place = d
+                .address
+                .as_ref()
+                .map_or(String::new(), |a| format!("{a}: "));
             eprintln!("{}: {place}{}", d.severity, d.message);
             if let Some(help) = &d.help {
                 eprintln!("  help: {help}");
@@ -132,10 +155,21 @@ pub fn print_plan_diagnostics(planned: &Planned) {
             continue;
         };
         let start = config.file.offset_of(location.line, location.column);
-        let line_end = config.file.text()[start..].find('\n').map_or(config.file.text().len(), |i| start + i);
+        let line_end = config.file.text()[start..]
+            .find('\n')
+            .map_or(config.file.text().len(), |i| start + i);
         let code: &'static str = Box::leak(d.code.clone().into_boxed_str());
-        let mut diag = if d.severity == "error" { Diagnostic::error(code, &d.message) } else { Diagnostic::warning(code, &d.message) };
-        diag = diag.at(Span::new(start, (line_end - start).max(1)), d.address.as_ref().map_or("here".to_string(), |a| a.to_string()));
+        let mut diag = if d.severity == "error" {
+            Diagnostic::error(code, &d.message)
+        } else {
+            Diagnostic::warning(code, &d.message)
+        };
+        diag = diag.at(
+            Span::new(start, (line_end - start).max(1)),
+            d.address
+                .as_ref()
+                .map_or("here".to_string(), |a| a.to_string()),
+        );
         if let Some(help) = &d.help {
             diag = diag.help(help);
         }
@@ -143,13 +177,30 @@ pub fn print_plan_diagnostics(planned: &Planned) {
     }
 }
 
-/// The exit code for a plan with errors.
+/// The exit code for a plan with errors: configuration problems first.
 pub fn error_code(plan: &PlanDoc) -> i32 {
-    let no_offer = plan
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == "error" && matches!(d.code.as_str(), "dstack::plan::no_offer" | "dstack::plan::no_capacity" | "dstack::plan::no_fleets"));
-    if no_offer { exit_codes::NO_OFFER } else { exit_codes::INVALID_CONFIG }
+    let config_error = plan.diagnostics.iter().any(|d| {
+        d.severity == "error"
+            && !matches!(
+                d.code.as_str(),
+                "dstack::plan::no_offer" | "dstack::plan::no_capacity" | "dstack::plan::no_fleets"
+            )
+    });
+    if config_error {
+        return exit_codes::INVALID_CONFIG;
+    }
+    let no_offer = plan.diagnostics.iter().any(|d| {
+        d.severity == "error"
+            && matches!(
+                d.code.as_str(),
+                "dstack::plan::no_offer" | "dstack::plan::no_capacity" | "dstack::plan::no_fleets"
+            )
+    });
+    if no_offer {
+        exit_codes::NO_OFFER
+    } else {
+        exit_codes::INVALID_CONFIG
+    }
 }
 
 /// `dstack plan`.
@@ -175,24 +226,42 @@ pub fn run(
     print_plan_diagnostics(&planned);
     let plan = &planned.plan;
     match format {
-        PlanFormat::Text => print!("{}", render_plan(plan, Style::new(color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stdout())))),
+        PlanFormat::Text => print!(
+            "{}",
+            render_plan(
+                plan,
+                Style::new(color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            )
+        ),
         PlanFormat::Json => println!("{}", render_json(plan)),
         PlanFormat::Markdown => print!("{}", render_markdown(plan)),
     }
     if let Some(path) = out {
         std::fs::write(path, render_json(plan) + "\n")?;
         if format == PlanFormat::Text {
-            println!("\nSaved the plan to {}. Apply exactly this plan with `dstack apply {}`.", path.display(), path.display());
+            println!(
+                "\nSaved the plan to {}. Apply exactly this plan with `dstack apply {}`.",
+                path.display(),
+                path.display()
+            );
         }
-    } else if format == PlanFormat::Text && plan.has_changes {
-        println!("\nNote: this plan was not saved (-o FILE); `dstack apply` will plan again before applying.");
+    } else if format == PlanFormat::Text && plan.has_changes && !plan.errored {
+        println!(
+            "\nNote: this plan was not saved (-o FILE); `dstack apply` will plan again before applying."
+        );
     }
     if plan.errored {
         return Err(CliError::PlanErrors(error_code(plan)));
     }
-    Ok(match (detailed_exitcode, plan.has_changes, plan.resource_drift.is_empty()) {
-        (true, true, _) => exit_codes::CHANGES_PRESENT,
-        (true, false, false) => exit_codes::DRIFT_PRESENT,
-        _ => exit_codes::OK,
-    })
+    Ok(
+        match (
+            detailed_exitcode,
+            plan.has_changes,
+            plan.resource_drift.is_empty(),
+        ) {
+            (true, true, _) => exit_codes::CHANGES_PRESENT,
+            (true, false, false) => exit_codes::DRIFT_PRESENT,
+            _ => exit_codes::OK,
+        },
+    )
 }

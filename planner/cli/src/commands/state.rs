@@ -49,14 +49,20 @@ pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliEr
 fn list(project: &Project, json: bool) -> Result<i32, CliError> {
     let rows = project.state.list()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
+        );
         return Ok(0);
     }
     if rows.is_empty() {
         println!("No resources recorded.");
         return Ok(0);
     }
-    println!("{:<40} {:<10} {:<10} {:<24} {:>10}  UPDATED", "ADDRESS", "STATUS", "BACKEND", "ID", "$/H");
+    println!(
+        "{:<40} {:<10} {:<10} {:<24} {:>10}  UPDATED",
+        "ADDRESS", "STATUS", "BACKEND", "ID", "$/H"
+    );
     for r in rows {
         println!(
             "{:<40} {:<10} {:<10} {:<24} {:>10}  {}",
@@ -74,21 +80,34 @@ fn list(project: &Project, json: bool) -> Result<i32, CliError> {
 fn show(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
     match project.state.get(address)? {
         Some(row) => {
-            println!("{}", serde_json::to_string_pretty(&row).map_err(anyhow::Error::from)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&row).map_err(anyhow::Error::from)?
+            );
             Ok(0)
         }
-        None => Err(CliError::Usage(format!("{address} is not recorded (see `dstack state list`)"))),
+        None => Err(CliError::Usage(format!(
+            "{address} is not recorded (see `dstack state list`)"
+        ))),
     }
 }
 
 fn remove(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
-    let info = acquire_lock(project.state.as_ref(), &LockRequest::for_this_process("state rm"), std::time::Duration::ZERO)?;
+    let info = acquire_lock(
+        project.state.as_ref(),
+        &LockRequest::for_this_process("state rm"),
+        std::time::Duration::ZERO,
+    )?;
     let result = match project.state.get(address)? {
         Some(row) => {
-            project.state.remove(address, Expected::Version(row.version))?;
+            project
+                .state
+                .remove(address, Expected::Version(row.version))?;
             println!("Removed {address} from state. The resource itself was not deleted");
             if let (Some(p), Some(id)) = (row.provider, row.provider_id) {
-                println!("  ({p} {id} still exists; it will be listed as an orphan until deleted or re-adopted).");
+                println!(
+                    "  ({p} {id} still exists; it will be listed as an orphan until deleted or re-adopted)."
+                );
             }
             Ok(0)
         }

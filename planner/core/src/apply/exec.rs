@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use dstack_provider::{GatewayRequest, InstanceRequest, ProviderError, ResourceInfo, VolumeRequest, ownership_tags};
+use dstack_provider::{
+    GatewayRequest, InstanceRequest, ProviderError, ResourceInfo, VolumeRequest, ownership_tags,
+};
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::grammar::{EnvValue, Memory, VolumeMount};
@@ -19,7 +21,12 @@ use crate::desired::LOCAL_FLEET;
 use crate::fingerprint::digest;
 
 /// Runs `step`; `Ok(detail)` on success.
-pub async fn execute(plan: &PlanDoc, ctx: &ApplyContext, apply_id: &str, step: &Step) -> Result<String, String> {
+pub async fn execute(
+    plan: &PlanDoc,
+    ctx: &ApplyContext,
+    apply_id: &str,
+    step: &Step,
+) -> Result<String, String> {
     let change = &plan.resource_changes[step.change];
     let token = token(&ctx.lineage, apply_id, &change.address, step.op);
     let exec = Exec {
@@ -87,12 +94,13 @@ impl Exec<'_> {
         let _ = self.ctx.state.finish_intent(id, outcome, detail);
     }
 
-    fn provider(&self, backend: &str) -> Result<std::sync::Arc<dyn dstack_provider::Provider>, String> {
-        self.ctx
-            .providers
-            .get(backend)
-            .cloned()
-            .ok_or_else(|| format!("backend `{backend}` is not configured (see .dstack/backends.yml)"))
+    fn provider(
+        &self,
+        backend: &str,
+    ) -> Result<std::sync::Arc<dyn dstack_provider::Provider>, String> {
+        self.ctx.providers.get(backend).cloned().ok_or_else(|| {
+            format!("backend `{backend}` is not configured (see .dstack/backends.yml)")
+        })
     }
 
     fn new_record(&self) -> RecordedResource {
@@ -116,41 +124,82 @@ impl Exec<'_> {
         }
     }
 
-    fn write(&self, record: &RecordedResource, expected: Expected) -> Result<RecordedResource, String> {
-        self.ctx.state.put(record, expected).map_err(|e| format!("state write failed: {e}"))
+    fn write(
+        &self,
+        record: &RecordedResource,
+        expected: Expected,
+    ) -> Result<RecordedResource, String> {
+        self.ctx
+            .state
+            .put(record, expected)
+            .map_err(|e| format!("state write failed: {e}"))
     }
 
     async fn record_spec(&self) -> Result<String, String> {
-        let mut record = match self.ctx.state.get(self.address()).map_err(|e| e.to_string())? {
+        let mut record = match self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?
+        {
             Some(existing) if self.change.recorded_version.is_some() => existing,
             _ => self.new_record(),
         };
         record.spec = self.change.after.clone().unwrap_or(record.spec);
-        record.fingerprint = self.change.fingerprint.clone().unwrap_or(record.fingerprint);
-        record.status = if self.change.kind == ResourceKind::Run { "submitted".into() } else { "active".into() };
+        record.fingerprint = self
+            .change
+            .fingerprint
+            .clone()
+            .unwrap_or(record.fingerprint);
+        record.status = if self.change.kind == ResourceKind::Run {
+            "submitted".into()
+        } else {
+            "active".into()
+        };
         let expected = match self.change.recorded_version {
             Some(v) => Expected::Version(v),
             None => Expected::Absent,
         };
-        let expected = if self.change.actions.len() == 2 { self.create_expectation() } else { expected };
-        self.write(&record, expected).map(|r| format!("version {}", r.version))
+        let expected = if self.change.actions.len() == 2 {
+            self.create_expectation()
+        } else {
+            expected
+        };
+        self.write(&record, expected)
+            .map(|r| format!("version {}", r.version))
     }
 
     async fn forget(&self) -> Result<String, String> {
-        let expected = self.change.recorded_version.map_or(Expected::Any, Expected::Version);
+        let expected = self
+            .change
+            .recorded_version
+            .map_or(Expected::Any, Expected::Version);
         match self.ctx.state.remove(self.address(), expected) {
             Ok(()) => Ok("removed from state".into()),
-            Err(dstack_state::StateError::Conflict { found, .. }) if found == "no row" => Ok("already gone".into()),
+            Err(dstack_state::StateError::Conflict { found, .. }) if found == "no row" => {
+                Ok("already gone".into())
+            }
             Err(e) => Err(format!("state write failed: {e}")),
         }
     }
 
     fn tags(&self, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        ownership_tags(&self.ctx.project, &self.ctx.lineage, self.address(), &self.token, user)
+        ownership_tags(
+            &self.ctx.project,
+            &self.ctx.lineage,
+            self.address(),
+            &self.token,
+            user,
+        )
     }
 
     fn fleet_tags(&self) -> BTreeMap<String, String> {
-        let fleet = self.ctx.state.get(&ResourceAddr::Fleet(self.address().name().into())).ok().flatten();
+        let fleet = self
+            .ctx
+            .state
+            .get(&ResourceAddr::Fleet(self.address().name().into()))
+            .ok()
+            .flatten();
         fleet
             .and_then(|f| f.spec.get("tags").cloned())
             .and_then(|t| serde_json::from_value(t).ok())
@@ -161,9 +210,14 @@ impl Exec<'_> {
     /// or quota errors.
     async fn create_instance(&self) -> Result<String, String> {
         let Some(first) = self.change.offer.clone() else {
-            return Err(format!("{} has no offer (SSH fleet hosts cannot be provisioned by this backend)", self.address()));
+            return Err(format!(
+                "{} has no offer (SSH fleet hosts cannot be provisioned by this backend)",
+                self.address()
+            ));
         };
-        let offers: Vec<Offer> = std::iter::once(first).chain(self.change.fallback_offers.iter().cloned()).collect();
+        let offers: Vec<Offer> = std::iter::once(first)
+            .chain(self.change.fallback_offers.iter().cloned())
+            .collect();
         let tags = self.tags(&self.fleet_tags());
         let mut failures = Vec::new();
         for offer in offers {
@@ -183,12 +237,22 @@ impl Exec<'_> {
                 user_data: self.ctx.instance_user_data.clone(),
             };
             let intent = self.begin("create", Some(&offer.backend))?;
-            match with_retries(self.ctx, self.address(), || provider.create_instance(&request)).await {
+            match with_retries(self.ctx, self.address(), || {
+                provider.create_instance(&request)
+            })
+            .await
+            {
                 Ok(info) => {
                     self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
-                    return self.record_created(&offer.backend, &info, Some(&offer)).map(|d| {
-                        if failures.is_empty() { d } else { format!("{d} (after: {})", failures.join("; ")) }
-                    });
+                    return self
+                        .record_created(&offer.backend, &info, Some(&offer))
+                        .map(|d| {
+                            if failures.is_empty() {
+                                d
+                            } else {
+                                format!("{d} (after: {})", failures.join("; "))
+                            }
+                        });
                 }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
@@ -199,35 +263,63 @@ impl Exec<'_> {
                         address: self.address().clone(),
                         message: format!("{}: {}; trying the next offer", offer.key(), e.kind),
                     });
-                    failures.push(format!("{} ({}): {}", offer.instance_type, offer.region, e.kind));
+                    failures.push(format!(
+                        "{} ({}): {}",
+                        offer.instance_type, offer.region, e.kind
+                    ));
                 }
             }
         }
         Err(format!("every offer failed: {}", failures.join("; ")))
     }
 
-    fn record_created(&self, backend: &str, info: &ResourceInfo, offer: Option<&Offer>) -> Result<String, String> {
+    fn record_created(
+        &self,
+        backend: &str,
+        info: &ResourceInfo,
+        offer: Option<&Offer>,
+    ) -> Result<String, String> {
         let mut record = self.new_record();
         record.provider = Some(backend.to_string());
         record.provider_id = Some(info.provider_id.clone());
         record.status = "active".into();
         record.offer = offer.and_then(|o| serde_json::to_value(o).ok());
-        record.price_per_hour = offer.map(|o| o.price.0).or(info.price.map(|p| p.0)).or(self.change.rate_after.map(|r| r.0));
+        record.price_per_hour = offer
+            .map(|o| o.price.0)
+            .or(info.price.map(|p| p.0))
+            .or(self.change.rate_after.map(|r| r.0));
         record.data = info.data.clone();
         let stored = self.write(&record, self.create_expectation())?;
-        let what = offer.map_or(String::new(), |o| format!(", {} {} {}", o.region, o.instance_type, o.price));
-        Ok(format!("id={}{what} (version {})", info.provider_id, stored.version))
+        let what = offer.map_or(String::new(), |o| {
+            format!(", {} {} {}", o.region, o.instance_type, o.price)
+        });
+        Ok(format!(
+            "id={}{what} (version {})",
+            info.provider_id, stored.version
+        ))
     }
 
     async fn delete_cloud(&self, kind: ResourceKind) -> Result<String, String> {
-        let recorded = self.ctx.state.get(self.address()).map_err(|e| e.to_string())?;
+        let recorded = self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?;
         let (Some(provider_name), Some(id)) = (
-            recorded.as_ref().and_then(|r| r.provider.clone()).or(self.change.provider.clone()),
-            recorded.as_ref().and_then(|r| r.provider_id.clone()).or(self.change.provider_id.clone()),
+            recorded
+                .as_ref()
+                .and_then(|r| r.provider.clone())
+                .or(self.change.provider.clone()),
+            recorded
+                .as_ref()
+                .and_then(|r| r.provider_id.clone())
+                .or(self.change.provider_id.clone()),
         ) else {
             return self.forget().await;
         };
-        let external = recorded.as_ref().is_some_and(|r| r.data.get("external") == Some(&serde_json::json!(true)));
+        let external = recorded
+            .as_ref()
+            .is_some_and(|r| r.data.get("external") == Some(&serde_json::json!(true)));
         if !external {
             let provider = self.provider(&provider_name)?;
             let intent = self.begin("delete", Some(&provider_name))?;
@@ -241,7 +333,9 @@ impl Exec<'_> {
             .await;
             match result {
                 Ok(()) => self.end(intent, IntentOutcome::Done, Some(&id)),
-                Err(e) if e.kind == dstack_provider::ErrorKind::NotFound => self.end(intent, IntentOutcome::Done, Some("already gone")),
+                Err(e) if e.kind == dstack_provider::ErrorKind::NotFound => {
+                    self.end(intent, IntentOutcome::Done, Some("already gone"))
+                }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
                     return Err(e.to_string());
@@ -250,13 +344,24 @@ impl Exec<'_> {
         }
         let expected = recorded.map_or(Expected::Any, |r| Expected::Version(r.version));
         match self.ctx.state.remove(self.address(), expected) {
-            Ok(()) => Ok(format!("id={id}{}", if external { " (external: forgotten, not deleted)" } else { "" })),
+            Ok(()) => Ok(format!(
+                "id={id}{}",
+                if external {
+                    " (external: forgotten, not deleted)"
+                } else {
+                    ""
+                }
+            )),
             Err(e) => Err(format!("deleted {id} but the state write failed: {e}")),
         }
     }
 
     async fn create_volume(&self) -> Result<String, String> {
-        let Some(Configuration::Volume(volume)) = self.change.after.as_ref().and_then(|a| serde_json::from_value(a.clone()).ok())
+        let Some(Configuration::Volume(volume)) = self
+            .change
+            .after
+            .as_ref()
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
             return Err("volume spec unreadable".into());
         };
@@ -285,7 +390,11 @@ impl Exec<'_> {
             tags: self.tags(&volume.tags.clone().unwrap_or_default()),
         };
         let intent = self.begin("create", Some(&backend))?;
-        match with_retries(self.ctx, self.address(), || provider.create_volume(&request)).await {
+        match with_retries(self.ctx, self.address(), || {
+            provider.create_volume(&request)
+        })
+        .await
+        {
             Ok(info) => {
                 self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
                 self.record_created(&backend, &info, None)
@@ -298,17 +407,34 @@ impl Exec<'_> {
     }
 
     async fn update_volume(&self) -> Result<String, String> {
-        let recorded = self.ctx.state.get(self.address()).map_err(|e| e.to_string())?.ok_or("volume is not recorded")?;
+        let recorded = self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?
+            .ok_or("volume is not recorded")?;
         let after = self.change.after.clone().unwrap_or_default();
-        let size: Option<Memory> = after.get("size").and_then(|s| s.as_str()).and_then(|s| s.parse().ok());
-        let before_size = recorded.spec.get("size").and_then(|s| s.as_str()).and_then(|s| s.parse::<Memory>().ok());
+        let size: Option<Memory> = after
+            .get("size")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse().ok());
+        let before_size = recorded
+            .spec
+            .get("size")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse::<Memory>().ok());
         let mut record = recorded.clone();
-        if let (Some(size), Some(provider_name), Some(id)) = (size, &recorded.provider, &recorded.provider_id)
+        if let (Some(size), Some(provider_name), Some(id)) =
+            (size, &recorded.provider, &recorded.provider_id)
             && Some(size) != before_size
         {
             let provider = self.provider(provider_name)?;
             let intent = self.begin("resize", Some(provider_name))?;
-            match with_retries(self.ctx, self.address(), || provider.resize_volume(id, size)).await {
+            match with_retries(self.ctx, self.address(), || {
+                provider.resize_volume(id, size)
+            })
+            .await
+            {
                 Ok(info) => {
                     self.end(intent, IntentOutcome::Done, Some(id));
                     record.data = info.data;
@@ -320,13 +446,21 @@ impl Exec<'_> {
             }
         }
         record.spec = after;
-        record.fingerprint = self.change.fingerprint.clone().unwrap_or(record.fingerprint);
+        record.fingerprint = self
+            .change
+            .fingerprint
+            .clone()
+            .unwrap_or(record.fingerprint);
         let stored = self.write(&record, Expected::Version(recorded.version))?;
         Ok(format!("version {}", stored.version))
     }
 
     async fn create_gateway(&self) -> Result<String, String> {
-        let Some(Configuration::Gateway(gateway)) = self.change.after.as_ref().and_then(|a| serde_json::from_value(a.clone()).ok())
+        let Some(Configuration::Gateway(gateway)) = self
+            .change
+            .after
+            .as_ref()
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
             return Err("gateway spec unreadable".into());
         };
@@ -341,7 +475,11 @@ impl Exec<'_> {
             tags: self.tags(&gateway.tags.clone().unwrap_or_default()),
         };
         let intent = self.begin("create", Some(&backend))?;
-        match with_retries(self.ctx, self.address(), || provider.create_gateway(&request)).await {
+        match with_retries(self.ctx, self.address(), || {
+            provider.create_gateway(&request)
+        })
+        .await
+        {
             Ok(info) => {
                 self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
                 self.record_created(&backend, &info, None)
@@ -383,28 +521,56 @@ impl Exec<'_> {
             let derived = std::path::Path::new(pc.file.name())
                 .file_name()
                 .and_then(|n| n.to_str())
-                .map(|n| n.trim_end_matches(".yml").trim_end_matches(".yaml").trim_end_matches(".dstack").to_string());
+                .map(|n| {
+                    n.trim_end_matches(".yml")
+                        .trim_end_matches(".yaml")
+                        .trim_end_matches(".dstack")
+                        .to_string()
+                });
             let name = pc.config.name().map(|n| n.to_string()).or(derived);
             if name.as_deref() == Some(run) && pc.config.run_common().is_some() {
-                let dir = std::path::Path::new(pc.file.name()).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                let dir = std::path::Path::new(pc.file.name())
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default();
                 return Ok((crate::normalize::normalize(&pc.config), dir));
             }
         }
-        let recorded = self.ctx.state.get(&ResourceAddr::Run(run.into())).map_err(|e| e.to_string())?;
-        let spec = recorded.map(|r| r.spec).ok_or_else(|| format!("run/{run} has no configuration"))?;
-        let config = serde_json::from_value(spec).map_err(|e| format!("run/{run} spec unreadable: {e}"))?;
+        let recorded = self
+            .ctx
+            .state
+            .get(&ResourceAddr::Run(run.into()))
+            .map_err(|e| e.to_string())?;
+        let spec = recorded
+            .map(|r| r.spec)
+            .ok_or_else(|| format!("run/{run} has no configuration"))?;
+        let config =
+            serde_json::from_value(spec).map_err(|e| format!("run/{run} spec unreadable: {e}"))?;
         Ok((config, std::path::PathBuf::from(".")))
     }
 
     async fn submit_job(&self) -> Result<String, String> {
-        let job: JobSpec = serde_json::from_value(self.change.after.clone().unwrap_or_default()).map_err(|e| format!("job spec unreadable: {e}"))?;
-        let instance = self.change.placement.clone().ok_or("job has no placement")?;
+        let job: JobSpec = serde_json::from_value(self.change.after.clone().unwrap_or_default())
+            .map_err(|e| format!("job spec unreadable: {e}"))?;
+        let instance = self
+            .change
+            .placement
+            .clone()
+            .ok_or("job has no placement")?;
         let target = self.instance_target(&instance)?;
         let (config, config_dir) = self.run_config(&job.run)?;
         let env = resolve_inherited_env(&config, self.address())?;
         let volumes = self.volume_targets(&config, &job)?;
-        let previous = self.ctx.state.get(self.address()).map_err(|e| e.to_string())?;
-        let submission = previous.as_ref().and_then(|p| p.data.get("submission")).and_then(|s| s.as_u64()).map_or(0, |s| s as u32 + 1);
+        let previous = self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?;
+        let submission = previous
+            .as_ref()
+            .and_then(|p| p.data.get("submission"))
+            .and_then(|s| s.as_u64())
+            .map_or(0, |s| s as u32 + 1);
         let launch = JobLaunch {
             address: self.address().clone(),
             job,
@@ -441,22 +607,44 @@ impl Exec<'_> {
             "previous": previous.as_ref().filter(|_| self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create)).and_then(|p| p.provider_id.clone()),
         });
         let expected = match (&previous, self.change.actions.first()) {
-            (Some(p), Some(dstack_schemas::plan::ActionWord::Create)) if self.change.actions.len() == 2 => Expected::Version(p.version),
+            (Some(p), Some(dstack_schemas::plan::ActionWord::Create))
+                if self.change.actions.len() == 2 =>
+            {
+                Expected::Version(p.version)
+            }
             _ => self.create_expectation(),
         };
         self.write(&record, expected)?;
         Ok(format!("job {} on {instance} ({})", state.id, state.status))
     }
 
-    fn volume_targets(&self, config: &Configuration, job: &JobSpec) -> Result<Vec<VolumeTarget>, String> {
+    fn volume_targets(
+        &self,
+        config: &Configuration,
+        job: &JobSpec,
+    ) -> Result<Vec<VolumeTarget>, String> {
         let mut out = Vec::new();
-        for mount in config.run_common().and_then(|c| c.volumes.clone()).unwrap_or_default() {
-            let VolumeMount::Network { names, .. } = mount else { continue };
+        for mount in config
+            .run_common()
+            .and_then(|c| c.volumes.clone())
+            .unwrap_or_default()
+        {
+            let VolumeMount::Network { names, .. } = mount else {
+                continue;
+            };
             for name in names {
-                let name = name.replace("${{ dstack.job_num }}", &job.index.to_string()).replace("${{ dstack.node_rank }}", &job.node_rank.to_string());
-                let row = self.ctx.state.get(&ResourceAddr::Volume(name.clone())).map_err(|e| e.to_string())?;
+                let name = name
+                    .replace("${{ dstack.job_num }}", &job.index.to_string())
+                    .replace("${{ dstack.node_rank }}", &job.node_rank.to_string());
+                let row = self
+                    .ctx
+                    .state
+                    .get(&ResourceAddr::Volume(name.clone()))
+                    .map_err(|e| e.to_string())?;
                 let Some(row) = row else {
-                    return Err(format!("volume/{name} is not recorded; create it first (`type: volume`)"));
+                    return Err(format!(
+                        "volume/{name} is not recorded; create it first (`type: volume`)"
+                    ));
                 };
                 out.push(VolumeTarget {
                     name,
@@ -469,19 +657,34 @@ impl Exec<'_> {
     }
 
     async fn stop_job(&self) -> Result<String, String> {
-        let Some(recorded) = self.ctx.state.get(self.address()).map_err(|e| e.to_string())? else {
+        let Some(recorded) = self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?
+        else {
             return Ok("already gone".into());
         };
         // In a rolling replacement the row already holds the new job; the
         // delete step stops the previous one.
-        let rolling = self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create);
+        let rolling =
+            self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create);
         let job_id = if rolling {
-            recorded.data.get("previous").and_then(|p| p.as_str()).map(str::to_string)
+            recorded
+                .data
+                .get("previous")
+                .and_then(|p| p.as_str())
+                .map(str::to_string)
         } else {
             recorded.provider_id.clone()
         };
-        let finished = !rolling && crate::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
-        let instance = recorded.data.get("instance").and_then(|i| i.as_str()).and_then(|i| i.parse::<ResourceAddr>().ok());
+        let finished =
+            !rolling && crate::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
+        let instance = recorded
+            .data
+            .get("instance")
+            .and_then(|i| i.as_str())
+            .and_then(|i| i.parse::<ResourceAddr>().ok());
         if let (Some(job_id), Some(instance), false) = (&job_id, instance, finished) {
             let target = self.instance_target(&instance).unwrap_or(InstanceTarget {
                 address: instance.clone(),
@@ -492,7 +695,9 @@ impl Exec<'_> {
             let intent = self.begin("stop", Some(self.ctx.runtime.name()))?;
             match self.ctx.runtime.stop(job_id, &target, false).await {
                 Ok(_) => self.end(intent, IntentOutcome::Done, Some(job_id)),
-                Err(e) if e.not_found => self.end(intent, IntentOutcome::Done, Some("already gone")),
+                Err(e) if e.not_found => {
+                    self.end(intent, IntentOutcome::Done, Some("already gone"))
+                }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.message));
                     return Err(e.message);
@@ -505,10 +710,21 @@ impl Exec<'_> {
                 obj.insert("previous".into(), serde_json::Value::Null);
             }
             self.write(&record, Expected::Version(recorded.version))?;
-            return Ok(format!("previous job {} stopped", job_id.unwrap_or_default()));
+            return Ok(format!(
+                "previous job {} stopped",
+                job_id.unwrap_or_default()
+            ));
         }
-        match self.ctx.state.remove(self.address(), Expected::Version(recorded.version)) {
-            Ok(()) => Ok(format!("job {} {}", recorded.provider_id.unwrap_or_default(), if finished { "removed" } else { "stopped" })),
+        match self
+            .ctx
+            .state
+            .remove(self.address(), Expected::Version(recorded.version))
+        {
+            Ok(()) => Ok(format!(
+                "job {} {}",
+                recorded.provider_id.unwrap_or_default(),
+                if finished { "removed" } else { "stopped" }
+            )),
             Err(e) => Err(format!("stopped but the state write failed: {e}")),
         }
     }
@@ -523,13 +739,24 @@ fn fail_message(e: &ProviderError, earlier: &[String]) -> String {
 }
 
 /// Values of `env` entries inherited from the environment of `dstack apply`.
-fn resolve_inherited_env(config: &Configuration, address: &ResourceAddr) -> Result<BTreeMap<String, String>, String> {
+fn resolve_inherited_env(
+    config: &Configuration,
+    address: &ResourceAddr,
+) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    let Some(common) = config.run_common() else { return Ok(out) };
+    let Some(common) = config.run_common() else {
+        return Ok(out);
+    };
     for entry in &common.env.0 {
         if entry.value == EnvValue::Inherit {
-            let value = std::env::var(&entry.name)
-                .map_err(|_| format!("environment variable {} is not set (run/{} inherits it: `- {}` in env)", entry.name, address.name(), entry.name))?;
+            let value = std::env::var(&entry.name).map_err(|_| {
+                format!(
+                    "environment variable {} is not set (run/{} inherits it: `- {}` in env)",
+                    entry.name,
+                    address.name(),
+                    entry.name
+                )
+            })?;
             out.insert(entry.name.clone(), value);
         }
     }

@@ -23,7 +23,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::desired::ProjectConfig;
-pub use runtime::{FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, VolumeTarget};
+pub use runtime::{
+    FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, VolumeTarget,
+};
 pub use steps::{Op, Step, build_steps};
 
 /// What apply needs besides the plan.
@@ -183,13 +185,18 @@ impl ApplyContext {
 
 /// Applies `plan`. Step failures are in the report, not an `Err`; `Err` is
 /// only for failures to record (the state store refusing writes).
-pub async fn apply_plan(plan: &PlanDoc, ctx: &ApplyContext) -> Result<ApplyReport, dstack_state::StateError> {
+pub async fn apply_plan(
+    plan: &PlanDoc,
+    ctx: &ApplyContext,
+) -> Result<ApplyReport, dstack_state::StateError> {
     let start = Instant::now();
     let operation = match plan.operation {
         dstack_schemas::plan::PlanOperation::Apply => "apply",
         dstack_schemas::plan::PlanOperation::Destroy => "destroy",
     };
-    let apply_id = ctx.state.begin_apply(&plan.plan_id, &ctx.holder, operation)?;
+    let apply_id = ctx
+        .state
+        .begin_apply(&plan.plan_id, &ctx.holder, operation)?;
     let steps = build_steps(plan);
     let outcomes = run_steps(plan, &steps, ctx, &apply_id).await;
     let mut reports: Vec<StepReport> = steps
@@ -209,7 +216,11 @@ pub async fn apply_plan(plan: &PlanDoc, ctx: &ApplyContext) -> Result<ApplyRepor
         outcome: String::new(),
         secs: start.elapsed().as_secs_f64(),
     };
-    report.outcome = match (report.count("failed") + report.count("skipped"), report.count("not_started"), report.count("done")) {
+    report.outcome = match (
+        report.count("failed") + report.count("skipped"),
+        report.count("not_started"),
+        report.count("done"),
+    ) {
         (_, n, _) if n > 0 => "interrupted",
         (0, _, _) => "succeeded",
         (_, _, 0) => "failed",
@@ -222,7 +233,8 @@ pub async fn apply_plan(plan: &PlanDoc, ctx: &ApplyContext) -> Result<ApplyRepor
         "skipped": report.count("skipped"),
         "not_started": report.count("not_started"),
     });
-    ctx.state.finish_apply(&apply_id, &report.outcome, &summary)?;
+    ctx.state
+        .finish_apply(&apply_id, &report.outcome, &summary)?;
     Ok(report)
 }
 
@@ -234,7 +246,8 @@ async fn run_steps(
 ) -> Vec<(StepOutcome, f64)> {
     let mut outcomes: Vec<Option<(StepOutcome, f64)>> = vec![None; steps.len()];
     let mut waiting: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
-    let mut ready: std::collections::VecDeque<usize> = (0..steps.len()).filter(|i| waiting[*i] == 0).collect();
+    let mut ready: std::collections::VecDeque<usize> =
+        (0..steps.len()).filter(|i| waiting[*i] == 0).collect();
     let dependents = steps::dependents(steps);
     let semaphore = Arc::new(tokio::sync::Semaphore::new(ctx.parallelism.max(1)));
     let mut running = tokio::task::JoinSet::new();
@@ -259,7 +272,9 @@ async fn run_steps(
             });
             task_step.insert(handle.id(), i);
         }
-        let Some(joined) = running.join_next_with_id().await else { break };
+        let Some(joined) = running.join_next_with_id().await else {
+            break;
+        };
         let (i, outcome, secs) = match joined {
             Ok((_, result)) => result,
             Err(e) => {
@@ -297,7 +312,10 @@ async fn run_steps(
         };
         outcomes[i] = Some((outcome, secs));
     }
-    outcomes.into_iter().map(|o| o.unwrap_or((StepOutcome::NotStarted, 0.0))).collect()
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or((StepOutcome::NotStarted, 0.0)))
+        .collect()
 }
 
 fn skip_dependents(
@@ -312,7 +330,11 @@ fn skip_dependents(
         if outcomes[d].is_some() {
             continue;
         }
-        let reason = format!("upstream failed: {} {}", steps[failed].op.as_str(), steps[failed].address);
+        let reason = format!(
+            "upstream failed: {} {}",
+            steps[failed].op.as_str(),
+            steps[failed].address
+        );
         ctx.emit(ApplyEvent::Skipped {
             address: steps[d].address.clone(),
             reason: reason.clone(),
@@ -323,7 +345,11 @@ fn skip_dependents(
 }
 
 /// Retries a transient provider failure with backoff (bounded).
-pub(crate) async fn with_retries<T, F, Fut>(ctx: &ApplyContext, address: &ResourceAddr, mut call: F) -> Result<T, dstack_provider::ProviderError>
+pub(crate) async fn with_retries<T, F, Fut>(
+    ctx: &ApplyContext,
+    address: &ResourceAddr,
+    mut call: F,
+) -> Result<T, dstack_provider::ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, dstack_provider::ProviderError>>,

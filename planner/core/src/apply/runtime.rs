@@ -102,10 +102,19 @@ pub trait JobRuntime: Send + Sync {
     async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError>;
 
     /// Stops a job; `abort` skips the graceful stop. `Ok` when already ended.
-    async fn stop(&self, job_id: &str, instance: &InstanceTarget, abort: bool) -> Result<JobState, RuntimeError>;
+    async fn stop(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+        abort: bool,
+    ) -> Result<JobState, RuntimeError>;
 
     /// The job's current state.
-    async fn status(&self, job_id: &str, instance: &InstanceTarget) -> Result<JobState, RuntimeError>;
+    async fn status(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+    ) -> Result<JobState, RuntimeError>;
 }
 
 /// A runtime that "runs" jobs instantly: each ends `done` (or `running`
@@ -139,10 +148,17 @@ impl JobRuntime for FakeRuntime {
 
     async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError> {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        let id = format!("job-{}", launch.token.chars().rev().take(8).collect::<String>());
+        let id = format!(
+            "job-{}",
+            launch.token.chars().rev().take(8).collect::<String>()
+        );
         let state = jobs.entry(id.clone()).or_insert_with(|| JobState {
             id: id.clone(),
-            status: if self.long_running { "running".into() } else { "done".into() },
+            status: if self.long_running {
+                "running".into()
+            } else {
+                "done".into()
+            },
             exit_code: (!self.long_running).then_some(0),
             reason: None,
             data: serde_json::json!({}),
@@ -150,7 +166,12 @@ impl JobRuntime for FakeRuntime {
         Ok(state.clone())
     }
 
-    async fn stop(&self, job_id: &str, _instance: &InstanceTarget, _abort: bool) -> Result<JobState, RuntimeError> {
+    async fn stop(
+        &self,
+        job_id: &str,
+        _instance: &InstanceTarget,
+        _abort: bool,
+    ) -> Result<JobState, RuntimeError> {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let state = jobs.entry(job_id.to_string()).or_insert_with(|| JobState {
             id: job_id.to_string(),
@@ -166,7 +187,11 @@ impl JobRuntime for FakeRuntime {
         Ok(state.clone())
     }
 
-    async fn status(&self, job_id: &str, _instance: &InstanceTarget) -> Result<JobState, RuntimeError> {
+    async fn status(
+        &self,
+        job_id: &str,
+        _instance: &InstanceTarget,
+    ) -> Result<JobState, RuntimeError> {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         jobs.get(job_id).cloned().ok_or_else(|| RuntimeError {
             message: format!("no job {job_id}"),

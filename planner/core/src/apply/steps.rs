@@ -74,10 +74,10 @@ pub fn build_steps(plan: &PlanDoc) -> Vec<Step> {
             previous = Some(id);
         }
     }
-    for i in 0..steps.len() {
-        let change = &plan.resource_changes[steps[i].change];
+    for (i, step) in steps.iter_mut().enumerate() {
+        let change = &plan.resource_changes[step.change];
         let mut extra = Vec::new();
-        match steps[i].op {
+        match step.op {
             Op::Create | Op::Update => {
                 for dep in &change.depends_on {
                     if let Some(&d) = creates.get(dep) {
@@ -93,7 +93,8 @@ pub fn build_steps(plan: &PlanDoc) -> Vec<Step> {
             Op::Delete => {
                 // Everything that depends on this one is deleted first.
                 for other in &plan.resource_changes {
-                    let depends = other.depends_on.contains(&steps[i].address) || other.placement.as_ref() == Some(&steps[i].address);
+                    let depends = other.depends_on.contains(&step.address)
+                        || other.placement.as_ref() == Some(&step.address);
                     if depends && let Some(&d) = deletes.get(&other.address) {
                         extra.push(d);
                     }
@@ -101,9 +102,9 @@ pub fn build_steps(plan: &PlanDoc) -> Vec<Step> {
             }
         }
         extra.retain(|d| *d != i);
-        steps[i].deps.extend(extra);
-        steps[i].deps.sort();
-        steps[i].deps.dedup();
+        step.deps.extend(extra);
+        step.deps.sort();
+        step.deps.dedup();
     }
     steps
 }

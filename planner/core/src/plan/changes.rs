@@ -51,14 +51,21 @@ pub fn replace_actions(order: ReplaceOrder) -> Vec<ActionWord> {
 
 /// `task`, `service` or `dev-environment` of a run or job spec.
 pub fn run_type_of(spec: &serde_json::Value) -> Option<String> {
-    spec.get("type").and_then(|t| t.as_str()).map(str::to_string)
+    spec.get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
 }
 
-fn rule_context<'s>(address: &ResourceAddr, spec: &serde_json::Value, run_type: Option<&'s str>) -> RuleContext<'s> {
+fn rule_context<'s>(
+    address: &ResourceAddr,
+    spec: &serde_json::Value,
+    run_type: Option<&'s str>,
+) -> RuleContext<'s> {
     RuleContext {
         kind: address.kind(),
         run_type,
-        ssh_fleet: address.kind() == ResourceKind::Fleet && spec.get("ssh_config").is_some_and(|s| !s.is_null()),
+        ssh_fleet: address.kind() == ResourceKind::Fleet
+            && spec.get("ssh_config").is_some_and(|s| !s.is_null()),
     }
 }
 
@@ -97,7 +104,11 @@ impl Builder<'_> {
     }
 
     /// Desired against recorded for one resource.
-    pub(super) fn compare(&self, desired: &DesiredResource, recorded: &RecordedResource) -> ResourceChange {
+    pub(super) fn compare(
+        &self,
+        desired: &DesiredResource,
+        recorded: &RecordedResource,
+    ) -> ResourceChange {
         let run_type = run_type_of(&desired.spec).or_else(|| run_type_of(&recorded.spec));
         let mut change = new_change(&desired.address, vec![ActionWord::NoOp]);
         change.before = Some(recorded.spec.clone());
@@ -113,7 +124,10 @@ impl Builder<'_> {
         let status = self.status_of(recorded);
         if recorded.fingerprint == desired.fingerprint {
             if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
-                change.reason = Some(format!("finished ({status}); `--replace {}` runs it again", desired.address));
+                change.reason = Some(format!(
+                    "finished ({status}); `--replace {}` runs it again",
+                    desired.address
+                ));
             }
             return change;
         }
@@ -128,14 +142,22 @@ impl Builder<'_> {
                 change.reason = Some(describe_fields(&change.changed_fields, "changed in place"));
             }
             Verdict::Replace => {
-                change.actions = replace_actions(replace_order(desired.address.kind(), run_type.as_deref()));
+                change.actions =
+                    replace_actions(replace_order(desired.address.kind(), run_type.as_deref()));
                 change.action_reason = Some("replace_because_cannot_update".into());
-                let forcing: Vec<FieldChange> =
-                    change.changed_fields.iter().filter(|f| f.forces_replacement).cloned().collect();
+                let forcing: Vec<FieldChange> = change
+                    .changed_fields
+                    .iter()
+                    .filter(|f| f.forces_replacement)
+                    .cloned()
+                    .collect();
                 change.reason = Some(describe_fields(&forcing, "forces replacement"));
-                if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
+                if FINISHED.contains(&status.as_str())
+                    && desired.address.kind() == ResourceKind::Run
+                {
                     change.action_reason = Some("rerun_because_changed".into());
-                    change.reason = Some(format!("finished ({status}) and changed, so it runs again"));
+                    change.reason =
+                        Some(format!("finished ({status}) and changed, so it runs again"));
                     for field in &mut change.changed_fields {
                         field.note = None;
                     }
@@ -150,27 +172,40 @@ impl Builder<'_> {
         if recorded.address.kind() != ResourceKind::Run {
             return recorded.status.clone();
         }
-        let jobs: Vec<&RecordedResource> =
-            self.recorded.values().filter(|r| r.address.parent().as_ref() == Some(&recorded.address)).collect();
+        let jobs: Vec<&RecordedResource> = self
+            .recorded
+            .values()
+            .filter(|r| r.address.parent().as_ref() == Some(&recorded.address))
+            .collect();
         if jobs.is_empty() {
             return recorded.status.clone();
         }
         if jobs.iter().all(|j| FINISHED.contains(&j.status.as_str())) {
-            if jobs.iter().all(|j| j.status == "done") { "done".into() } else { "failed".into() }
+            if jobs.iter().all(|j| j.status == "done") {
+                "done".into()
+            } else {
+                "failed".into()
+            }
         } else {
             "running".into()
         }
     }
 
     pub(super) fn is_drifted(&self, address: &ResourceAddr) -> bool {
-        self.drift.iter().any(|d| &d.address == address && super::observe::GONE.contains(&d.drift.as_str()))
+        self.drift
+            .iter()
+            .any(|d| &d.address == address && super::observe::GONE.contains(&d.drift.as_str()))
     }
 
     /// Recorded resources no longer configured are deleted, except volumes
     /// (never deleted implicitly) and, with `-f`, anything outside the files.
     pub(super) fn plan_deletions(&mut self) {
-        let leftovers: Vec<RecordedResource> =
-            self.recorded.values().filter(|r| !self.changes.contains_key(&r.address)).cloned().collect();
+        let leftovers: Vec<RecordedResource> = self
+            .recorded
+            .values()
+            .filter(|r| !self.changes.contains_key(&r.address))
+            .cloned()
+            .collect();
         for recorded in leftovers {
             let address = recorded.address.clone();
             let mut change = new_change(&address, vec![ActionWord::Delete]);
@@ -178,13 +213,23 @@ impl Builder<'_> {
             change.recorded_version = Some(recorded.version);
             change.provider_id = recorded.provider_id.clone();
             change.provider = recorded.provider.clone();
+            change.offer = super::instances::recorded_offer(recorded.offer.as_ref());
             change.action_reason = Some("delete_because_no_resource_config".into());
+            change.reason = Some(if address.parent().is_some() {
+                "its parent is deleted or it is no longer needed".into()
+            } else {
+                "no longer in the configuration".into()
+            });
             let parent_deleted = address.parent().is_some_and(|p| {
-                self.changes.get(&p).is_some_and(|c| c.actions.contains(&ActionWord::Delete)) || !self.desired.resources.contains_key(&p)
+                self.changes
+                    .get(&p)
+                    .is_some_and(|c| c.actions.contains(&ActionWord::Delete))
+                    || !self.desired.resources.contains_key(&p)
             });
             if self.is_drifted(&address) {
                 change.action_reason = Some("delete_because_deleted_outside".into());
-                change.reason = Some("already gone outside dstack; only the state record is removed".into());
+                change.reason =
+                    Some("already gone outside dstack; only the state record is removed".into());
             } else if self.input.options.destroy {
                 if !self.targeted(&address) {
                     continue;
@@ -195,12 +240,17 @@ impl Builder<'_> {
             } else if address.kind() == ResourceKind::Volume {
                 change.actions = vec![ActionWord::NoOp];
                 change.action_reason = Some("retain_volume".into());
-                change.reason = Some("no longer configured; kept, because volumes are never deleted implicitly".into());
+                change.reason = Some(
+                    "no longer configured; kept, because volumes are never deleted implicitly"
+                        .into(),
+                );
                 self.warning(
                     "dstack::plan::volume_retained",
                     Some(&address),
-                    format!("{address} is no longer configured and is kept"),
-                    Some(format!("delete it explicitly with `dstack destroy --target {address}`")),
+                    "no longer configured, and kept".into(),
+                    Some(format!(
+                        "delete it explicitly with `dstack destroy --target {address}`"
+                    )),
                 );
             }
             self.changes.insert(address, change);
@@ -210,7 +260,10 @@ impl Builder<'_> {
     /// With `--target`, destroy only the targets and what depends on them.
     fn targeted(&self, address: &ResourceAddr) -> bool {
         let targets = &self.input.options.targets;
-        targets.is_empty() || targets.iter().any(|t| address.is_within(t) || self.depends_on_transitively(address, t))
+        targets.is_empty()
+            || targets
+                .iter()
+                .any(|t| address.is_within(t) || self.depends_on_transitively(address, t))
     }
 
     fn depends_on_transitively(&self, address: &ResourceAddr, target: &ResourceAddr) -> bool {
@@ -247,7 +300,12 @@ impl Builder<'_> {
                     Some("change only fields that update in place, or drop --no-recreate".into()),
                 );
             }
-            let explicit = self.input.options.replace.iter().any(|r| address.is_within(r));
+            let explicit = self
+                .input
+                .options
+                .replace
+                .iter()
+                .any(|r| address.is_within(r));
             if address.kind() == ResourceKind::Volume && !explicit {
                 self.error(
                     "dstack::plan::volume_replace",
@@ -261,10 +319,20 @@ impl Builder<'_> {
 
     fn force_replace(&mut self, target: &ResourceAddr) {
         let mut found = false;
-        let addresses: Vec<ResourceAddr> = self.changes.keys().filter(|a| a.is_within(target)).cloned().collect();
+        let addresses: Vec<ResourceAddr> = self
+            .changes
+            .keys()
+            .filter(|a| a.is_within(target))
+            .cloned()
+            .collect();
         for address in addresses {
-            let Some(change) = self.changes.get_mut(&address) else { continue };
-            if !matches!(change.actions.as_slice(), [ActionWord::NoOp] | [ActionWord::Update]) {
+            let Some(change) = self.changes.get_mut(&address) else {
+                continue;
+            };
+            if !matches!(
+                change.actions.as_slice(),
+                [ActionWord::NoOp] | [ActionWord::Update]
+            ) {
                 found = true;
                 continue;
             }
@@ -293,6 +361,16 @@ fn describe_fields(fields: &[FieldChange], what: &str) -> String {
     match names.as_slice() {
         [] => what.to_string(),
         [one] => format!("`{one}` {what}"),
-        many => format!("{} {what}", many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+        many => {
+            // "forces replacement" → "force replacement" for several fields.
+            let plural = what.replacen("forces", "force", 1);
+            format!(
+                "{} {plural}",
+                many.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     }
 }

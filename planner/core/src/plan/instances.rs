@@ -37,7 +37,10 @@ impl Builder<'_> {
             })
             .collect();
         for (address, fleet) in fleets {
-            let fleet_replaced = self.changes.get(&address).is_some_and(|c| c.verb() == "replace");
+            let fleet_replaced = self
+                .changes
+                .get(&address)
+                .is_some_and(|c| c.verb() == "replace");
             let instances: Vec<DesiredResource> = self
                 .desired
                 .resources
@@ -53,7 +56,12 @@ impl Builder<'_> {
         }
     }
 
-    fn instance_change(&mut self, desired: &DesiredResource, fleet: &FleetConfig, fleet_replaced: bool) -> ResourceChange {
+    fn instance_change(
+        &mut self,
+        desired: &DesiredResource,
+        fleet: &FleetConfig,
+        fleet_replaced: bool,
+    ) -> ResourceChange {
         let Some(recorded) = self.recorded.get(&desired.address).cloned() else {
             let mut change = self.create_change(desired);
             self.choose_offer(&mut change, fleet);
@@ -67,17 +75,23 @@ impl Builder<'_> {
         }
         let offer = recorded_offer(recorded.offer.as_ref());
         change.offer = offer.clone();
-        change.rate_before = recorded.price_per_hour.map(dstack_schemas::money::HourlyRate);
+        change.rate_before = recorded
+            .price_per_hour
+            .map(dstack_schemas::money::HourlyRate);
         change.rate_after = change.rate_before;
         if fleet.ssh_config.is_some() {
             return change;
         }
-        let misfit = offer.as_ref().and_then(|o| fleet_requirements(fleet).check(o).err());
+        let misfit = offer
+            .as_ref()
+            .and_then(|o| fleet_requirements(fleet).check(o).err());
         if fleet_replaced || misfit.is_some() {
             change.actions = vec![ActionWord::Delete, ActionWord::Create];
             change.action_reason = Some("replace_because_cannot_update".into());
             change.reason = Some(match (&misfit, &offer) {
-                (Some(why), Some(o)) => format!("{} no longer fits the fleet ({why})", o.instance_type),
+                (Some(why), Some(o)) => {
+                    format!("{} no longer fits the fleet ({why})", o.instance_type)
+                }
                 _ => "its fleet is replaced".into(),
             });
             self.choose_offer(&mut change, fleet);
@@ -96,7 +110,13 @@ impl Builder<'_> {
             Some(best) => {
                 change.offer = Some(best.clone());
                 change.rate_after = Some(best.price);
-                change.fallback_offers = ranking.matched.iter().skip(1).take(FALLBACK_OFFERS).cloned().collect();
+                change.fallback_offers = ranking
+                    .matched
+                    .iter()
+                    .skip(1)
+                    .take(FALLBACK_OFFERS)
+                    .cloned()
+                    .collect();
                 change.offers_matched = Some(ranking.matched.len());
             }
             None => {
@@ -104,13 +124,29 @@ impl Builder<'_> {
                 let backends = if self.input.market.backends.is_empty() {
                     "no cloud backend is configured (.dstack/backends.yml)".to_string()
                 } else {
-                    format!("configured backends: {}", self.input.market.backends.iter().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        "configured backends: {}",
+                        self.input
+                            .market
+                            .backends
+                            .iter()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
-                self.error(
+                self.error_at_field(
                     "dstack::plan::no_offer",
                     &address,
-                    format!("no offer matches {address} ({}; {})", requirements.describe(), ranking.explain_rejections()),
-                    Some(format!("{backends}; relax `resources`, `regions`, `spot_policy` or `max_price`")),
+                    "/resources",
+                    format!(
+                        "no offer matches {address} ({}; {})",
+                        requirements.describe(),
+                        ranking.explain_rejections()
+                    ),
+                    Some(format!(
+                        "{backends}; relax `resources`, `regions`, `spot_policy` or `max_price`"
+                    )),
                 );
             }
         }
@@ -119,17 +155,27 @@ impl Builder<'_> {
     /// Instances a fleet grew by for runs (beyond its initial nodes) stay
     /// while they fit and the fleet allows them; idle ones are released by
     /// their idle timeout, not by planning.
-    fn keep_elastic_instances(&mut self, fleet_address: &ResourceAddr, fleet: &FleetConfig, desired_count: u32, fleet_replaced: bool) {
+    fn keep_elastic_instances(
+        &mut self,
+        fleet_address: &ResourceAddr,
+        fleet: &FleetConfig,
+        desired_count: u32,
+        fleet_replaced: bool,
+    ) {
         let extra: Vec<dstack_state::RecordedResource> = self
             .recorded
             .values()
-            .filter(|r| r.address.parent().as_ref() == Some(fleet_address) && !self.desired.resources.contains_key(&r.address))
+            .filter(|r| {
+                r.address.parent().as_ref() == Some(fleet_address)
+                    && !self.desired.resources.contains_key(&r.address)
+            })
             .cloned()
             .collect();
         let max = fleet.nodes.and_then(|n| n.max);
         for (n, recorded) in extra.into_iter().enumerate() {
-            let fits = recorded_offer(recorded.offer.as_ref()).is_some_and(|o| fleet_requirements(fleet).check(&o).is_ok());
-            let allowed = max.is_none_or(|m| desired_count + n as u32 + 1 <= m);
+            let fits = recorded_offer(recorded.offer.as_ref())
+                .is_some_and(|o| fleet_requirements(fleet).check(&o).is_ok());
+            let allowed = max.is_none_or(|m| desired_count + (n as u32) < m);
             if fleet_replaced || !fits || !allowed || self.is_drifted(&recorded.address) {
                 continue; // planned as a delete
             }
@@ -142,10 +188,14 @@ impl Builder<'_> {
             change.provider_id = recorded.provider_id.clone();
             change.provider = recorded.provider.clone();
             change.offer = recorded_offer(recorded.offer.as_ref());
-            change.rate_before = recorded.price_per_hour.map(dstack_schemas::money::HourlyRate);
+            change.rate_before = recorded
+                .price_per_hour
+                .map(dstack_schemas::money::HourlyRate);
             change.rate_after = change.rate_before;
             change.reason = Some(match spec.and_then(|s| s.for_run) {
-                Some(run) => format!("elastic (grown for run/{run}); released after its idle timeout"),
+                Some(run) => {
+                    format!("elastic (grown for run/{run}); released after its idle timeout")
+                }
                 None => "elastic; released after its idle timeout".into(),
             });
             self.changes.insert(recorded.address.clone(), change);

@@ -68,8 +68,16 @@ impl Builder<'_> {
     /// The pool of fleets and instances runs can use.
     fn pool(&self) -> Pool {
         let mut pool = Pool::default();
-        for change in self.changes.values().filter(|c| c.kind == ResourceKind::Fleet && c.actions != [ActionWord::Delete]) {
-            let Some(Configuration::Fleet(fleet)) = self.desired.resources.get(&change.address).and_then(|r| r.config.clone())
+        for change in self
+            .changes
+            .values()
+            .filter(|c| c.kind == ResourceKind::Fleet && c.actions != [ActionWord::Delete])
+        {
+            let Some(Configuration::Fleet(fleet)) = self
+                .desired
+                .resources
+                .get(&change.address)
+                .and_then(|r| r.config.clone())
             else {
                 continue;
             };
@@ -80,12 +88,20 @@ impl Builder<'_> {
                     requirements: fleet_requirements(&fleet),
                     cluster: fleet.placement == Some(Placement::Cluster),
                     count: 0,
-                    max: if fleet.ssh_config.is_some() { Some(0) } else { fleet.nodes.and_then(|n| n.max) },
+                    max: if fleet.ssh_config.is_some() {
+                        Some(0)
+                    } else {
+                        fleet.nodes.and_then(|n| n.max)
+                    },
                     can_grow: fleet.ssh_config.is_none(),
                 },
             );
         }
-        for change in self.changes.values().filter(|c| c.kind == ResourceKind::Instance && c.actions != [ActionWord::Delete]) {
+        for change in self
+            .changes
+            .values()
+            .filter(|c| c.kind == ResourceKind::Instance && c.actions != [ActionWord::Delete])
+        {
             let fleet = change.address.name().to_string();
             if let Some(f) = pool.fleets.get_mut(&fleet) {
                 f.count += 1;
@@ -125,7 +141,9 @@ impl Builder<'_> {
 
     /// Job changes of one run; returns the jobs that need a place.
     fn job_changes(&mut self, run: &ResourceAddr, pool: &mut Pool) -> Vec<ResourceAddr> {
-        let Some(run_change) = self.changes.get(run).cloned() else { return Vec::new() };
+        let Some(run_change) = self.changes.get(run).cloned() else {
+            return Vec::new();
+        };
         let run_type = run_change.after.as_ref().and_then(run_type_of);
         let order = replace_order(ResourceKind::Job, run_type.as_deref());
         let jobs: Vec<DesiredResource> = self
@@ -156,7 +174,9 @@ impl Builder<'_> {
                 // carries a fingerprint of it.
                 change.changed_fields.clear();
             }
-            let finished = recorded.as_ref().is_some_and(|r| FINISHED.contains(&r.status.as_str()));
+            let finished = recorded
+                .as_ref()
+                .is_some_and(|r| FINISHED.contains(&r.status.as_str()));
             match change.verb() {
                 "no-op" | "update" => {
                     change.placement = recorded_instance.clone();
@@ -179,25 +199,59 @@ impl Builder<'_> {
     }
 
     fn place_run(&mut self, run: &ResourceAddr, jobs: Vec<ResourceAddr>, pool: &mut Pool) {
-        let Some(Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_)) =
-            self.desired.resources.get(run).and_then(|r| r.config.clone())
+        let Some(
+            Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_),
+        ) = self
+            .desired
+            .resources
+            .get(run)
+            .and_then(|r| r.config.clone())
         else {
             return;
         };
         let config = self.desired.resources[run].config.clone();
-        let common = config.as_ref().and_then(|c| c.run_common()).cloned().unwrap_or_default();
+        let common = config
+            .as_ref()
+            .and_then(|c| c.run_common())
+            .cloned()
+            .unwrap_or_default();
         let multinode = matches!(config, Some(Configuration::Task(_)))
-            && self.desired.resources.keys().filter(|a| a.parent().as_ref() == Some(run)).count() > 1;
+            && self
+                .desired
+                .resources
+                .keys()
+                .filter(|a| a.parent().as_ref() == Some(run))
+                .count()
+                > 1;
         let request = RunRequest {
             run: run.name().to_string(),
             jobs: jobs
                 .iter()
-                .filter_map(|j| self.desired.resources.get(j).and_then(|d| d.job.clone()).map(|s| (j.clone(), s.requirements)))
+                .filter_map(|j| {
+                    self.desired
+                        .resources
+                        .get(j)
+                        .and_then(|d| d.job.clone())
+                        .map(|s| (j.clone(), s.requirements))
+                })
                 .collect(),
-            fleets: common.profile.fleets.as_ref().map(|f| f.iter().map(|r| r.name.clone()).collect()),
+            fleets: common
+                .profile
+                .fleets
+                .as_ref()
+                .map(|f| f.iter().map(|r| r.name.clone()).collect()),
             multinode,
             may_create: common.profile.creation_policy != Some(CreationPolicy::Reuse),
         };
+        // A run naming a fleet that does not exist was reported by the graph.
+        if request
+            .fleets
+            .iter()
+            .flatten()
+            .any(|f| !pool.fleets.contains_key(f))
+        {
+            return;
+        }
         match pool.place(&request, &self.input.market.offers) {
             Ok(placed) => {
                 for instance in &placed.new_instances {
@@ -211,16 +265,32 @@ impl Builder<'_> {
                 }
             }
             Err(reasons) => {
-                let no_fleets = self.desired.resources.keys().all(|a| a.kind() != ResourceKind::Fleet) && self.input.market.local.is_none();
+                let no_fleets = self
+                    .desired
+                    .resources
+                    .keys()
+                    .all(|a| a.kind() != ResourceKind::Fleet)
+                    && self.input.market.local.is_none();
                 let (code, summary) = if no_fleets {
-                    ("dstack::plan::no_fleets", "the project has no fleets".to_string())
+                    (
+                        "dstack::plan::no_fleets",
+                        "the project has no fleets".to_string(),
+                    )
                 } else {
-                    ("dstack::plan::no_capacity", format!("no fleet can host {run}"))
+                    (
+                        "dstack::plan::no_capacity",
+                        format!("no fleet can host {run}"),
+                    )
                 };
-                let requirements = request.jobs.first().map(|(_, r)| r.describe()).unwrap_or_default();
-                self.error(
+                let requirements = request
+                    .jobs
+                    .first()
+                    .map(|(_, r)| r.describe())
+                    .unwrap_or_default();
+                self.error_at_field(
                     code,
                     run,
+                    "/resources",
                     format!("{summary} ({requirements}): {}", reasons.join("; ")),
                     Some("create a fleet that fits (`type: fleet`), let one grow (`nodes: 0..N`), or relax `resources`".into()),
                 );
@@ -249,7 +319,11 @@ impl Builder<'_> {
         if let Some(r) = self.recorded.get(&instance.address) {
             change.recorded_version = Some(r.version);
         }
-        self.graph.depend(&instance.address, &ResourceAddr::Fleet(instance.fleet.clone()), None);
+        self.graph.depend(
+            &instance.address,
+            &ResourceAddr::Fleet(instance.fleet.clone()),
+            None,
+        );
         self.desired.resources.insert(
             instance.address.clone(),
             DesiredResource {
@@ -258,7 +332,11 @@ impl Builder<'_> {
                 fingerprint: change.fingerprint.clone().unwrap_or_default(),
                 config: None,
                 job: None,
-                origin: self.desired.resources.get(run).and_then(|r| r.origin.clone()),
+                origin: self
+                    .desired
+                    .resources
+                    .get(run)
+                    .and_then(|r| r.origin.clone()),
                 references: Vec::new(),
             },
         );

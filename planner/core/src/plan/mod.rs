@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::plan::{
-    ActionWord, PLAN_FORMAT_VERSION, PlanCost, PlanDiagnostic, PlanDoc, PlanOperation, ReadVersion, ResourceChange,
-    ResourceDrift, Summary,
+    ActionWord, PLAN_FORMAT_VERSION, PlanCost, PlanDiagnostic, PlanDoc, PlanOperation, ReadVersion,
+    ResourceChange, ResourceDrift, Summary,
 };
 use dstack_state::RecordedResource;
 
@@ -95,7 +95,8 @@ pub fn build_plan(input: &PlanInput) -> PlanDoc {
     b.apply_overrides();
     let mut cost = b.price();
     let orphans = b.orphans();
-    let ghost: dstack_schemas::money::Usd = orphans.iter().filter_map(|o| o.rate).map(|r| r.0).sum();
+    let ghost: dstack_schemas::money::Usd =
+        orphans.iter().filter_map(|o| o.rate).map(|r| r.0).sum();
     if !orphans.is_empty() {
         cost.ghost_hourly = Some(dstack_schemas::money::HourlyRate(ghost));
     }
@@ -104,8 +105,16 @@ pub fn build_plan(input: &PlanInput) -> PlanDoc {
 
 impl<'a> Builder<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
-        let desired = if input.options.destroy { Desired::default() } else { build_desired(input.configs) };
-        let recorded = input.recorded.iter().map(|r| (r.address.clone(), r.clone())).collect();
+        let desired = if input.options.destroy {
+            Desired::default()
+        } else {
+            build_desired(input.configs)
+        };
+        let recorded = input
+            .recorded
+            .iter()
+            .map(|r| (r.address.clone(), r.clone()))
+            .collect();
         Self {
             input,
             desired,
@@ -140,10 +149,16 @@ impl<'a> Builder<'a> {
     }
 
     fn error_at(&mut self, e: DesiredError) {
-        let location = e.origin.as_ref().and_then(|o| locate(self.input.configs, o));
+        let location = e
+            .origin
+            .as_ref()
+            .and_then(|o| locate(self.input.configs, o));
         let mut message = e.message;
         if let Some(also) = e.also.as_ref().and_then(|o| locate(self.input.configs, o)) {
-            message = format!("{message} (see also {}:{}:{})", also.file, also.line, also.column);
+            message = format!(
+                "{message} (see also {}:{}:{})",
+                also.file, also.line, also.column
+            );
         }
         self.diagnostics.push(PlanDiagnostic {
             severity: "error".into(),
@@ -156,7 +171,22 @@ impl<'a> Builder<'a> {
     }
 
     fn error(&mut self, code: &str, address: &ResourceAddr, message: String, help: Option<String>) {
-        let location = self.location_of(address);
+        self.error_at_field(code, address, "/type", message, help);
+    }
+
+    /// An error about `address`, located at `pointer` of its configuration
+    /// (falling back to its `type:` line).
+    fn error_at_field(
+        &mut self,
+        code: &str,
+        address: &ResourceAddr,
+        pointer: &str,
+        message: String,
+        help: Option<String>,
+    ) {
+        let location = self
+            .location_at(address, pointer)
+            .or_else(|| self.location_of(address));
         self.diagnostics.push(PlanDiagnostic {
             severity: "error".into(),
             code: code.into(),
@@ -167,7 +197,13 @@ impl<'a> Builder<'a> {
         });
     }
 
-    fn warning(&mut self, code: &str, address: Option<&ResourceAddr>, message: String, help: Option<String>) {
+    fn warning(
+        &mut self,
+        code: &str,
+        address: Option<&ResourceAddr>,
+        message: String,
+        help: Option<String>,
+    ) {
         let location = address.and_then(|a| self.location_of(a));
         self.diagnostics.push(PlanDiagnostic {
             severity: "warning".into(),
@@ -180,12 +216,30 @@ impl<'a> Builder<'a> {
     }
 
     fn location_of(&self, address: &ResourceAddr) -> Option<dstack_schemas::plan::SourceLocation> {
+        self.location_at(address, "/type")
+    }
+
+    /// Where `pointer` of the configuration defining `address` is, if it is written.
+    fn location_at(
+        &self,
+        address: &ResourceAddr,
+        pointer: &str,
+    ) -> Option<dstack_schemas::plan::SourceLocation> {
         let top = address.parent().unwrap_or_else(|| address.clone());
-        let origin = self.desired.resources.get(&top).and_then(|r| r.origin.clone())?;
-        locate(self.input.configs, &crate::desired::Origin {
-            config: origin.config,
-            pointer: "/type".into(),
-        })
+        let origin = self
+            .desired
+            .resources
+            .get(&top)
+            .and_then(|r| r.origin.clone())?;
+        let config = self.input.configs.get(origin.config)?;
+        config.spans.label(pointer)?;
+        locate(
+            self.input.configs,
+            &crate::desired::Origin {
+                config: origin.config,
+                pointer: pointer.into(),
+            },
+        )
     }
 
     fn finish(mut self, cost: PlanCost, orphans: Vec<dstack_schemas::plan::Orphan>) -> PlanDoc {
@@ -198,14 +252,23 @@ impl<'a> Builder<'a> {
             format_version: PLAN_FORMAT_VERSION.into(),
             plan_id: String::new(),
             created_at: self.input.created_at.clone(),
-            operation: if self.input.options.destroy { PlanOperation::Destroy } else { PlanOperation::Apply },
+            operation: if self.input.options.destroy {
+                PlanOperation::Destroy
+            } else {
+                PlanOperation::Apply
+            },
             applyable: has_changes && !errored,
             complete: !errored,
             errored,
             has_changes,
             lineage: self.input.lineage.to_string(),
             config_digest: self.input.config_digest.clone(),
-            config_files: self.input.configs.iter().map(|c| c.file.name().to_string()).collect(),
+            config_files: self
+                .input
+                .configs
+                .iter()
+                .map(|c| c.file.name().to_string())
+                .collect(),
             config_scope: match self.input.scope {
                 Scope::Project => "project".into(),
                 Scope::Files => "files".into(),
@@ -232,7 +295,9 @@ impl<'a> Builder<'a> {
         let mut out: Vec<ResourceChange> = Vec::new();
         let mut deletes: Vec<ResourceChange> = Vec::new();
         for address in order {
-            let Some(mut change) = self.changes.remove(&address) else { continue };
+            let Some(mut change) = self.changes.remove(&address) else {
+                continue;
+            };
             change.depends_on = self
                 .graph
                 .dependencies(&address)
@@ -260,7 +325,12 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|a| ReadVersion {
                 address: a.clone(),
-                version: self.input.recorded.iter().find(|r| &r.address == a).map(|r| r.version),
+                version: self
+                    .input
+                    .recorded
+                    .iter()
+                    .find(|r| &r.address == a)
+                    .map(|r| r.version),
             })
             .collect()
     }

@@ -30,7 +30,11 @@ impl Builder<'_> {
         cost.hourly_before = HourlyRate(before);
         cost.hourly_after = HourlyRate(after);
         cost.hourly_delta = Usd::from_micros(after.micros() - before.micros());
-        let runs: Vec<ResourceAddr> = addresses.iter().filter(|a| a.kind() == ResourceKind::Run).cloned().collect();
+        let runs: Vec<ResourceAddr> = addresses
+            .iter()
+            .filter(|a| a.kind() == ResourceKind::Run)
+            .cloned()
+            .collect();
         let mut total: Option<LifetimeCost> = None;
         for run in runs {
             match self.run_lifetime(&run) {
@@ -57,14 +61,20 @@ impl Builder<'_> {
     }
 
     fn rate_change(&mut self, address: &ResourceAddr) {
-        let recorded_rate = self.recorded.get(address).and_then(|r| r.price_per_hour).map(HourlyRate);
+        let recorded_rate = self
+            .recorded
+            .get(address)
+            .and_then(|r| r.price_per_hour)
+            .map(HourlyRate);
         let drifted = self.is_drifted(address);
         let planned = match address.kind() {
             ResourceKind::Volume => self.volume_rate(address),
             ResourceKind::Gateway => self.gateway_rate(address),
             _ => None,
         };
-        let Some(change) = self.changes.get_mut(address) else { return };
+        let Some(change) = self.changes.get_mut(address) else {
+            return;
+        };
         if change.rate_before.is_none() && !drifted {
             change.rate_before = recorded_rate;
         }
@@ -82,7 +92,12 @@ impl Builder<'_> {
         let spec = change.after.as_ref().or(change.before.as_ref())?;
         let size: Memory = spec.get("size")?.as_str()?.parse().ok()?;
         let backend = spec.get("backend")?.as_str()?;
-        let per_gb = self.input.market.prices.get(backend).map_or(0.0, |p| p.volume_gb_month);
+        let per_gb = self
+            .input
+            .market
+            .prices
+            .get(backend)
+            .map_or(0.0, |p| p.volume_gb_month);
         Some(volume_rate(size, per_gb))
     }
 
@@ -92,13 +107,16 @@ impl Builder<'_> {
         let backend = spec.get("backend")?.as_str()?;
         let region = spec.get("region")?.as_str()?;
         let prices = self.input.market.prices.get(backend)?;
-        let instance_type = spec.get("instance_type").and_then(|t| t.as_str()).unwrap_or(&prices.gateway_instance_type);
-        let machine = self
-            .input
-            .market
-            .offers
-            .iter()
-            .find(|o| o.backend == backend && o.instance_type == instance_type && o.region.eq_ignore_ascii_case(region) && !o.spot)?;
+        let instance_type = spec
+            .get("instance_type")
+            .and_then(|t| t.as_str())
+            .unwrap_or(&prices.gateway_instance_type);
+        let machine = self.input.market.offers.iter().find(|o| {
+            o.backend == backend
+                && o.instance_type == instance_type
+                && o.region.eq_ignore_ascii_case(region)
+                && !o.spot
+        })?;
         let extra = Usd::from_dollars_f64(prices.gateway_extra_hourly).unwrap_or_default();
         Some(HourlyRate(machine.price.0 + extra))
     }
@@ -106,7 +124,12 @@ impl Builder<'_> {
     /// `None`: not a live run; `Some(None)`: unbounded; `Some(Some(..))`: bounded.
     fn run_lifetime(&self, run: &ResourceAddr) -> Option<Option<LifetimeCost>> {
         let change = self.changes.get(run)?;
-        if change.actions == [ActionWord::Delete] || change.reason.as_deref().is_some_and(|r| r.starts_with("finished")) {
+        let finished_noop = change.actions == [ActionWord::NoOp]
+            && change
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("finished"));
+        if change.actions == [ActionWord::Delete] || finished_noop {
             return None;
         }
         let config = self.desired.resources.get(run)?.config.clone()?;
@@ -120,14 +143,22 @@ impl Builder<'_> {
             None => RUN_IDLE_DEFAULT.secs(),
         };
         let (mut min_rate, mut max_rate, mut idle) = (Usd::ZERO, Usd::ZERO, 0u64);
-        for job in self.changes.values().filter(|c| c.address.parent().as_ref() == Some(run)) {
-            let Some(instance) = job.placement.as_ref().and_then(|p| self.changes.get(p)) else { continue };
+        for job in self
+            .changes
+            .values()
+            .filter(|c| c.address.parent().as_ref() == Some(run))
+        {
+            let Some(instance) = job.placement.as_ref().and_then(|p| self.changes.get(p)) else {
+                continue;
+            };
             let rate = instance.rate_after.map_or(Usd::ZERO, |r| r.0);
             min_rate += rate;
             let grown = instance.action_reason.as_deref() == Some("create_for_run");
             if grown {
                 idle = idle.max(self.idle_secs(&instance.address, run_idle));
-                let dearest = self.dearest_for(job, &instance.address).map_or(rate, |d| d.max(rate));
+                let dearest = self
+                    .dearest_for(job, &instance.address)
+                    .map_or(rate, |d| d.max(rate));
                 max_rate += dearest;
             } else {
                 max_rate += rate;
@@ -139,7 +170,10 @@ impl Builder<'_> {
             max: HourlyRate(max_rate).over_secs(bound),
             bound_secs: bound,
             basis: if idle > 0 {
-                format!("max_duration {max} + idle {} before instances it added are released", dstack_schemas::grammar::Duration::from_secs(idle))
+                format!(
+                    "max_duration {max} + idle {} before instances it added are released",
+                    dstack_schemas::grammar::Duration::from_secs(idle)
+                )
             } else {
                 format!("max_duration {max}")
             },
@@ -148,7 +182,12 @@ impl Builder<'_> {
 
     fn idle_secs(&self, instance: &ResourceAddr, run_idle: u64) -> u64 {
         let fleet = ResourceAddr::Fleet(instance.name().to_string());
-        let fleet_idle = match self.desired.resources.get(&fleet).and_then(|r| r.config.clone()) {
+        let fleet_idle = match self
+            .desired
+            .resources
+            .get(&fleet)
+            .and_then(|r| r.config.clone())
+        {
             Some(Configuration::Fleet(f)) => match f.profile.idle_duration {
                 Some(IdleDuration::After(d)) => d.secs(),
                 _ => FLEET_IDLE_DEFAULT.secs(),
@@ -159,11 +198,21 @@ impl Builder<'_> {
     }
 
     /// The dearest offer failover could choose for a job's new instance.
-    fn dearest_for(&self, job: &dstack_schemas::plan::ResourceChange, instance: &ResourceAddr) -> Option<Usd> {
+    fn dearest_for(
+        &self,
+        job: &dstack_schemas::plan::ResourceChange,
+        instance: &ResourceAddr,
+    ) -> Option<Usd> {
         let shape = self.desired.resources.get(&job.address)?.job.clone()?;
         let fleet = ResourceAddr::Fleet(instance.name().to_string());
-        let Some(Configuration::Fleet(f)) = self.desired.resources.get(&fleet)?.config.clone() else { return None };
-        let ranking = rank(&shape.requirements.and(&fleet_requirements(&f)), &self.input.market.offers);
+        let Some(Configuration::Fleet(f)) = self.desired.resources.get(&fleet)?.config.clone()
+        else {
+            return None;
+        };
+        let ranking = rank(
+            &shape.requirements.and(&fleet_requirements(&f)),
+            &self.input.market.offers,
+        );
         ranking.dearest().map(|o| o.price.0)
     }
 }

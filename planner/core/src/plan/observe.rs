@@ -19,28 +19,40 @@ impl Builder<'_> {
         }
         let observed = self.input.observed;
         for recorded in self.recorded.values() {
-            if !matches!(recorded.address.kind(), ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway) {
+            if !matches!(
+                recorded.address.kind(),
+                ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway
+            ) {
                 continue;
             }
-            let (Some(provider), Some(id)) = (&recorded.provider, &recorded.provider_id) else { continue };
+            let (Some(provider), Some(id)) = (&recorded.provider, &recorded.provider_id) else {
+                continue;
+            };
             if !observed.swept.contains(provider) {
                 continue;
             }
             let found = observed.find(provider, id);
             let drift = match found {
-                None => Some(("deleted", format!("{id} no longer exists in {provider}"), "gone".to_string())),
+                None => Some((
+                    "deleted",
+                    format!("{id} no longer exists in {provider}"),
+                    "gone".to_string(),
+                )),
                 Some(info) if info.status == ResourceStatus::Stopped => Some((
                     "interrupted",
                     format!("{id} was stopped or interrupted (spot reclaimed?)"),
                     info.status.as_str().to_string(),
                 )),
                 Some(info) => {
-                    let recorded_type = recorded_offer(recorded.offer.as_ref()).map(|o| o.instance_type);
+                    let recorded_type =
+                        recorded_offer(recorded.offer.as_ref()).map(|o| o.instance_type);
                     let observed_type = info.offer.as_ref().map(|o| o.instance_type.clone());
                     match (recorded_type, observed_type) {
-                        (Some(r), Some(o)) if r != o => {
-                            Some(("changed", format!("instance type is {o}, recorded {r}"), info.status.as_str().to_string()))
-                        }
+                        (Some(r), Some(o)) if r != o => Some((
+                            "changed",
+                            format!("instance type is {o}, recorded {r}"),
+                            info.status.as_str().to_string(),
+                        )),
                         _ => None,
                     }
                 }

@@ -28,9 +28,15 @@ pub fn render_markdown(plan: &PlanDoc) -> String {
         "{verdict}: {} to add, {} to change, {} to replace, {} to destroy — {} → {} per hour\n",
         s.add, s.change, s.replace, s.destroy, plan.cost.hourly_before, plan.cost.hourly_after
     );
-    let errors: Vec<_> = plan.diagnostics.iter().filter(|d| d.severity == "error").collect();
+    let errors: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == "error")
+        .collect();
     for d in &errors {
-        let place = d.location.as_ref().map_or(String::new(), |l| format!(" (`{}:{}:{}`)", l.file, l.line, l.column));
+        let place = d.location.as_ref().map_or(String::new(), |l| {
+            format!(" (`{}:{}:{}`)", l.file, l.line, l.column)
+        });
         let _ = writeln!(out, "- ❌ {}{place}", escape(&d.message));
     }
     if !errors.is_empty() {
@@ -48,8 +54,12 @@ pub fn render_markdown(plan: &PlanDoc) -> String {
                 "delete" => "➖",
                 _ => "",
             };
-            let offer = c.offer.as_ref().map_or(String::new(), |o| format!("{} {} {}", o.backend, o.region, o.instance_type));
-            let rate = |r: Option<dstack_schemas::money::HourlyRate>| r.map_or("-".to_string(), |r| r.0.short());
+            let offer = c.offer.as_ref().map_or(String::new(), |o| {
+                format!("{} {} {}", o.backend, o.region, o.instance_type)
+            });
+            let rate = |r: Option<dstack_schemas::money::HourlyRate>| {
+                r.map_or("-".to_string(), |r| r.0.short())
+            };
             let _ = writeln!(
                 out,
                 "| {sym} | `{}` | {} | {} | {} | {} |",
@@ -57,14 +67,26 @@ pub fn render_markdown(plan: &PlanDoc) -> String {
                 escape(c.reason.as_deref().unwrap_or(c.verb())),
                 escape(&offer),
                 rate(c.rate_before),
-                rate(if c.verb() == "delete" { None } else { c.rate_after })
+                rate(if c.verb() == "delete" {
+                    None
+                } else {
+                    c.rate_after
+                })
             );
         }
         out.push('\n');
     }
     if !plan.orphans.is_empty() {
-        let _ = writeln!(out, "⚠️ {} resource(s) tagged as ours are not in state (ghost spend).\n", plan.orphans.len());
+        let _ = writeln!(
+            out,
+            "⚠️ {} resource(s) tagged as ours are not in state (ghost spend).\n",
+            plan.orphans.len()
+        );
     }
-    let _ = writeln!(out, "<details><summary>Full plan</summary>\n\n```diff\n{}```\n</details>", render_plan(plan, Style::new(false)));
+    let _ = writeln!(
+        out,
+        "<details><summary>Full plan</summary>\n\n```diff\n{}```\n</details>",
+        render_plan(plan, Style::new(false))
+    );
     out
 }

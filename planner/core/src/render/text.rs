@@ -23,7 +23,11 @@ impl Style {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     fn green(&self, t: &str) -> String {
@@ -74,8 +78,12 @@ fn headline(change: &ResourceChange) -> String {
         [ActionWord::Create] => "will be created".to_string(),
         [ActionWord::Update] => "will be updated in place".to_string(),
         [ActionWord::Delete] => "will be deleted".to_string(),
-        [ActionWord::Delete, ActionWord::Create] => "must be replaced (deleted, then created)".to_string(),
-        [ActionWord::Create, ActionWord::Delete] => "must be replaced (new one created before the old is deleted)".to_string(),
+        [ActionWord::Delete, ActionWord::Create] => {
+            "must be replaced (deleted, then created)".to_string()
+        }
+        [ActionWord::Create, ActionWord::Delete] => {
+            "must be replaced (new one created before the old is deleted)".to_string()
+        }
         _ => "is unchanged".to_string(),
     };
     match &change.reason {
@@ -96,8 +104,13 @@ fn compact(value: &Value) -> String {
 
 fn multi_line(value: &Value) -> Option<Vec<String>> {
     match value {
-        Value::Array(items) if items.iter().any(|i| i.as_str().is_some_and(|s| s.len() > 40 || s.contains('\n'))) || items.len() > 3 => {
-            Some(items.iter().flat_map(|i| compact_lines(i)).collect())
+        Value::Array(items)
+            if items
+                .iter()
+                .any(|i| i.as_str().is_some_and(|s| s.len() > 40 || s.contains('\n')))
+                || items.len() > 1 =>
+        {
+            Some(items.iter().flat_map(compact_lines).collect())
         }
         Value::String(s) if s.contains('\n') => Some(s.lines().map(str::to_string).collect()),
         _ => None,
@@ -113,8 +126,16 @@ fn compact_lines(value: &Value) -> Vec<String> {
 
 /// A changed field: `~ path: before -> after`, or a line diff for long lists.
 fn render_field(out: &mut String, style: Style, field: &FieldChange) {
-    let marker = if field.forces_replacement { style.red("  # forces replacement") } else { String::new() };
-    let note = field.note.as_deref().filter(|_| field.forces_replacement).map_or(String::new(), |n| style.dim(&format!(" ({n})")));
+    let marker = if field.forces_replacement {
+        style.red("  # forces replacement")
+    } else {
+        String::new()
+    };
+    let note = field
+        .note
+        .as_deref()
+        .filter(|_| field.forces_replacement)
+        .map_or(String::new(), |n| style.dim(&format!(" ({n})")));
     match (multi_line(&field.before), multi_line(&field.after)) {
         (None, None) => {
             let sym = match (&field.before, &field.after) {
@@ -131,7 +152,12 @@ fn render_field(out: &mut String, style: Style, field: &FieldChange) {
             );
         }
         (before, after) => {
-            let _ = writeln!(out, "      {} {}:{marker}{note}", style.yellow("~"), field.path);
+            let _ = writeln!(
+                out,
+                "      {} {}:{marker}{note}",
+                style.yellow("~"),
+                field.path
+            );
             let before = before.unwrap_or_else(|| compact_lines(&field.before));
             let after = after.unwrap_or_else(|| compact_lines(&field.after));
             let (b, a) = (before.join("\n") + "\n", after.join("\n") + "\n");
@@ -155,7 +181,8 @@ fn inline(value: &Value) -> Option<String> {
         Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
             let parts: Vec<String> = items.iter().map(compact).collect();
             let line = format!("[{}]", parts.join(", "));
-            (line.len() <= 80 && !parts.iter().any(|p| p.contains('\n') || p.starts_with('"'))).then_some(line)
+            (line.len() <= 80 && !parts.iter().any(|p| p.contains('\n') || p.starts_with('"')))
+                .then_some(line)
         }
         Value::Object(map) if map.is_empty() => Some("{}".into()),
         Value::Array(items) if items.is_empty() => Some("[]".into()),
@@ -192,7 +219,11 @@ fn render_value(out: &mut String, key: &str, value: &Value, indent: usize) {
                         }
                     }
                     other => {
-                        let _ = writeln!(out, "{pad}  - {}", inline(other).unwrap_or_else(|| other.to_string()));
+                        let _ = writeln!(
+                            out,
+                            "{pad}  - {}",
+                            inline(other).unwrap_or_else(|| other.to_string())
+                        );
                     }
                 }
             }
@@ -221,7 +252,9 @@ fn render_attributes(out: &mut String, spec: &Value) {
 
 fn offer_line(change: &ResourceChange) -> Option<String> {
     let offer = change.offer.as_ref()?;
-    let matched = change.offers_matched.map_or(String::new(), |n| format!(", cheapest of {n} matching"));
+    let matched = change
+        .offers_matched
+        .map_or(String::new(), |n| format!(", cheapest of {n} matching"));
     Some(format!(
         "        offer: {} ({}) {} {} {}{matched}",
         offer.backend,
@@ -234,7 +267,11 @@ fn offer_line(change: &ResourceChange) -> Option<String> {
 
 fn render_change(out: &mut String, style: Style, change: &ResourceChange) {
     let _ = writeln!(out, "  {}", style.dim(&headline(change)));
-    let mut title = format!("{} {}", paint_symbol(style, change), style.bold(&change.address.to_string()));
+    let mut title = format!(
+        "{} {}",
+        paint_symbol(style, change),
+        style.bold(&change.address.to_string())
+    );
     if let Some(p) = &change.placement
         && change.kind == ResourceKind::Job
     {
@@ -246,32 +283,46 @@ fn render_change(out: &mut String, style: Style, change: &ResourceChange) {
     {
         let _ = writeln!(out, "{line}");
     }
-    if let Some(rate) = change.rate_after.filter(|_| change.actions.contains(&ActionWord::Create) && change.offer.is_none())
+    if let Some(rate) = change
+        .rate_after
+        .filter(|_| change.actions.contains(&ActionWord::Create) && change.offer.is_none())
         && rate.0 > Usd::ZERO
     {
         let _ = writeln!(out, "        price: {rate}");
     }
     match change.actions.as_slice() {
-        [ActionWord::Create] if change.kind != ResourceKind::Job && change.kind != ResourceKind::Instance => {
+        [ActionWord::Create]
+            if change.kind != ResourceKind::Job && change.kind != ResourceKind::Instance =>
+        {
             if let Some(after) = &change.after {
                 render_attributes(out, after);
             }
         }
-        [ActionWord::Update] | [ActionWord::Delete, ActionWord::Create] | [ActionWord::Create, ActionWord::Delete] => {
+        [ActionWord::Update]
+        | [ActionWord::Delete, ActionWord::Create]
+        | [ActionWord::Create, ActionWord::Delete] => {
             for field in &change.changed_fields {
                 render_field(out, style, field);
             }
         }
         _ => {}
     }
-    if let Some(life) = &change.lifetime {
+    if change.actions == [ActionWord::Delete]
+        && let Some(offer) = &change.offer
+    {
         let _ = writeln!(
             out,
-            "        cost over its life: {} to {} ({})",
-            life.min,
-            life.max,
-            life.basis
+            "        was: {} ({}) {} {}",
+            offer.backend, offer.region, offer.instance_type, offer.price
         );
+    }
+    if let Some(life) = &change.lifetime {
+        let range = if life.min == life.max {
+            format!("{}", life.min)
+        } else {
+            format!("{} to {}", life.min, life.max)
+        };
+        let _ = writeln!(out, "        cost over its life: {range} ({})", life.basis);
     }
     out.push('\n');
 }
@@ -283,7 +334,11 @@ pub fn render_plan(plan: &PlanDoc, style: Style) -> String {
     render_orphans(&mut out, style, plan);
     let changes: Vec<&ResourceChange> = plan.effective_changes().collect();
     if changes.is_empty() {
-        let _ = writeln!(out, "{}", style.green("No changes. The infrastructure matches the configuration."));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.green("No changes. The infrastructure matches the configuration.")
+        );
     } else {
         render_legend(&mut out, style, &changes);
         let _ = writeln!(out, "dstack will perform the following actions:\n");
@@ -291,17 +346,29 @@ pub fn render_plan(plan: &PlanDoc, style: Style) -> String {
             render_change(&mut out, style, change);
         }
     }
-    let retained: Vec<&ResourceChange> =
-        plan.resource_changes.iter().filter(|c| c.action_reason.as_deref() == Some("retain_volume")).collect();
+    let retained: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.action_reason.as_deref() == Some("retain_volume"))
+        .collect();
     for change in retained {
-        let _ = writeln!(out, "  {} {}: {}", style.dim("#"), change.address, change.reason.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "  {} {}: {}",
+            style.dim("#"),
+            change.address,
+            change.reason.as_deref().unwrap_or("")
+        );
     }
     render_summary(&mut out, style, plan);
     out
 }
 
 fn render_legend(out: &mut String, style: Style, changes: &[&ResourceChange]) {
-    let _ = writeln!(out, "Resource actions are indicated with the following symbols:");
+    let _ = writeln!(
+        out,
+        "Resource actions are indicated with the following symbols:"
+    );
     let has = |s: &str| changes.iter().any(|c| symbol(c) == s);
     for (sym, text) in [
         ("+", "create"),
@@ -326,9 +393,20 @@ fn render_drift(out: &mut String, style: Style, plan: &PlanDoc) {
     if plan.resource_drift.is_empty() {
         return;
     }
-    let _ = writeln!(out, "{}", style.bold("Objects have changed outside of dstack:"));
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold("Objects have changed outside of dstack:")
+    );
     for d in &plan.resource_drift {
-        let _ = writeln!(out, "  {} {} {}: {}", style.yellow("!"), d.address, d.drift, d.detail);
+        let _ = writeln!(
+            out,
+            "  {} {} {}: {}",
+            style.yellow("!"),
+            d.address,
+            d.drift,
+            d.detail
+        );
     }
     out.push('\n');
 }
@@ -337,23 +415,51 @@ fn render_orphans(out: &mut String, style: Style, plan: &PlanDoc) {
     if plan.orphans.is_empty() {
         return;
     }
-    let ghost = plan.cost.ghost_hourly.map_or(String::new(), |g| format!(", ghost spend {g}"));
-    let _ = writeln!(out, "{}", style.bold(&format!("Resources tagged as dstack's that state does not know{ghost}:")));
+    let ghost = plan
+        .cost
+        .ghost_hourly
+        .map_or(String::new(), |g| format!(", ghost spend {g}"));
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Resources tagged as dstack's that state does not know{ghost}:"
+        ))
+    );
     for o in &plan.orphans {
         let rate = o.rate.map_or(String::new(), |r| format!(" {r}"));
-        let address = o.address.as_deref().map_or(String::new(), |a| format!(" (was {a})"));
-        let _ = writeln!(out, "  {} {} {} {}{address}{rate}: {}", style.red("?"), o.provider, o.kind, o.provider_id, o.reason);
+        let address = o
+            .address
+            .as_deref()
+            .map_or(String::new(), |a| format!(" (was {a})"));
+        let _ = writeln!(
+            out,
+            "  {} {} {} {}{address}{rate}: {}",
+            style.red("?"),
+            o.provider,
+            o.kind,
+            o.provider_id,
+            o.reason
+        );
     }
     let _ = writeln!(out, "  Remove them with `dstack destroy --orphans`.\n");
 }
 
 fn signed(usd: Usd) -> String {
-    if usd.micros() >= 0 { format!("+{}", usd.short()) } else { format!("-{}", Usd::from_micros(-usd.micros()).short()) }
+    if usd.micros() >= 0 {
+        format!("+{}", usd.short())
+    } else {
+        format!("-{}", Usd::from_micros(-usd.micros()).short())
+    }
 }
 
 fn render_summary(out: &mut String, style: Style, plan: &PlanDoc) {
     let s = &plan.summary;
-    let verb = if plan.operation == PlanOperation::Destroy { "Destroy plan" } else { "Plan" };
+    let verb = if plan.operation == PlanOperation::Destroy {
+        "Destroy plan"
+    } else {
+        "Plan"
+    };
     let _ = writeln!(
         out,
         "{}: {} to add, {} to change, {} to replace, {} to destroy.",
@@ -373,14 +479,32 @@ fn render_summary(out: &mut String, style: Style, plan: &PlanDoc) {
         signed(c.hourly_delta)
     );
     if let Some(life) = &c.lifetime {
-        let _ = writeln!(out, "      runs with max_duration: {} to {} over their lives", life.min, life.max);
+        let _ = writeln!(
+            out,
+            "      runs with max_duration: {} to {} over their lives",
+            life.min, life.max
+        );
     }
     if !c.unbounded.is_empty() {
         let names: Vec<String> = c.unbounded.iter().map(|a| a.to_string()).collect();
-        let _ = writeln!(out, "      no max_duration (billed until stopped): {}", names.join(", "));
+        let _ = writeln!(
+            out,
+            "      no max_duration (billed until stopped): {}",
+            names.join(", ")
+        );
     }
-    let errors = plan.diagnostics.iter().filter(|d| d.severity == "error").count();
+    let errors = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == "error")
+        .count();
     if errors > 0 {
-        let _ = writeln!(out, "{}", style.red(&format!("The plan has {errors} error(s) and cannot be applied.")));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&format!(
+                "The plan has {errors} error(s) and cannot be applied."
+            ))
+        );
     }
 }
