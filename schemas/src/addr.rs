@@ -116,6 +116,18 @@ impl ResourceAddr {
         }
     }
 
+    /// The key range holding this resource's children in an address-ordered
+    /// map (instances of a fleet, jobs of a run).
+    pub fn children(&self) -> Option<std::ops::RangeInclusive<ResourceAddr>> {
+        match self {
+            Self::Fleet(n) => {
+                Some(Self::Instance(n.clone(), 0)..=Self::Instance(n.clone(), u32::MAX))
+            }
+            Self::Run(n) => Some(Self::Job(n.clone(), 0)..=Self::Job(n.clone(), u32::MAX)),
+            _ => None,
+        }
+    }
+
     /// True when `self` is `other` or one of its children.
     pub fn is_within(&self, other: &ResourceAddr) -> bool {
         self == other || self.parent().as_ref() == Some(other)

@@ -128,7 +128,9 @@ impl StateStore for MemStore {
         detail: Option<&str>,
     ) -> Result<(), StateError> {
         let mut inner = self.inner();
-        if let Some(intent) = inner.intents.iter_mut().find(|i| i.id == id) {
+        // Ids are 1-based positions.
+        let position = usize::try_from(id - 1).ok();
+        if let Some(intent) = position.and_then(|p| inner.intents.get_mut(p)) {
             intent.finished_at = Some(now_ms());
             intent.outcome = Some(outcome);
             intent.detail = detail.map(str::to_string);

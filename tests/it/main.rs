@@ -2,7 +2,9 @@
 //! diagnostics, examples, generated schemas. One test binary, many modules
 //! (each integration binary links the world).
 
+mod apply;
 mod corpus;
+mod crash;
 mod diagnostics;
 mod examples;
 mod harness;

@@ -80,14 +80,25 @@ pub fn offer_order(a: &Offer, b: &Offer) -> std::cmp::Ordering {
 
 /// Filters `offers` by `requirements` and sorts them (see [`offer_order`]).
 pub fn rank(requirements: &Requirements, offers: &[Offer]) -> Ranking {
+    rank_all(&[requirements], offers)
+}
+
+/// Offers meeting every one of `requirements` (a job's and its fleet's),
+/// sorted like [`rank`].
+pub fn rank_all(requirements: &[&Requirements], offers: &[Offer]) -> Ranking {
     let mut ranking = Ranking {
         considered: offers.len(),
         ..Ranking::default()
     };
     for offer in offers {
-        match requirements.check(offer) {
-            Ok(()) => ranking.matched.push(offer.clone()),
-            Err(why) => *ranking.rejected.entry(why.field).or_default() += 1,
+        match requirements
+            .iter()
+            .map(|r| r.check(offer))
+            .find(Result::is_err)
+        {
+            None => ranking.matched.push(offer.clone()),
+            Some(Err(why)) => *ranking.rejected.entry(why.field).or_default() += 1,
+            Some(Ok(())) => {}
         }
     }
     ranking.matched.sort_by(offer_order);

@@ -157,7 +157,7 @@ impl DesiredGraph {
 /// are dangling; `gateway: true` resolves to the default gateway.
 pub fn build_graph(
     desired: &mut Desired,
-    known: &[ResourceAddr],
+    known: &std::collections::BTreeSet<ResourceAddr>,
 ) -> (DesiredGraph, Vec<DesiredError>) {
     let mut graph = DesiredGraph::default();
     let mut errors = Vec::new();

@@ -20,3 +20,4 @@ pub mod render;
 pub mod requirements;
 pub mod rules;
 pub mod saved;
+pub mod testing;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::offer::Offer;
 
-use crate::cost::rank;
+use crate::cost::rank_all;
 use crate::requirements::Requirements;
 
 /// An instance a job can run on (recorded, planned, or this machine).
@@ -52,8 +52,8 @@ pub struct FleetCapacity {
 /// Instances and fleets available to runs.
 #[derive(Debug, Clone, Default)]
 pub struct Pool {
-    /// Every instance.
-    pub slots: Vec<Slot>,
+    /// Every instance, by fleet name.
+    pub slots: BTreeMap<String, Vec<Slot>>,
     /// Every fleet, by name.
     pub fleets: BTreeMap<String, FleetCapacity>,
 }
@@ -162,12 +162,7 @@ impl Pool {
                 request.jobs.len()
             ));
         }
-        let mut slots: Vec<Slot> = self
-            .slots
-            .iter()
-            .filter(|s| s.fleet == name)
-            .cloned()
-            .collect();
+        let mut slots: Vec<Slot> = self.slots.get(name).cloned().unwrap_or_default();
         let mut count = fleet.count;
         let mut placed = Placed {
             fleet: name.to_string(),
@@ -198,7 +193,11 @@ impl Pool {
                     count
                 ));
             }
-            let ranking = rank(&requirements.and(&fleet.requirements), offers);
+            // The new instance must fit both the job and its fleet.
+            let ranking = rank_all(
+                &[&requirements.and(&fleet.requirements), &fleet.requirements],
+                offers,
+            );
             let Some(offer) = ranking.best().cloned() else {
                 return Err(format!(
                     "no offer matches ({})",
@@ -236,7 +235,7 @@ impl Pool {
 
     fn commit(&mut self, placed: &Placed) {
         for instance in &placed.new_instances {
-            self.slots.push(Slot {
+            self.add_slot(Slot {
                 address: instance.address.clone(),
                 fleet: instance.fleet.clone(),
                 offer: instance.offer.clone(),
@@ -248,15 +247,19 @@ impl Pool {
             }
         }
         for (job, instance) in &placed.assignments {
-            if let Some(slot) = self.slots.iter_mut().find(|s| &s.address == instance) {
-                slot.jobs.push(job.clone());
-            }
+            self.occupy(instance, job);
         }
+    }
+
+    /// Adds an instance.
+    pub fn add_slot(&mut self, slot: Slot) {
+        self.slots.entry(slot.fleet.clone()).or_default().push(slot);
     }
 
     /// Marks an instance as used by a job that keeps running.
     pub fn occupy(&mut self, instance: &ResourceAddr, job: &ResourceAddr) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| &s.address == instance) {
+        let slots = self.slots.get_mut(instance.name()).into_iter().flatten();
+        if let Some(slot) = slots.into_iter().find(|s| &s.address == instance) {
             slot.jobs.push(job.clone());
         }
     }

@@ -130,3 +130,76 @@ pub fn with_adopted(recorded: &[RecordedResource], recovery: &Recovery) -> Vec<R
     out.sort_by(|a, b| a.address.cmp(&b.address));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dstack_provider::{ResourceInfo, ResourceStatus, ownership_tags};
+    use dstack_state::NewIntent;
+
+    fn intent(id: i64, token: &str) -> Intent {
+        Intent {
+            id,
+            intent: NewIntent {
+                apply_id: "apply-1".into(),
+                address: "fleet/f/instance/0".parse().expect("address"),
+                operation: "create".into(),
+                token: token.into(),
+                provider: Some("aws".into()),
+                payload: Some(
+                    serde_json::json!({"spec": {"fleet": "f", "index": 0}, "fingerprint": "sha256:1"}),
+                ),
+            },
+            started_at: 0,
+            finished_at: None,
+            outcome: None,
+            detail: None,
+        }
+    }
+
+    fn observed(token: &str) -> Observed {
+        let address = "fleet/f/instance/0".parse().expect("address");
+        let mut o = Observed::default();
+        o.swept.insert("aws".into());
+        o.resources.push((
+            "aws".into(),
+            ResourceInfo {
+                kind: ResourceKind::Instance,
+                provider_id: "i-1".into(),
+                status: ResourceStatus::Running,
+                tags: ownership_tags("p", "l", &address, token, &Default::default()),
+                region: None,
+                offer: None,
+                price: None,
+                data: serde_json::json!({}),
+            },
+        ));
+        o
+    }
+
+    #[test]
+    fn a_resource_created_before_the_crash_is_adopted_with_the_intended_spec() {
+        let recovery = plan_recovery(&[intent(7, "tok")], &[], &observed("tok"));
+        assert_eq!(recovery.adopted.len(), 1);
+        assert_eq!(recovery.adopted[0].provider_id.as_deref(), Some("i-1"));
+        assert_eq!(recovery.adopted[0].fingerprint, "sha256:1");
+        assert_eq!(
+            recovery.settle,
+            vec![(7, IntentOutcome::Adopted, "i-1".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_create_that_never_happened_is_abandoned() {
+        let recovery = plan_recovery(&[intent(8, "tok")], &[], &observed("other"));
+        assert!(recovery.adopted.is_empty());
+        assert_eq!(recovery.settle[0].1, IntentOutcome::Abandoned);
+    }
+
+    #[test]
+    fn an_unanswered_provider_leaves_the_intent_open() {
+        let recovery = plan_recovery(&[intent(9, "tok")], &[], &Observed::default());
+        assert!(recovery.settle.is_empty());
+        assert_eq!(recovery.notes.len(), 1);
+    }
+}

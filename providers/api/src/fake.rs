@@ -45,6 +45,9 @@ pub struct FailureRule {
 struct Cloud {
     next_id: u64,
     resources: BTreeMap<String, ResourceInfo>,
+    /// Idempotency token → resource id (creates look here, not through all).
+    #[serde(default)]
+    tokens: BTreeMap<String, String>,
     failures_used: BTreeMap<usize, u32>,
     calls: BTreeMap<String, u64>,
 }
@@ -154,14 +157,29 @@ impl FakeProvider {
         out
     }
 
+    /// Waits the latency, counts the call and applies injected failures.
     async fn call(
         &self,
         operation: &str,
         offer: Option<&Offer>,
         address: Option<&str>,
     ) -> Result<(), ProviderError> {
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+        self.call_with_wait(operation, offer, address, self.latency)
+            .await
+    }
+
+    /// Like `call`, waiting `wait` before the call's effect. Creates wait
+    /// half before and half after (see `settle`), so a process killed
+    /// mid-create may leave a resource it never recorded.
+    async fn call_with_wait(
+        &self,
+        operation: &str,
+        offer: Option<&Offer>,
+        address: Option<&str>,
+        wait: Duration,
+    ) -> Result<(), ProviderError> {
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         self.with_cloud(|cloud| {
             *cloud.calls.entry(operation.to_string()).or_default() += 1;
@@ -210,9 +228,10 @@ impl FakeProvider {
     ) -> Result<ResourceInfo, ProviderError> {
         self.with_cloud(|cloud| {
             let existing = cloud
-                .resources
-                .values()
-                .find(|r| r.kind == kind && r.status.is_alive() && r.token() == Some(token));
+                .tokens
+                .get(token)
+                .and_then(|id| cloud.resources.get(id))
+                .filter(|r| r.kind == kind && r.status.is_alive());
             if let Some(found) = existing {
                 return Ok(found.clone());
             }
@@ -235,6 +254,9 @@ impl FakeProvider {
             cloud
                 .resources
                 .insert(info.provider_id.clone(), info.clone());
+            cloud
+                .tokens
+                .insert(token.to_string(), info.provider_id.clone());
             Ok(info)
         })
     }
@@ -250,6 +272,12 @@ impl FakeProvider {
             }
             Ok(())
         })
+    }
+
+    async fn settle(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency / 2).await;
+        }
     }
 
     /// Marks an instance terminated behind dstack's back (drift tests).
@@ -278,21 +306,27 @@ impl Provider for FakeProvider {
         &self,
         request: &InstanceRequest,
     ) -> Result<ResourceInfo, ProviderError> {
-        self.call(
+        self.call_with_wait(
             "create_instance",
             Some(&request.offer),
             Some(&request.address.to_string()),
+            self.latency / 2,
         )
         .await?;
-        let data = serde_json::json!({ "hostname": format!("10.0.{}.{}", request.address.index().unwrap_or(0) / 250, request.address.index().unwrap_or(0) % 250 + 2) });
-        self.create(
+        let index = request.address.index().unwrap_or(0);
+        let data =
+            serde_json::json!({ "hostname": format!("10.0.{}.{}", index / 250, index % 250 + 2) });
+        let region = Some(request.offer.region.as_str());
+        let info = self.create(
             ResourceKind::Instance,
             &request.token,
             &request.tags,
-            Some(&request.offer.region),
+            region,
             Some(&request.offer),
             data,
-        )
+        )?;
+        self.settle().await;
+        Ok(info)
     }
 
     async fn delete_instance(&self, provider_id: &str) -> Result<(), ProviderError> {
@@ -414,5 +448,34 @@ impl Provider for FakeProvider {
                 .cloned()
                 .collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod latency_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_takes_its_latency() {
+        let offer = crate::catalog::shipped().offers("aws").remove(0);
+        let fake =
+            FakeProvider::new("aws", vec![offer.clone()]).with_latency(Duration::from_millis(100));
+        let address: dstack_schemas::addr::ResourceAddr =
+            "fleet/f/instance/0".parse().expect("address");
+        let request = InstanceRequest {
+            address: address.clone(),
+            token: "t".into(),
+            offer,
+            disk: None,
+            tags: BTreeMap::new(),
+            user_data: None,
+        };
+        let start = std::time::Instant::now();
+        fake.create_instance(&request).await.expect("create");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_millis(130),
+            "{took:?}"
+        );
     }
 }

@@ -94,12 +94,19 @@ impl SqliteStore {
 
     fn migrate(&self) -> Result<(), StateError> {
         let mut conn = self.conn();
-        let found: i64 = conn
+        let corrupt = |e: rusqlite::Error| StateError::Corrupt {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        };
+        // One exclusive transaction reads the version and applies what is
+        // missing, so two processes opening a new state at once cannot both
+        // migrate it.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(corrupt)?;
+        let found: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| StateError::Corrupt {
-                path: self.path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(corrupt)?;
         if found > SCHEMA_VERSION {
             return Err(StateError::TooNew {
                 path: self.path.display().to_string(),
@@ -108,7 +115,6 @@ impl SqliteStore {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
             tx.execute_batch(sql)?;
             if i == 0 {
                 tx.execute(
@@ -117,8 +123,8 @@ impl SqliteStore {
                 )?;
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 }

@@ -108,6 +108,11 @@ pub fn run(
             (planned.plan.clone(), Some(planned))
         }
     };
+    // Passing a saved plan is the approval (its review happened when it was made).
+    let apply = ApplyOptions {
+        yes: apply.yes || plan_file.is_some(),
+        ..apply
+    };
     carry_out(&project, &runtime, plan, planned, &apply, "Apply")
 }
 

@@ -172,11 +172,10 @@ impl Builder<'_> {
         if recorded.address.kind() != ResourceKind::Run {
             return recorded.status.clone();
         }
-        let jobs: Vec<&RecordedResource> = self
-            .recorded
-            .values()
-            .filter(|r| r.address.parent().as_ref() == Some(&recorded.address))
-            .collect();
+        let jobs: Vec<&RecordedResource> = match recorded.address.children() {
+            Some(range) => self.recorded.range(range).map(|(_, r)| r).collect(),
+            None => Vec::new(),
+        };
         if jobs.is_empty() {
             return recorded.status.clone();
         }

@@ -41,13 +41,15 @@ impl Builder<'_> {
                 .changes
                 .get(&address)
                 .is_some_and(|c| c.verb() == "replace");
-            let instances: Vec<DesiredResource> = self
-                .desired
-                .resources
-                .values()
-                .filter(|r| r.address.parent().as_ref() == Some(&address))
-                .cloned()
-                .collect();
+            let instances: Vec<DesiredResource> = match address.children() {
+                Some(range) => self
+                    .desired
+                    .resources
+                    .range(range)
+                    .map(|(_, r)| r.clone())
+                    .collect(),
+                None => Vec::new(),
+            };
             for desired in &instances {
                 let change = self.instance_change(desired, &fleet, fleet_replaced);
                 self.changes.insert(desired.address.clone(), change);
@@ -99,13 +101,26 @@ impl Builder<'_> {
         change
     }
 
-    /// Picks the cheapest offer that fits the fleet, with fallbacks.
+    /// Picks the cheapest offer that fits the fleet, with fallbacks. Every
+    /// instance of a fleet has the same requirements, so the ranking is
+    /// computed once per fleet.
     fn choose_offer(&mut self, change: &mut ResourceChange, fleet: &FleetConfig) {
         if fleet.ssh_config.is_some() {
             return;
         }
         let requirements = fleet_requirements(fleet);
-        let ranking = rank(&requirements, &self.input.market.offers);
+        let fleet_address = change
+            .address
+            .parent()
+            .unwrap_or_else(|| change.address.clone());
+        let ranking = match self.rankings.get(&fleet_address) {
+            Some(r) => r.clone(),
+            None => {
+                let r = std::sync::Arc::new(rank(&requirements, &self.input.market.offers));
+                self.rankings.insert(fleet_address, r.clone());
+                r
+            }
+        };
         match ranking.best() {
             Some(best) => {
                 change.offer = Some(best.clone());
@@ -162,15 +177,15 @@ impl Builder<'_> {
         desired_count: u32,
         fleet_replaced: bool,
     ) {
-        let extra: Vec<dstack_state::RecordedResource> = self
-            .recorded
-            .values()
-            .filter(|r| {
-                r.address.parent().as_ref() == Some(fleet_address)
-                    && !self.desired.resources.contains_key(&r.address)
-            })
-            .cloned()
-            .collect();
+        let extra: Vec<dstack_state::RecordedResource> = match fleet_address.children() {
+            Some(range) => self
+                .recorded
+                .range(range)
+                .filter(|(a, _)| !self.desired.resources.contains_key(a))
+                .map(|(_, r)| r.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         let max = fleet.nodes.and_then(|n| n.max);
         for (n, recorded) in extra.into_iter().enumerate() {
             let fits = recorded_offer(recorded.offer.as_ref())

@@ -107,7 +107,7 @@ impl Builder<'_> {
                 f.count += 1;
             }
             if let Some(offer) = &change.offer {
-                pool.slots.push(Slot {
+                pool.add_slot(Slot {
                     address: change.address.clone(),
                     fleet,
                     offer: offer.clone(),
@@ -128,7 +128,7 @@ impl Builder<'_> {
                     can_grow: false,
                 },
             );
-            pool.slots.push(Slot {
+            pool.add_slot(Slot {
                 address: local_instance(),
                 fleet: LOCAL_FLEET.into(),
                 offer: local.clone(),
@@ -146,13 +146,15 @@ impl Builder<'_> {
         };
         let run_type = run_change.after.as_ref().and_then(run_type_of);
         let order = replace_order(ResourceKind::Job, run_type.as_deref());
-        let jobs: Vec<DesiredResource> = self
-            .desired
-            .resources
-            .values()
-            .filter(|r| r.address.parent().as_ref() == Some(run))
-            .cloned()
-            .collect();
+        let jobs: Vec<DesiredResource> = match run.children() {
+            Some(range) => self
+                .desired
+                .resources
+                .range(range)
+                .map(|(_, r)| r.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         let mut to_place = Vec::new();
         for desired in jobs {
             let recorded = self.recorded.get(&desired.address).cloned();
@@ -216,12 +218,9 @@ impl Builder<'_> {
             .cloned()
             .unwrap_or_default();
         let multinode = matches!(config, Some(Configuration::Task(_)))
-            && self
-                .desired
-                .resources
-                .keys()
-                .filter(|a| a.parent().as_ref() == Some(run))
-                .count()
+            && run
+                .children()
+                .map_or(0, |range| self.desired.resources.range(range).count())
                 > 1;
         let request = RunRequest {
             run: run.name().to_string(),

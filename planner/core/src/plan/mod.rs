@@ -20,7 +20,6 @@ use dstack_schemas::plan::{
 use dstack_state::RecordedResource;
 
 use crate::desired::{Desired, DesiredError, LOCAL_FLEET, ProjectConfig, build_desired, locate};
-use crate::fingerprint::{canonical, digest};
 use crate::graph::{DesiredGraph, build_graph};
 use crate::market::{Market, Observed};
 
@@ -81,6 +80,8 @@ struct Builder<'a> {
     changes: BTreeMap<ResourceAddr, ResourceChange>,
     diagnostics: Vec<PlanDiagnostic>,
     drift: Vec<ResourceDrift>,
+    /// Offer rankings of fleets, computed once each.
+    rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
 }
 
 /// Makes the plan.
@@ -123,6 +124,7 @@ impl<'a> Builder<'a> {
             changes: BTreeMap::new(),
             diagnostics: Vec::new(),
             drift: Vec::new(),
+            rankings: BTreeMap::new(),
         }
     }
 
@@ -131,7 +133,10 @@ impl<'a> Builder<'a> {
         for e in errors {
             self.error_at(e);
         }
-        let mut known: Vec<ResourceAddr> = vec![ResourceAddr::Fleet(LOCAL_FLEET.into())];
+        let mut known: std::collections::BTreeSet<ResourceAddr> =
+            [ResourceAddr::Fleet(LOCAL_FLEET.into())]
+                .into_iter()
+                .collect();
         if self.input.scope == Scope::Files {
             known.extend(self.recorded.keys().cloned());
         }
@@ -251,7 +256,7 @@ impl<'a> Builder<'a> {
         let mut doc = PlanDoc {
             format_version: PLAN_FORMAT_VERSION.into(),
             plan_id: String::new(),
-            created_at: self.input.created_at.clone(),
+            created_at: String::new(),
             operation: if self.input.options.destroy {
                 PlanOperation::Destroy
             } else {
@@ -283,6 +288,7 @@ impl<'a> Builder<'a> {
             reads,
         };
         doc.plan_id = plan_id(&doc);
+        doc.created_at = self.input.created_at.clone();
         doc
     }
 
@@ -321,16 +327,17 @@ impl<'a> Builder<'a> {
         addresses.extend(self.desired.resources.keys());
         addresses.sort();
         addresses.dedup();
+        let versions: BTreeMap<&ResourceAddr, u64> = self
+            .input
+            .recorded
+            .iter()
+            .map(|r| (&r.address, r.version))
+            .collect();
         addresses
             .into_iter()
             .map(|a| ReadVersion {
                 address: a.clone(),
-                version: self
-                    .input
-                    .recorded
-                    .iter()
-                    .find(|r| &r.address == a)
-                    .map(|r| r.version),
+                version: versions.get(a).copied(),
             })
             .collect()
     }
@@ -350,13 +357,26 @@ fn summarize(changes: &[ResourceChange]) -> Summary {
     s
 }
 
-/// A plan's id: digest of its content (without the id and the time).
-pub fn plan_id(doc: &PlanDoc) -> String {
-    let mut value = serde_json::to_value(doc).unwrap_or_default();
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("plan_id");
-        obj.remove("created_at");
+/// Feeds serialised bytes straight into SHA-256.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
     }
-    let d = digest(canonical(&value).as_bytes());
-    format!("plan-{}", &d[7..19])
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A plan's id: digest of its content, taken before the id and the time are
+/// stamped on it. The document's field order is fixed by its types, so its
+/// JSON is canonical.
+fn plan_id(doc: &PlanDoc) -> String {
+    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
+    let _ = serde_json::to_writer(&mut hasher, doc);
+    let d = hex::encode(sha2::Digest::finalize(hasher.0));
+    format!("plan-{}", &d[..12])
 }

@@ -9,7 +9,7 @@ use dstack_schemas::plan::{ActionWord, LifetimeCost, PlanCost};
 
 use super::Builder;
 use super::instances::fleet_requirements;
-use crate::cost::{rank, volume_rate};
+use crate::cost::{rank_all, volume_rate};
 use crate::normalize::{FLEET_IDLE_DEFAULT, RUN_IDLE_DEFAULT};
 
 impl Builder<'_> {
@@ -143,11 +143,11 @@ impl Builder<'_> {
             None => RUN_IDLE_DEFAULT.secs(),
         };
         let (mut min_rate, mut max_rate, mut idle) = (Usd::ZERO, Usd::ZERO, 0u64);
-        for job in self
-            .changes
-            .values()
-            .filter(|c| c.address.parent().as_ref() == Some(run))
-        {
+        let jobs: Vec<&dstack_schemas::plan::ResourceChange> = match run.children() {
+            Some(range) => self.changes.range(range).map(|(_, c)| c).collect(),
+            None => Vec::new(),
+        };
+        for job in jobs {
             let Some(instance) = job.placement.as_ref().and_then(|p| self.changes.get(p)) else {
                 continue;
             };
@@ -209,8 +209,12 @@ impl Builder<'_> {
         else {
             return None;
         };
-        let ranking = rank(
-            &shape.requirements.and(&fleet_requirements(&f)),
+        let fleet_requirements = fleet_requirements(&f);
+        let ranking = rank_all(
+            &[
+                &shape.requirements.and(&fleet_requirements),
+                &fleet_requirements,
+            ],
             &self.input.market.offers,
         );
         ranking.dearest().map(|o| o.price.0)

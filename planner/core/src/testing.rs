@@ -1,0 +1,124 @@
+//! An in-process project for tests and benchmarks: configurations from
+//! text, a fake cloud, a fake job runtime and a memory state store, with
+//! `plan` and `apply` as the CLI runs them (minus the IO at the edges).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use dstack_provider::Provider;
+use dstack_provider::fake::FakeProvider;
+use dstack_schemas::config::load_config;
+use dstack_schemas::offer::Offer;
+use dstack_schemas::plan::PlanDoc;
+use dstack_state::StateStore;
+use dstack_state::mem::MemStore;
+
+use crate::apply::{ApplyContext, ApplyReport, FakeRuntime, apply_plan};
+use crate::desired::ProjectConfig;
+use crate::market::{Market, Observed};
+use crate::plan::{PlanInput, PlanOptions, Scope, build_plan};
+
+/// A project living in memory.
+pub struct TestProject {
+    /// State.
+    pub state: Arc<dyn StateStore>,
+    /// The fake cloud (backend `aws`).
+    pub cloud: Arc<FakeProvider>,
+    /// Its offers.
+    pub offers: Vec<Offer>,
+    /// Steps at once.
+    pub parallelism: usize,
+}
+
+/// Reads configuration texts (`(file name, YAML)`); panics on invalid ones.
+pub fn configs(files: &[(String, String)]) -> Vec<ProjectConfig> {
+    files
+        .iter()
+        .map(|(name, text)| {
+            let loaded = load_config(name, text.as_bytes());
+            let config = loaded
+                .config()
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} is invalid: {:?}\n{text}", loaded.diagnostics));
+            ProjectConfig {
+                file: loaded.file.clone(),
+                spans: loaded.spans.clone(),
+                config,
+            }
+        })
+        .collect()
+}
+
+impl TestProject {
+    /// A project whose cloud sells `offers` (as backend `aws`), answering
+    /// after `latency`.
+    pub fn new(offers: Vec<Offer>, latency: std::time::Duration) -> Self {
+        let cloud = Arc::new(FakeProvider::new("aws", offers.clone()).with_latency(latency));
+        Self {
+            state: Arc::new(MemStore::new()),
+            cloud,
+            offers,
+            parallelism: 10,
+        }
+    }
+
+    /// The market the planner sees.
+    pub fn market(&self) -> Market {
+        Market {
+            offers: self
+                .offers
+                .iter()
+                .cloned()
+                .map(|mut o| {
+                    o.backend = "aws".into();
+                    o
+                })
+                .collect(),
+            local: None,
+            prices: BTreeMap::new(),
+            catalog_version: "test".into(),
+            failures: Vec::new(),
+            backends: ["aws".to_string()].into_iter().collect(),
+        }
+    }
+
+    /// Plans `configs` against the recorded state.
+    pub fn plan(&self, configs: &[ProjectConfig], options: &PlanOptions) -> PlanDoc {
+        let recorded = self.state.list().expect("state lists");
+        let lineage = self.state.lineage().expect("lineage");
+        let market = self.market();
+        let observed = Observed::default();
+        build_plan(&PlanInput {
+            configs,
+            config_digest: "test".into(),
+            scope: Scope::Project,
+            recorded: &recorded,
+            lineage: &lineage,
+            market: &market,
+            observed: &observed,
+            options,
+            created_at: "2026-11-23T00:00:00Z".into(),
+        })
+    }
+
+    /// Applies a plan with the fake cloud and runtime.
+    pub async fn apply(&self, plan: &PlanDoc, configs: &[ProjectConfig]) -> ApplyReport {
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        providers.insert("aws".into(), self.cloud.clone());
+        let ctx = ApplyContext {
+            state: self.state.clone(),
+            providers,
+            runtime: Arc::new(FakeRuntime::new()),
+            project: "test".into(),
+            lineage: self.state.lineage().expect("lineage"),
+            parallelism: self.parallelism,
+            configs: configs.to_vec(),
+            holder: "test@localhost".into(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            events: None,
+            instance_user_data: None,
+        };
+        apply_plan(plan, &ctx).await.expect("state accepts writes")
+    }
+}
