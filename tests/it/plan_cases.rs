@@ -95,8 +95,10 @@ impl Drop for CaseProject {
     }
 }
 
-/// Hides what differs between runs (lineage, plan ids).
+/// Hides what differs between runs (lineage, plan ids, provider ids).
 pub fn redact(text: &str) -> String {
+    let text = redact_ids(text);
+    let text = text.as_str();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -126,6 +128,16 @@ pub fn redact(text: &str) -> String {
 fn redact_json(plan: &mut Value) {
     plan["lineage"] = Value::String("[lineage]".into());
     plan["plan_id"] = Value::String("[plan-id]".into());
+    // Provider ids depend on the order parallel creates happened in.
+    for change in plan["resource_changes"].as_array_mut().into_iter().flatten() {
+        if change.get("provider_id").is_some() {
+            change["provider_id"] = Value::String("[id]".into());
+        }
+    }
+    for orphan in plan["orphans"].as_array_mut().into_iter().flatten() {
+        orphan["provider_id"] = Value::String("[id]".into());
+        orphan["lineage"] = Value::String("[lineage]".into());
+    }
 }
 
 fn run_scenario(case_file: &Path) -> (String, String) {
@@ -197,4 +209,29 @@ fn golden_plans() {
         insta::assert_snapshot!("text", text);
         insta::assert_snapshot!("json", json);
     });
+}
+
+/// `i-0000002a`, `vol-00000003`, `job-ab12cd34` → `i-[id]`, ...
+fn redact_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while !rest.is_empty() {
+        for prefix in ["i-", "vol-", "gw-", "job-"] {
+            let at_boundary = out.chars().last().is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
+            if at_boundary
+                && let Some(tail) = rest.strip_prefix(prefix)
+                && tail.len() >= 8
+                && tail[..8].chars().all(|c| c.is_ascii_hexdigit())
+            {
+                out.push_str(prefix);
+                out.push_str("[id]");
+                rest = &tail[8..];
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().expect("non-empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
