@@ -1,0 +1,478 @@
+//! The Docker executor (bollard): image presence and pull, a container per
+//! job with env, ports published on loopback, mounts, shm, CPU and memory
+//! limits and NVIDIA GPUs, archives uploaded before start, output streamed
+//! to the log, artifacts copied out after exit, and the container removed
+//! once the log is sealed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding as DockerPort};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use tokio::sync::Mutex;
+
+use super::logs::{LineSplitter, LogSender};
+use super::process::CONTAINER_REPO_DIR;
+use super::supervise::{Failure, note};
+use super::{Job, Shared};
+use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding};
+
+/// Label on every container a runner makes: the runner id.
+pub const LABEL_RUNNER: &str = "dstack.runner";
+/// Label naming the job.
+pub const LABEL_JOB: &str = "dstack.job";
+
+/// The engine connection, made on first use and retried while it fails.
+#[derive(Default)]
+pub struct Engine {
+    client: Mutex<Option<Docker>>,
+}
+
+impl Engine {
+    /// A connected client, or why there is none.
+    pub async fn client(&self) -> Result<Docker, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| e.to_string())?
+            .negotiate_version()
+            .await
+            .map_err(|e| e.to_string())?;
+        docker.ping().await.map_err(|e| e.to_string())?;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// The engine version, or why it is unreachable.
+    pub async fn version(&self) -> Result<String, String> {
+        let docker = self.client().await?;
+        match docker.version().await {
+            Ok(v) => Ok(v.version.unwrap_or_else(|| "unknown".into())),
+            Err(e) => {
+                *self.client.lock().await = None;
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// The container path a job path means: relative paths are under the
+/// working directory.
+pub fn container_path(workdir: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let rel = path.trim_start_matches("./");
+        if rel.is_empty() || rel == "." {
+            workdir.to_string()
+        } else {
+            format!("{}/{}", workdir.trim_end_matches('/'), rel)
+        }
+    }
+}
+
+/// The working directory inside the container.
+pub fn workdir(sub: &JobSubmission) -> String {
+    match &sub.working_dir {
+        None => CONTAINER_REPO_DIR.to_string(),
+        Some(dir) => container_path(CONTAINER_REPO_DIR, dir),
+    }
+}
+
+fn container_name(job: &Job) -> String {
+    format!("dstack-{}", job.id)
+}
+
+/// Makes sure the image is here, pulling it when it is not.
+pub async fn ensure_image(docker: &Docker, image: &str, log: &LogSender) -> Result<(), Failure> {
+    if docker.inspect_image(image).await.is_ok() {
+        let _ = log.send(note(format!("image {image} is present"))).await;
+        return Ok(());
+    }
+    let _ = log.send(note(format!("pulling image {image}"))).await;
+    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    let mut pull = docker.create_image(Some(options), None, None);
+    let mut last_status = String::new();
+    while let Some(step) = pull.next().await {
+        match step {
+            Ok(info) => {
+                if let Some(status) = info.status
+                    && status != last_status
+                    && info.progress_detail.is_none()
+                {
+                    let _ = log.send(note(format!("pull: {status}"))).await;
+                    last_status = status;
+                }
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    "creating_container_error",
+                    format!(
+                        "image {image} is not on this host and pulling it failed: {e}; build or load it first (e.g. `docker image ls`)"
+                    ),
+                ));
+            }
+        }
+    }
+    docker.inspect_image(image).await.map(|_| ()).map_err(|e| {
+        Failure::new(
+            "creating_container_error",
+            format!("image {image} is still missing after the pull: {e}"),
+        )
+    })
+}
+
+fn port_key(port: u16) -> String {
+    format!("{port}/tcp")
+}
+
+/// A host port for a container port: the requested one, else the same
+/// number when free, else any.
+fn host_port(request: &crate::api::PortRequest) -> String {
+    match request.host {
+        Some(h) => h.to_string(),
+        None if std::net::TcpListener::bind(("127.0.0.1", request.container)).is_ok() => {
+            request.container.to_string()
+        }
+        None => String::new(),
+    }
+}
+
+fn container_body(shared: &Shared, job: &Job) -> Result<ContainerCreateBody, Failure> {
+    let sub = &job.submission;
+    let image = sub
+        .image
+        .clone()
+        .ok_or_else(|| Failure::executor("the Docker executor needs an image".to_string()))?;
+    let mut env: Vec<String> = vec![
+        format!("DSTACK_REPO_DIR={CONTAINER_REPO_DIR}"),
+        format!("DSTACK_WORKING_DIR={}", workdir(sub)),
+    ];
+    env.extend(sub.env.iter().map(|(k, v)| format!("{k}={v}")));
+    env.push(format!("DSTACK_JOB_ID={}", job.id));
+    let mut bindings: HashMap<String, Option<Vec<DockerPort>>> = HashMap::new();
+    for p in &sub.ports {
+        bindings.insert(
+            port_key(p.container),
+            Some(vec![DockerPort {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host_port(p)),
+            }]),
+        );
+    }
+    let binds: Vec<String> = sub
+        .mounts
+        .iter()
+        .map(|m| {
+            let mode = if m.read_only { ":ro" } else { "" };
+            format!("{}:{}{mode}", m.source, m.target)
+        })
+        .collect();
+    let gpus = sub.limits.gpus.unwrap_or(0);
+    if gpus > 0 && shared.gpus.is_empty() {
+        return Err(Failure::executor(format!(
+            "the job asks for {gpus} GPU(s) but this host has no NVIDIA GPU (`nvidia-smi -L` lists none)"
+        )));
+    }
+    let device_requests = (gpus > 0).then(|| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            count: Some(i64::from(gpus)),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..DeviceRequest::default()
+        }]
+    });
+    let (entrypoint, cmd) = match sub.command.split_first() {
+        Some((first, rest)) => (Some(vec![first.clone()]), Some(rest.to_vec())),
+        None => (None, None),
+    };
+    let labels = HashMap::from([
+        (LABEL_RUNNER.to_string(), shared.runner_id.clone()),
+        (LABEL_JOB.to_string(), job.id.clone()),
+        ("dstack.run".to_string(), sub.run_name.clone()),
+    ]);
+    Ok(ContainerCreateBody {
+        image: Some(image),
+        entrypoint,
+        cmd,
+        env: Some(env),
+        working_dir: Some(workdir(sub)),
+        user: sub.user.clone(),
+        labels: Some(labels),
+        exposed_ports: Some(sub.ports.iter().map(|p| port_key(p.container)).collect()),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            binds: (!binds.is_empty()).then_some(binds),
+            shm_size: sub.limits.shm_mb.map(|mb| (mb * 1_000_000) as i64),
+            memory: sub.limits.memory_mb.map(|mb| (mb * 1_000_000) as i64),
+            nano_cpus: sub.limits.cpus.map(|c| (c * 1e9) as i64),
+            device_requests,
+            privileged: Some(sub.privileged),
+            init: Some(true),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    })
+}
+
+/// Creates the container (not started) and uploads the archives into it.
+pub async fn create(
+    shared: &Shared,
+    docker: &Docker,
+    job: &Job,
+    log: &LogSender,
+) -> Result<String, Failure> {
+    let body = container_body(shared, job)?;
+    let name = container_name(job);
+    // A container left by an earlier attempt of this very job goes first.
+    let _ = docker
+        .remove_container(
+            &name,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await;
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                "creating_container_error",
+                format!("cannot create the container: {e}"),
+            )
+        })?;
+    let workdir = workdir(&job.submission);
+    for archive in &job.submission.archives {
+        upload(shared, docker, &created.id, &workdir, archive, log).await?;
+    }
+    Ok(created.id)
+}
+
+async fn upload(
+    shared: &Shared,
+    docker: &Docker,
+    id: &str,
+    workdir: &str,
+    archive: &ArchiveMount,
+    log: &LogSender,
+) -> Result<(), Failure> {
+    let fail = |what: String| Failure::new("creating_container_error", what);
+    let bytes = std::fs::read(shared.layout.archive(&archive.archive)).map_err(|e| {
+        fail(format!(
+            "archive {} ({}) is missing: {e}",
+            archive.archive, archive.label
+        ))
+    })?;
+    let target = container_path(workdir, &archive.path);
+    let skeleton = crate::archive::directory_skeleton(&target)
+        .map_err(|e| fail(format!("cannot prepare {target}: {e}")))?;
+    let root = UploadToContainerOptionsBuilder::new().path("/").build();
+    docker
+        .upload_to_container(id, Some(root), bollard::body_full(skeleton.into()))
+        .await
+        .map_err(|e| fail(format!("cannot make {target} in the container: {e}")))?;
+    let at = UploadToContainerOptionsBuilder::new().path(&target).build();
+    let size = bytes.len();
+    docker
+        .upload_to_container(id, Some(at), bollard::body_full(bytes.into()))
+        .await
+        .map_err(|e| fail(format!("cannot upload {} to {target}: {e}", archive.label)))?;
+    let _ = log
+        .send(note(format!(
+            "uploaded {} ({size} bytes) to {target}",
+            archive.label
+        )))
+        .await;
+    Ok(())
+}
+
+/// Starts the container; returns the published ports.
+pub async fn start(docker: &Docker, id: &str) -> Result<Vec<PortBinding>, Failure> {
+    if let Err(e) = docker.start_container(id, None).await {
+        let text = e.to_string();
+        let reason = if text.contains("port is already allocated")
+            || text.contains("address already in use")
+        {
+            "ports_binding_failed"
+        } else {
+            "creating_container_error"
+        };
+        return Err(Failure::new(
+            reason,
+            format!("cannot start the container: {text}"),
+        ));
+    }
+    let inspect = docker
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| Failure::executor(format!("cannot inspect the started container: {e}")))?;
+    let mut ports = Vec::new();
+    for (key, bindings) in inspect
+        .network_settings
+        .and_then(|n| n.ports)
+        .unwrap_or_default()
+    {
+        let Some(container) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+            continue;
+        };
+        for b in bindings.unwrap_or_default() {
+            if let Some(host) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
+                ports.push(PortBinding {
+                    container,
+                    host_ip: b.host_ip.unwrap_or_else(|| "127.0.0.1".into()),
+                    host,
+                });
+            }
+        }
+    }
+    ports.sort_by_key(|p| p.container);
+    Ok(ports)
+}
+
+/// Streams the container's output into the log until it exits.
+pub fn pump_logs(docker: Docker, id: String, log: LogSender) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = docker.logs(&id, Some(options));
+        let mut out = LineSplitter::new(LogStream::Stdout);
+        let mut err = LineSplitter::new(LogStream::Stderr);
+        while let Some(chunk) = stream.next().await {
+            let lines = match chunk {
+                Ok(bollard::container::LogOutput::StdErr { message }) => err.feed(&message),
+                Ok(output) => out.feed(&output.into_bytes()),
+                Err(e) => {
+                    let _ = log
+                        .send(note(format!("log stream from Docker broke: {e}")))
+                        .await;
+                    break;
+                }
+            };
+            for line in lines {
+                if log.send(line).await.is_err() {
+                    return;
+                }
+            }
+        }
+        for rest in [out.finish(), err.finish()].into_iter().flatten() {
+            let _ = log.send(rest).await;
+        }
+    })
+}
+
+/// Waits for the container to exit; its exit code.
+pub async fn wait(docker: &Docker, id: &str) -> i32 {
+    let mut stream = docker.wait_container(id, None);
+    match stream.next().await {
+        Some(Ok(response)) => response.status_code as i32,
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code as i32,
+        _ => docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.exit_code)
+            .map_or(-1, |c| c as i32),
+    }
+}
+
+/// Sends a signal to the container's main process.
+pub async fn signal(docker: &Docker, id: &str, signal: &str) {
+    let options = KillContainerOptionsBuilder::new().signal(signal).build();
+    let _ = docker.kill_container(id, Some(options)).await;
+}
+
+/// Copies the artifact paths out of the (exited) container into `dest`.
+pub async fn collect_artifacts(
+    docker: &Docker,
+    id: &str,
+    sub: &JobSubmission,
+    dest: &Path,
+    limit: u64,
+    log: &LogSender,
+) {
+    let workdir = workdir(sub);
+    for path in &sub.artifacts {
+        let source = container_path(&workdir, path);
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(&source)
+            .build();
+        let mut stream = docker.download_from_container(id, Some(options));
+        let mut tar = Vec::new();
+        let mut failed = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            let _ = log
+                .send(note(format!("artifact {path}: not saved ({source}: {e})")))
+                .await;
+            continue;
+        }
+        // The archive holds the path's last component; unpack next to it.
+        let parent = Path::new(path.trim_start_matches('/'))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        match crate::archive::unpack_tar(&tar[..], &dest.join(parent), limit) {
+            Ok(done) => {
+                let _ = log
+                    .send(note(format!(
+                        "artifact {path}: saved {} files, {} bytes",
+                        done.files, done.bytes
+                    )))
+                    .await;
+            }
+            Err(e) => {
+                let _ = log
+                    .send(note(format!("artifact {path}: not saved: {e}")))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Removes the container (and its anonymous volumes).
+pub async fn remove(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = docker.remove_container(id, Some(options)).await;
+}
+
+/// Containers this runner made, with their job labels.
+pub async fn own_containers(docker: &Docker, runner_id: &str) -> Vec<(String, String)> {
+    let filters = HashMap::from([("label", vec![format!("{LABEL_RUNNER}={runner_id}")])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            let job = c.labels.as_ref()?.get(LABEL_JOB)?.clone();
+            Some((c.id?, job))
+        })
+        .collect()
+}

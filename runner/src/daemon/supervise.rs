@@ -1,0 +1,486 @@
+//! One job's life, from accepted to sealed: prepare (pull, unpack), start,
+//! wait while honouring stop requests and `max_duration`, drain the
+//! output, save artifacts, then seal the log and only then record the
+//! final status. Executors differ only in the steps they plug in here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::Instant;
+
+use super::logs::{LogSender, LogWriter, now_ms, spawn_writer};
+use super::store::JobFiles;
+use super::{Job, Shared, docker, process};
+use crate::api::{ExecutorKind, JobStatus, LogRecord, LogStream, PortBinding, StopRequest};
+
+/// How long output may keep coming after the job's main process exited.
+const DRAIN: Duration = Duration::from_secs(10);
+/// Default time between the graceful stop signal and the kill.
+const DEFAULT_GRACE: u64 = 10;
+
+/// A line from the runner itself.
+pub fn note(text: impl Into<String>) -> LogRecord {
+    LogRecord {
+        t: now_ms(),
+        s: LogStream::Runner,
+        m: text.into(),
+    }
+}
+
+/// Why a job could not run.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(reason: &'static str, message: String) -> Self {
+        Self { reason, message }
+    }
+
+    pub fn executor(message: String) -> Self {
+        Self::new("executor_error", message)
+    }
+}
+
+/// How a job ended.
+struct Outcome {
+    status: JobStatus,
+    exit_code: Option<i32>,
+    reason: &'static str,
+    message: String,
+}
+
+impl Outcome {
+    fn failed(f: Failure) -> Self {
+        Self {
+            status: JobStatus::Failed,
+            exit_code: None,
+            reason: f.reason,
+            message: f.message,
+        }
+    }
+}
+
+/// Why the job is being stopped.
+#[derive(Clone, Copy, PartialEq)]
+enum StopCause {
+    User { abort: bool },
+    MaxDuration,
+}
+
+/// What can signal a started job, whichever executor runs it.
+#[derive(Clone)]
+enum Killer {
+    Process(i32),
+    Docker(bollard::Docker, String),
+}
+
+impl Killer {
+    async fn terminate(&self) {
+        match self {
+            Self::Process(pgid) => {
+                process::signal_group(*pgid, Signal::SIGTERM);
+            }
+            Self::Docker(d, id) => docker::signal(d, id, "SIGTERM").await,
+        }
+    }
+
+    async fn kill(&self) {
+        match self {
+            Self::Process(pgid) => {
+                process::signal_group(*pgid, Signal::SIGKILL);
+            }
+            Self::Docker(d, id) => docker::signal(d, id, "SIGKILL").await,
+        }
+    }
+}
+
+/// Supervises a job to its end. Never panics on job errors: every failure
+/// ends as a sealed log and a final status with a reason.
+pub async fn run(shared: Arc<Shared>, job: Arc<Job>) {
+    let writer = match LogWriter::open(&job.log_path(), job.log.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = job.update(|i| {
+                i.status = JobStatus::Failed;
+                i.reason = Some("executor_error".into());
+                i.message = Some(format!("cannot open the job's log: {e}"));
+                i.finished_at = Some(now_ms());
+            });
+            return;
+        }
+    };
+    let (log, writer_task) = spawn_writer(writer);
+    let mut cleanup = None;
+    let outcome = execute(&shared, &job, &log, &mut cleanup).await;
+    drop(log);
+    let sealed = match writer_task.await {
+        Ok(Ok(mut writer)) => {
+            let _ = writer.note(outcome.message.clone());
+            writer.seal().is_ok()
+        }
+        _ => false,
+    };
+    let finished = job.update(|i| {
+        i.status = outcome.status;
+        i.exit_code = outcome.exit_code;
+        i.reason = Some(outcome.reason.to_string());
+        i.message = Some(if sealed {
+            outcome.message.clone()
+        } else {
+            format!("{} (the log could not be sealed)", outcome.message)
+        });
+        i.finished_at = Some(now_ms());
+    });
+    if let Err(e) = finished {
+        tracing::error!(job = %job.id, "cannot record the job's end: {e}");
+    }
+    if let Some((d, id)) = cleanup {
+        docker::remove(&d, &id).await;
+    }
+}
+
+async fn wait_for_stop(job: &Job) -> StopRequest {
+    let mut rx = job.stop.subscribe();
+    loop {
+        if let Some(request) = *rx.borrow_and_update() {
+            return request;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+async fn execute(
+    shared: &Arc<Shared>,
+    job: &Arc<Job>,
+    log: &LogSender,
+    cleanup: &mut Option<(bollard::Docker, String)>,
+) -> Outcome {
+    let sub = &job.submission;
+    let _ = log
+        .send(note(format!(
+            "job {} ({}) accepted by runner {} ({} executor)",
+            sub.job_name,
+            job.id,
+            shared.runner_id,
+            sub.executor.as_str()
+        )))
+        .await;
+    let started = tokio::select! {
+        s = prepare_and_start(shared, job, log, cleanup) => s,
+        request = wait_for_stop(job) => {
+            return Outcome {
+                status: if request.abort { JobStatus::Aborted } else { JobStatus::Terminated },
+                exit_code: None,
+                reason: if request.abort { "aborted_by_user" } else { "terminated_by_user" },
+                message: "stopped before it started".into(),
+            };
+        }
+    };
+    let (mut running, killer, pumps, ports) = match started {
+        Ok(s) => s,
+        Err(f) => return Outcome::failed(f),
+    };
+    let pgid = match &killer {
+        Killer::Process(p) => Some(*p),
+        Killer::Docker(..) => None,
+    };
+    let _ = job.update(|i| {
+        i.status = JobStatus::Running;
+        i.started_at = Some(now_ms());
+        i.ports = ports.clone();
+        i.pgid = pgid;
+    });
+    let (code, cause) = wait_or_stop(job, &mut running, &killer, log).await;
+    // Stragglers of the process group go when the main process is done.
+    if let Killer::Process(pgid) = killer {
+        process::signal_group(pgid, Signal::SIGKILL);
+    }
+    let drained = tokio::time::timeout(DRAIN, futures_util::future::join_all(pumps)).await;
+    if drained.is_err() {
+        let _ = log
+            .send(note(format!(
+                "output still open {}s after the job exited; the rest is cut",
+                DRAIN.as_secs()
+            )))
+            .await;
+    }
+    if !sub.artifacts.is_empty() {
+        let dest = job.dir.join(JobFiles::ARTIFACTS);
+        let saved = match &running {
+            Running::Process { cwd, .. } => save_process_artifacts(job, cwd, &dest, log).await,
+            Running::Docker { docker: d, id } => {
+                docker::collect_artifacts(d, id, sub, &dest, shared.unpack_limit, log).await;
+                artifact_infos(&dest, &sub.artifacts)
+            }
+        };
+        let _ = job.update(|i| i.artifacts = saved);
+    }
+    outcome(code, cause)
+}
+
+fn outcome(code: i32, cause: Option<StopCause>) -> Outcome {
+    match cause {
+        Some(StopCause::User { abort: true }) => Outcome {
+            status: JobStatus::Aborted,
+            exit_code: Some(code),
+            reason: "aborted_by_user",
+            message: format!("aborted by user (killed; exit code {code})"),
+        },
+        Some(StopCause::User { abort: false }) => Outcome {
+            status: JobStatus::Terminated,
+            exit_code: Some(code),
+            reason: "terminated_by_user",
+            message: format!("stopped by user (exit code {code})"),
+        },
+        Some(StopCause::MaxDuration) => Outcome {
+            status: JobStatus::Terminated,
+            exit_code: Some(code),
+            reason: "max_duration_exceeded",
+            message: format!("stopped: max_duration exceeded (exit code {code})"),
+        },
+        None if code == 0 => Outcome {
+            status: JobStatus::Done,
+            exit_code: Some(0),
+            reason: "done_by_runner",
+            message: "exited with code 0".into(),
+        },
+        None => Outcome {
+            status: JobStatus::Failed,
+            exit_code: Some(code),
+            reason: "container_exited_with_error",
+            message: format!("exited with code {code}"),
+        },
+    }
+}
+
+/// A started job, by executor.
+enum Running {
+    Process {
+        child: tokio::process::Child,
+        cwd: std::path::PathBuf,
+    },
+    Docker {
+        docker: bollard::Docker,
+        id: String,
+    },
+}
+
+impl Running {
+    async fn wait(&mut self) -> i32 {
+        match self {
+            Self::Process { child, .. } => process::wait(child).await,
+            Self::Docker { docker: d, id } => docker::wait(d, id).await,
+        }
+    }
+}
+
+type Started = (
+    Running,
+    Killer,
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<PortBinding>,
+);
+
+async fn prepare_and_start(
+    shared: &Arc<Shared>,
+    job: &Arc<Job>,
+    log: &LogSender,
+    cleanup: &mut Option<(bollard::Docker, String)>,
+) -> Result<Started, Failure> {
+    let sub = &job.submission;
+    match sub.executor {
+        ExecutorKind::Process => {
+            let prepared = process::prepare(shared, job, log)?;
+            let cwd = prepared.cwd.clone();
+            let started = process::start(sub, prepared, log)?;
+            let _ = log
+                .send(note(format!(
+                    "started `{}` (process group {})",
+                    sub.command.join(" "),
+                    started.pgid
+                )))
+                .await;
+            Ok((
+                Running::Process {
+                    child: started.child,
+                    cwd,
+                },
+                Killer::Process(started.pgid),
+                started.pumps,
+                started.ports,
+            ))
+        }
+        ExecutorKind::Docker => {
+            let d = shared.docker.client().await.map_err(|e| {
+                Failure::executor(format!(
+                    "Docker is not reachable ({e}); start it (e.g. `bash .ci/docker-up`) or run the job without `image:` on the host"
+                ))
+            })?;
+            let _ = job.update(|i| i.status = JobStatus::Pulling);
+            let image = sub.image.clone().unwrap_or_default();
+            docker::ensure_image(&d, &image, log).await?;
+            let id = docker::create(shared, &d, job, log).await?;
+            *cleanup = Some((d.clone(), id.clone()));
+            let _ = job.update(|i| i.container = Some(id.clone()));
+            let ports = docker::start(&d, &id).await?;
+            let pump = docker::pump_logs(d.clone(), id.clone(), log.clone());
+            let _ = log
+                .send(note(format!(
+                    "started container {} from {image}",
+                    &id[..12.min(id.len())]
+                )))
+                .await;
+            Ok((
+                Running::Docker {
+                    docker: d.clone(),
+                    id: id.clone(),
+                },
+                Killer::Docker(d, id),
+                vec![pump],
+                ports,
+            ))
+        }
+    }
+}
+
+/// Waits for exit; meanwhile a stop request or `max_duration` sends the
+/// graceful signal, and the grace period's end the kill.
+async fn wait_or_stop(
+    job: &Job,
+    running: &mut Running,
+    killer: &Killer,
+    log: &LogSender,
+) -> (i32, Option<StopCause>) {
+    let sub = &job.submission;
+    let grace = Duration::from_secs(sub.stop_grace_secs.unwrap_or(DEFAULT_GRACE));
+    let deadline = sub
+        .max_duration_secs
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let mut cause: Option<StopCause> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut stop_rx = job.stop.subscribe();
+    let exit = running.wait();
+    tokio::pin!(exit);
+    loop {
+        let requested = *stop_rx.borrow_and_update();
+        if let Some(request) = requested {
+            let upgrade = match cause {
+                None | Some(StopCause::MaxDuration) => true,
+                Some(StopCause::User { abort }) => request.abort && !abort,
+            };
+            if upgrade {
+                begin_stop(job, killer, log, request.abort, "stop requested", grace).await;
+                cause = Some(StopCause::User {
+                    abort: request.abort,
+                });
+                kill_at = (!request.abort).then(|| Instant::now() + grace);
+            }
+        }
+        tokio::select! {
+            code = &mut exit => return (code, cause),
+            changed = stop_rx.changed() => {
+                if changed.is_err() {
+                    // The job is being dropped; nothing more will ask.
+                    return ((&mut exit).await, cause);
+                }
+            }
+            _ = sleep_until(deadline), if cause.is_none() => {
+                begin_stop(job, killer, log, false, "max_duration reached", grace).await;
+                cause = Some(StopCause::MaxDuration);
+                kill_at = Some(Instant::now() + grace);
+            }
+            _ = sleep_until(kill_at), if kill_at.is_some() => {
+                let _ = log.send(note(format!("still running {}s after SIGTERM; killing it", grace.as_secs()))).await;
+                killer.kill().await;
+                kill_at = None;
+            }
+        }
+    }
+}
+
+async fn begin_stop(
+    job: &Job,
+    killer: &Killer,
+    log: &LogSender,
+    abort: bool,
+    why: &str,
+    grace: Duration,
+) {
+    let _ = job.update(|i| i.status = JobStatus::Terminating);
+    if abort {
+        let _ = log.send(note(format!("{why}: aborting (SIGKILL)"))).await;
+        killer.kill().await;
+    } else {
+        let _ = log
+            .send(note(format!(
+                "{why}: SIGTERM sent; killing in {}s if still running",
+                grace.as_secs()
+            )))
+            .await;
+        killer.terminate().await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn save_process_artifacts(
+    job: &Job,
+    cwd: &std::path::Path,
+    dest: &std::path::Path,
+    log: &LogSender,
+) -> Vec<crate::api::ArtifactInfo> {
+    let work = job.dir.join(JobFiles::WORK);
+    for path in &job.submission.artifacts {
+        let source = process::host_path(&work, cwd, path);
+        let target = dest.join(path.trim_start_matches('/'));
+        let text = match super::store::copy_tree(&source, &target) {
+            Ok((files, bytes)) => format!("artifact {path}: saved {files} files, {bytes} bytes"),
+            Err(e) => format!("artifact {path}: not saved ({}: {e})", source.display()),
+        };
+        let _ = log.send(note(text)).await;
+    }
+    artifact_infos(dest, &job.submission.artifacts)
+}
+
+/// Counts what was saved under each artifact path.
+pub fn artifact_infos(dest: &std::path::Path, paths: &[String]) -> Vec<crate::api::ArtifactInfo> {
+    paths
+        .iter()
+        .map(|p| {
+            let (files, bytes) = count(&dest.join(p.trim_start_matches('/')));
+            crate::api::ArtifactInfo {
+                path: p.clone(),
+                files,
+                bytes,
+            }
+        })
+        .collect()
+}
+
+fn count(path: &std::path::Path) -> (u64, u64) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return (0, 0);
+    };
+    if !meta.is_dir() {
+        return (1, meta.len());
+    }
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| count(&e.path()))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
+        .unwrap_or((0, 0))
+}
