@@ -129,7 +129,11 @@ fn redact_json(plan: &mut Value) {
     plan["lineage"] = Value::String("[lineage]".into());
     plan["plan_id"] = Value::String("[plan-id]".into());
     // Provider ids depend on the order parallel creates happened in.
-    for change in plan["resource_changes"].as_array_mut().into_iter().flatten() {
+    for change in plan["resource_changes"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         if change.get("provider_id").is_some() {
             change["provider_id"] = Value::String("[id]".into());
         }
@@ -217,7 +221,10 @@ fn redact_ids(text: &str) -> String {
     let mut rest = text;
     'outer: while !rest.is_empty() {
         for prefix in ["i-", "vol-", "gw-", "job-"] {
-            let at_boundary = out.chars().last().is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
+            let at_boundary = out
+                .chars()
+                .last()
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
             if at_boundary
                 && let Some(tail) = rest.strip_prefix(prefix)
                 && tail.len() >= 8

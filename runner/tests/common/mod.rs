@@ -67,7 +67,7 @@ impl Drop for Runner {
 }
 
 fn spawn(dir: PathBuf) -> (Child, RunnerClient) {
-    let child = Command::new(env!("CARGO_BIN_EXE_dstack-runner"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dstack-runner"))
         .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
         .arg(&dir)
         .arg("--token-file")
@@ -85,11 +85,14 @@ fn spawn(dir: PathBuf) -> (Child, RunnerClient) {
             let token = std::fs::read_to_string(dir.join("token")).expect("token file");
             return (child, RunnerClient::new(&endpoint.url, token.trim()));
         }
-        assert!(
-            Instant::now() < deadline,
-            "runner did not start; its log: {}",
-            std::fs::read_to_string(dir.join("runner.log")).unwrap_or_default()
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "runner did not start; its log: {}",
+                std::fs::read_to_string(dir.join("runner.log")).unwrap_or_default()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
