@@ -66,6 +66,8 @@ impl Drop for Runner {
     }
 }
 
+// The child is handed to `Runner`, which reaps it on drop.
+#[allow(clippy::zombie_processes)]
 fn spawn(dir: PathBuf) -> (Child, RunnerClient) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dstack-runner"))
         .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
