@@ -14,6 +14,6 @@ pub mod testing;
 
 pub use model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, now_ms,
+    RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 pub use store::{StateError, StateStore, acquire_lock};

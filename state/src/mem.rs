@@ -8,7 +8,7 @@ use dstack_schemas::addr::ResourceAddr;
 
 use crate::model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, now_ms,
+    RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 use crate::sqlite::random_id;
 use crate::store::{StateError, StateStore, pid_alive};
@@ -20,6 +20,8 @@ struct Inner {
     applies: Vec<ApplyRecord>,
     lock: Option<LockInfo>,
     logs: BTreeMap<(String, u32, u64), LogLine>,
+    workflow_runs: BTreeMap<String, WorkflowRun>,
+    workflow_jobs: Vec<WorkflowJob>,
 }
 
 /// State kept in memory.
@@ -272,5 +274,55 @@ impl StateStore for MemStore {
             })
             .cloned()
             .collect())
+    }
+
+    fn put_workflow_run(&self, run: &WorkflowRun) -> Result<(), StateError> {
+        self.inner()
+            .workflow_runs
+            .insert(run.name.clone(), run.clone());
+        Ok(())
+    }
+
+    fn workflow_run(&self, name: &str) -> Result<Option<WorkflowRun>, StateError> {
+        Ok(self.inner().workflow_runs.get(name).cloned())
+    }
+
+    fn workflow_runs(&self) -> Result<Vec<WorkflowRun>, StateError> {
+        let mut runs: Vec<WorkflowRun> = self.inner().workflow_runs.values().cloned().collect();
+        runs.sort_by(|a, b| (b.created_at, &b.name).cmp(&(a.created_at, &a.name)));
+        Ok(runs)
+    }
+
+    fn put_workflow_job(&self, job: &WorkflowJob) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        match inner
+            .workflow_jobs
+            .iter_mut()
+            .find(|j| j.run == job.run && j.workflow == job.workflow)
+        {
+            Some(existing) => *existing = job.clone(),
+            None => inner.workflow_jobs.push(job.clone()),
+        }
+        Ok(())
+    }
+
+    fn workflow_jobs(&self, run: &str) -> Result<Vec<WorkflowJob>, StateError> {
+        Ok(self
+            .inner()
+            .workflow_jobs
+            .iter()
+            .filter(|j| j.run == run)
+            .cloned()
+            .collect())
+    }
+
+    fn done_workflow_job(&self, input_hash: &str) -> Result<Option<WorkflowJob>, StateError> {
+        Ok(self
+            .inner()
+            .workflow_jobs
+            .iter()
+            .filter(|j| j.input_hash == input_hash && j.status == "done")
+            .max_by_key(|j| j.finished_at)
+            .cloned())
     }
 }

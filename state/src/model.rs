@@ -235,3 +235,55 @@ pub struct LogLine {
     /// The text, without trailing newline.
     pub text: String,
 }
+
+/// A run of 2022-format workflows (`dstack run WORKFLOW`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRun {
+    /// Run name (`<workflow>-<n>`).
+    pub name: String,
+    /// The workflow asked for (its deps run too).
+    pub workflow: String,
+    /// `running`, `done`, `failed`, `terminated`.
+    pub status: String,
+    /// Variables each workflow got, by workflow.
+    pub variables: serde_json::Value,
+    /// The repo it ran on (git facts, archive hash).
+    pub repo: serde_json::Value,
+    /// Started (ms).
+    pub created_at: i64,
+    /// Ended (ms).
+    pub finished_at: Option<i64>,
+}
+
+/// One workflow's job within a [`WorkflowRun`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowJob {
+    /// Run name.
+    pub run: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// Hash of everything the job's result depends on (spec, variables,
+    /// repo, deps' artifacts): equal hashes give equal results.
+    pub input_hash: String,
+    /// `waiting`, `submitted`, `running`, `done`, `failed`, `terminated`,
+    /// `skipped`; `done` also for a job reused from an earlier run.
+    pub status: String,
+    /// Exit code, once exited.
+    pub exit_code: Option<i32>,
+    /// Termination reason or why it was skipped.
+    pub reason: Option<String>,
+    /// The runner's job id.
+    pub runner_job: Option<String>,
+    /// Instance it ran on.
+    pub instance: Option<String>,
+    /// Saved artifacts: `[{path, files, bytes}]`.
+    pub artifacts: serde_json::Value,
+    /// Hash of the artifacts' archive (dependents' input).
+    pub artifacts_sha: Option<String>,
+    /// The run whose job this one reuses (inputs were equal).
+    pub reused_from: Option<String>,
+    /// Submitted (ms).
+    pub submitted_at: i64,
+    /// Ended (ms).
+    pub finished_at: Option<i64>,
+}

@@ -7,7 +7,7 @@ use dstack_schemas::addr::ResourceAddr;
 
 use crate::model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource,
+    RecordedResource, WorkflowJob, WorkflowRun,
 };
 
 /// Everything that can go wrong with recorded state.
@@ -153,6 +153,24 @@ pub trait StateStore: Send + Sync {
         submission: Option<u32>,
         after_offset: Option<u64>,
     ) -> Result<Vec<LogLine>, StateError>;
+
+    /// Records a workflow run (insert or replace).
+    fn put_workflow_run(&self, run: &WorkflowRun) -> Result<(), StateError>;
+
+    /// One workflow run.
+    fn workflow_run(&self, name: &str) -> Result<Option<WorkflowRun>, StateError>;
+
+    /// Every workflow run, newest first.
+    fn workflow_runs(&self) -> Result<Vec<WorkflowRun>, StateError>;
+
+    /// Records a workflow job (insert or replace, keyed by run and workflow).
+    fn put_workflow_job(&self, job: &WorkflowJob) -> Result<(), StateError>;
+
+    /// The jobs of a workflow run.
+    fn workflow_jobs(&self, run: &str) -> Result<Vec<WorkflowJob>, StateError>;
+
+    /// The newest finished-`done` job with these inputs, if any.
+    fn done_workflow_job(&self, input_hash: &str) -> Result<Option<WorkflowJob>, StateError>;
 }
 
 /// Takes the lock, retrying with backoff (100 ms doubling to 2 s) until

@@ -8,5 +8,6 @@ mod crash;
 mod diagnostics;
 mod examples;
 mod harness;
+mod jobs;
 mod plan_cases;
 mod schemas;

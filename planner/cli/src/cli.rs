@@ -167,6 +167,113 @@ pub enum Command {
     },
     /// List offers that match resources, cheapest first.
     Offer(OfferArgs),
+    /// List runs (unfinished ones, or the last finished one).
+    Ps {
+        /// Every run.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// The last N runs.
+        #[arg(short = 'n', long = "last")]
+        last: Option<usize>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every 2 seconds.
+        #[arg(short = 'w', long)]
+        watch: bool,
+    },
+    /// Print a run's log (follow it with -f).
+    Logs {
+        /// Run name.
+        run: String,
+        /// Keep printing new lines until the job ends.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Job number (multi-node tasks, replicas).
+        #[arg(long, default_value_t = 0)]
+        job: u32,
+        /// Also print the runner's own lines (pulling, exit, stop).
+        #[arg(short = 'd', long)]
+        diagnose: bool,
+    },
+    /// Stop runs (gracefully, or at once with --abort).
+    Stop {
+        /// Run names.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// Kill without the graceful stop.
+        #[arg(short = 'x', long)]
+        abort: bool,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+    },
+    /// Follow a run's log and show its ports, until it ends or Ctrl+C.
+    Attach {
+        /// Run name.
+        run: String,
+        /// Job number.
+        #[arg(long, default_value_t = 0)]
+        job: u32,
+        /// Also print the runner's own lines.
+        #[arg(short = 'd', long)]
+        diagnose: bool,
+    },
+    /// Run a 2022 workflow of .dstack/workflows.yaml (and its deps).
+    Run {
+        /// Workflow name.
+        workflow: String,
+        /// Set a variable (repeatable), e.g. `--var rows=100`.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
+    /// Artifacts saved by workflow runs.
+    Artifacts {
+        /// What to do.
+        #[command(subcommand)]
+        command: ArtifactsCommand,
+    },
+    /// The job runner daemon (started by the CLI when needed).
+    #[command(hide = true)]
+    Runner {
+        /// `serve --dir DIR [--listen ADDR] [--token-file FILE]`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
+    if name.is_empty() {
+        return Err(format!("`{text}` has no name before `=`"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// `dstack artifacts ...`.
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsCommand {
+    /// What a run saved.
+    List {
+        /// Run name.
+        run: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a run's artifacts to a directory.
+    Download {
+        /// Run name.
+        run: String,
+        /// Only this workflow's.
+        #[arg(short = 'w', long)]
+        workflow: Option<String>,
+        /// Destination (default: `./RUN`).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `dstack state ...`.

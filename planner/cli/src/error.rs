@@ -23,6 +23,8 @@ pub enum CliError {
     Declined,
     /// Ctrl+C.
     Interrupted,
+    /// An attached job ended with this exit code (its end already reported).
+    JobExit(i32),
     /// Anything else.
     Unexpected(anyhow::Error),
 }
@@ -78,6 +80,7 @@ impl CliError {
                 exit_codes::DECLINED
             }
             Self::Interrupted => exit_codes::INTERRUPTED,
+            Self::JobExit(code) => code,
             Self::Unexpected(err) => {
                 eprintln!("error: {err:#}");
                 exit_codes::UNEXPECTED

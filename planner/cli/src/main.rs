@@ -8,6 +8,7 @@ mod error;
 mod project;
 mod render;
 mod runtime;
+mod workflows;
 
 fn main() {
     let args = cli::Cli::parse_args();

@@ -34,7 +34,14 @@ pub fn is_config_name(path: &Path) -> bool {
 
 fn skip_dir(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    matches!(name, "target" | "node_modules" | ".git")
+    // `.dstack/` holds the state, runner jobs (with unpacked copies of the
+    // project), artifacts and volumes: only its own top-level files count.
+    let inside_dot_dstack = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|p| p == ".dstack");
+    inside_dot_dstack
+        || matches!(name, "target" | "node_modules" | ".git")
         || (name.starts_with('.') && name != ".dstack" && name != ".")
 }
 

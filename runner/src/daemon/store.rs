@@ -20,8 +20,9 @@ impl Layout {
     pub fn create(root: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(root.join("jobs"))?;
         std::fs::create_dir_all(root.join("archives"))?;
+        // Absolute, so job paths stay right whatever directory a job moves to.
         Ok(Self {
-            root: root.to_path_buf(),
+            root: root.canonicalize()?,
         })
     }
 

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, now_ms,
+    RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 use crate::store::{StateError, StateStore, pid_alive};
 
@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_logs.sql"),
     include_str!("migrations/0003_intent_payload.sql"),
+    include_str!("migrations/0004_workflows.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -627,6 +628,79 @@ impl StateStore for SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    fn put_workflow_run(&self, run: &WorkflowRun) -> Result<(), StateError> {
+        let body = serde_json::to_string(run).map_err(|e| bad_row(&run.name, e))?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO workflow_runs (name, created_at, body) VALUES (?1, ?2, ?3)",
+            params![run.name, run.created_at, body],
+        )?;
+        Ok(())
+    }
+
+    fn workflow_run(&self, name: &str) -> Result<Option<WorkflowRun>, StateError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM workflow_runs WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|e| bad_row(name, e)))
+            .transpose()
+    }
+
+    fn workflow_runs(&self) -> Result<Vec<WorkflowRun>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, body FROM workflow_runs ORDER BY created_at DESC, name DESC")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(name, body)| serde_json::from_str(&body).map_err(|e| bad_row(&name, e)))
+            .collect()
+    }
+
+    fn put_workflow_job(&self, job: &WorkflowJob) -> Result<(), StateError> {
+        let key = format!("{}/{}", job.run, job.workflow);
+        let body = serde_json::to_string(job).map_err(|e| bad_row(&key, e))?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO workflow_jobs (run, workflow, input_hash, status, finished_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![job.run, job.workflow, job.input_hash, job.status, job.finished_at, body],
+        )?;
+        Ok(())
+    }
+
+    fn workflow_jobs(&self, run: &str) -> Result<Vec<WorkflowJob>, StateError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT workflow, body FROM workflow_jobs WHERE run = ?1 ORDER BY rowid")?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(w, body)| {
+                serde_json::from_str(&body).map_err(|e| bad_row(&format!("{run}/{w}"), e))
+            })
+            .collect()
+    }
+
+    fn done_workflow_job(&self, input_hash: &str) -> Result<Option<WorkflowJob>, StateError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM workflow_jobs WHERE input_hash = ?1 AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
+                [input_hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|e| bad_row(input_hash, e)))
+            .transpose()
     }
 }
 

@@ -21,6 +21,7 @@ use crate::cli::PlanArgs;
 use crate::context::{Project, ProjectOptions, load_configs};
 use crate::error::CliError;
 use crate::render::color_enabled;
+use crate::runtime::RUNTIME_NAME;
 
 /// How an apply is run.
 pub struct ApplyOptions {
@@ -66,7 +67,7 @@ fn lock<'a>(
     Ok(LockGuard { project, info })
 }
 
-fn confirm(question: &str) -> Result<bool, CliError> {
+pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(format!(
             "{question} needs an answer; there is no terminal to ask on, so pass -y to confirm"
@@ -226,8 +227,37 @@ fn carry_out(
     if report.outcome != "succeeded" {
         return Err(CliError::ApplyPartial);
     }
-    let _ = options.detach;
-    Ok(0)
+    let runs = submitted_runs(&report);
+    if options.detach || runs.is_empty() || project.runtime().name() != RUNTIME_NAME {
+        return Ok(0);
+    }
+    match runs.as_slice() {
+        [run] => {
+            println!();
+            super::jobs::attach(project, &project.runtime(), runtime, run, 0, false)
+        }
+        _ => {
+            println!(
+                "\nSubmitted runs {}; follow one with `dstack logs NAME -f`.",
+                runs.join(", ")
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// Runs with a job submitted by this apply, in order.
+fn submitted_runs(report: &ApplyReport) -> Vec<String> {
+    let mut runs: Vec<String> = Vec::new();
+    for step in &report.steps {
+        if let (ResourceAddr::Job(run, _), "create", StepOutcome::Done { .. }) =
+            (&step.address, step.op.as_str(), &step.outcome)
+            && !runs.contains(run)
+        {
+            runs.push(run.clone());
+        }
+    }
+    runs
 }
 
 /// Runs the apply with progress and Ctrl+C handling.

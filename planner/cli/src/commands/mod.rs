@@ -1,13 +1,15 @@
 //! One module per subcommand; `run` dispatches.
 
 mod apply;
+mod jobs;
 mod offer;
 mod plan;
 mod schema;
 mod state;
 mod validate;
+mod workflows;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ArtifactsCommand, Cli, Command};
 use crate::context::ProjectOptions;
 use crate::error::CliError;
 
@@ -76,5 +78,48 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::State { command } => state::run(&project, command),
         Command::Offer(args) => offer::run(&project, &args),
+        Command::Ps {
+            all,
+            last,
+            json,
+            watch,
+        } => jobs::ps(
+            &project,
+            jobs::PsOptions {
+                all,
+                last,
+                json,
+                watch,
+            },
+        ),
+        Command::Logs {
+            run,
+            follow,
+            job,
+            diagnose,
+        } => jobs::logs(&project, &run, follow, job, diagnose),
+        Command::Stop { runs, abort, yes } => jobs::stop(&project, &runs, abort, yes),
+        Command::Attach { run, job, diagnose } => {
+            jobs::attach_command(&project, &run, job, diagnose)
+        }
+        Command::Run { workflow, vars } => workflows::run(&project, &workflow, &vars),
+        Command::Artifacts { command } => match command {
+            ArtifactsCommand::List { run, json } => workflows::artifacts_list(&project, &run, json),
+            ArtifactsCommand::Download {
+                run,
+                workflow,
+                output,
+            } => workflows::artifacts_download(
+                &project,
+                &run,
+                workflow.as_deref(),
+                output.as_deref(),
+            ),
+        },
+        Command::Runner { args } => {
+            let mut argv = vec![std::ffi::OsString::from("dstack runner")];
+            argv.extend(args);
+            Ok(dstack_runner::daemon::cli::main_from_args(argv))
+        }
     }
 }

@@ -65,6 +65,13 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     let providers = project.providers()?;
     let market = gather_market(project, &providers).await?;
     let observed = sweep(&providers).await;
+    // Jobs that ended since the last look are recorded as ended.
+    for warning in
+        crate::runtime::sync::sync_unfinished(project.state.as_ref(), project.runtime().as_ref())
+            .await
+    {
+        eprintln!("warning: {warning}");
+    }
     let recorded = project.state.list()?;
     let recovery = plan_recovery(&project.state.open_intents()?, &recorded, &observed);
     if request.persist_recovery {

@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 
 use crate::desired::ProjectConfig;
 pub use runtime::{
-    FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, VolumeTarget,
+    FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
+    RuntimeLogPage, VolumeTarget,
 };
 pub use steps::{Op, Step, build_steps};
 

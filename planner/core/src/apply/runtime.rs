@@ -92,6 +92,30 @@ impl RuntimeError {
     }
 }
 
+/// A line of a job's log as a runtime serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeLogLine {
+    /// Byte offset in the job's log (resume after it).
+    pub offset: u64,
+    /// Unix ms.
+    pub timestamp: i64,
+    /// `out`, `err` or `sys`.
+    pub stream: String,
+    /// The text.
+    pub text: String,
+}
+
+/// A page of a job's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeLogPage {
+    /// Lines from the requested offset.
+    pub lines: Vec<RuntimeLogLine>,
+    /// Offset to ask for next.
+    pub next: u64,
+    /// The log is complete (the job has ended and everything is here).
+    pub sealed: bool,
+}
+
 /// Starts and stops jobs.
 #[async_trait]
 pub trait JobRuntime: Send + Sync {
@@ -115,6 +139,23 @@ pub trait JobRuntime: Send + Sync {
         job_id: &str,
         instance: &InstanceTarget,
     ) -> Result<JobState, RuntimeError>;
+
+    /// The job's log from `offset`, waiting up to `wait` for new lines.
+    /// Runtimes without logs answer an empty, sealed page.
+    async fn logs(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+        offset: u64,
+        wait: std::time::Duration,
+    ) -> Result<RuntimeLogPage, RuntimeError> {
+        let _ = (job_id, instance, wait);
+        Ok(RuntimeLogPage {
+            lines: Vec::new(),
+            next: offset,
+            sealed: true,
+        })
+    }
 }
 
 /// A runtime that "runs" jobs instantly: each ends `done` (or `running`

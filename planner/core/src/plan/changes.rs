@@ -225,6 +225,18 @@ impl Builder<'_> {
                     .is_some_and(|c| c.actions.contains(&ActionWord::Delete))
                     || !self.desired.resources.contains_key(&p)
             });
+            // With `-f`, what belongs to a resource outside the files (a
+            // job of another run, an instance of another fleet) is left be.
+            let mut top = address.clone();
+            while let Some(p) = top.parent() {
+                top = p;
+            }
+            let outside_files = self.input.scope == Scope::Files
+                && !self.desired.resources.contains_key(&top)
+                && !self
+                    .changes
+                    .get(&top)
+                    .is_some_and(|c| c.actions.contains(&ActionWord::Delete));
             if self.is_drifted(&address) {
                 change.action_reason = Some("delete_because_deleted_outside".into());
                 change.reason =
@@ -234,7 +246,7 @@ impl Builder<'_> {
                     continue;
                 }
                 change.action_reason = Some("delete_because_destroy".into());
-            } else if self.input.scope == Scope::Files && !parent_deleted {
+            } else if outside_files || (self.input.scope == Scope::Files && !parent_deleted) {
                 continue;
             } else if address.kind() == ResourceKind::Volume {
                 change.actions = vec![ActionWord::NoOp];

@@ -1,0 +1,654 @@
+//! `dstack ps`, `logs`, `stop` and `attach`: runs as their jobs report
+//! them. Each first brings job statuses from the runners into state, so
+//! what they show is the truth, and every log line shown is also stored.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dstack_planner::apply::JobRuntime;
+use dstack_planner::plan::FINISHED_STATUSES;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_state::{LogLine, RecordedResource, StateStore};
+use serde::Serialize;
+
+use crate::context::{Project, ProjectOptions};
+use crate::error::CliError;
+use crate::runtime::sync::{self, JobRef};
+
+/// One job as `ps` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// `run/NAME/job/N`.
+    pub address: String,
+    /// Status word.
+    pub status: String,
+    /// What people see (`exited (0)`, `stopped`, ...).
+    pub status_message: String,
+    /// Exit code, once exited.
+    pub exit_code: Option<i64>,
+    /// Termination reason.
+    pub reason: Option<String>,
+    /// A sentence about how it ended.
+    pub message: Option<String>,
+    /// Where it runs.
+    pub instance: Option<String>,
+    /// Published ports.
+    pub ports: serde_json::Value,
+}
+
+/// One run as `ps` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    /// Run name.
+    pub name: String,
+    /// `task`, `service`, `dev-environment` or `workflow`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Status as its jobs say.
+    pub status: String,
+    /// What people see.
+    pub status_message: String,
+    /// Backend of its (first) instance.
+    pub backend: String,
+    /// Price per hour of its instances (when known).
+    pub price_per_hour: Option<f64>,
+    /// Submission time (ms since epoch).
+    pub submitted_at: i64,
+    /// Its jobs.
+    pub jobs: Vec<JobView>,
+}
+
+impl RunView {
+    fn finished(&self) -> bool {
+        FINISHED_STATUSES.contains(&self.status.as_str())
+    }
+}
+
+/// True for statuses after which nothing more happens to a job.
+pub fn is_final(status: &str) -> bool {
+    FINISHED_STATUSES.contains(&status) || status == "skipped"
+}
+
+/// dstack's status message of a job.
+pub fn status_message(status: &str, exit_code: Option<i64>, reason: Option<&str>) -> String {
+    match (status, exit_code, reason) {
+        ("done", _, _) => format!("exited ({})", exit_code.unwrap_or(0)),
+        ("failed", Some(code), _) => format!("exited ({code})"),
+        ("failed", None, Some("runner_restarted" | "runner_lost")) => "runner lost".into(),
+        ("failed", None, _) => "error".into(),
+        ("terminated", _, Some("max_duration_exceeded")) => "max duration".into(),
+        ("terminated", _, _) => "stopped".into(),
+        (other, _, _) => other.into(),
+    }
+}
+
+fn job_view(row: &RecordedResource) -> JobView {
+    let exit_code = row.data.get("exit_code").and_then(|c| c.as_i64());
+    let reason = row
+        .data
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
+    let runtime = row.data.get("runtime").cloned().unwrap_or_default();
+    JobView {
+        address: row.address.to_string(),
+        status: row.status.clone(),
+        status_message: status_message(&row.status, exit_code, reason.as_deref()),
+        exit_code,
+        reason,
+        message: runtime
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string),
+        instance: row
+            .data
+            .get("instance")
+            .and_then(|i| i.as_str())
+            .map(str::to_string),
+        ports: runtime
+            .get("ports")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([])),
+    }
+}
+
+/// Every recorded run with its jobs, newest first.
+pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
+    let rows = state.list()?;
+    let mut views = Vec::new();
+    for run in rows
+        .iter()
+        .filter(|r| r.address.kind() == ResourceKind::Run)
+    {
+        let name = run.address.name().to_string();
+        let jobs: Vec<&RecordedResource> = rows
+            .iter()
+            .filter(|r| matches!(&r.address, ResourceAddr::Job(n, _) if *n == name))
+            .collect();
+        let job_views: Vec<JobView> = jobs.iter().map(|j| job_view(j)).collect();
+        let status = derived_status(&run.status, &job_views);
+        let status_message = match job_views.as_slice() {
+            [only] => only.status_message.clone(),
+            _ => status.clone(),
+        };
+        let instance = job_views.first().and_then(|j| j.instance.clone());
+        let (backend, price) = instance
+            .as_deref()
+            .and_then(|i| i.parse::<ResourceAddr>().ok())
+            .map(|addr| instance_backend(state, &addr))
+            .unwrap_or(("-".into(), None));
+        views.push(RunView {
+            name,
+            kind: run
+                .spec
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("run")
+                .to_string(),
+            status,
+            status_message,
+            backend,
+            price_per_hour: price,
+            submitted_at: jobs
+                .iter()
+                .map(|j| j.created_at)
+                .min()
+                .unwrap_or(run.created_at),
+            jobs: job_views,
+        });
+    }
+    views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
+    Ok(views)
+}
+
+fn derived_status(recorded: &str, jobs: &[JobView]) -> String {
+    if jobs.is_empty() {
+        return recorded.to_string();
+    }
+    let finished = |j: &JobView| FINISHED_STATUSES.contains(&j.status.as_str());
+    if jobs.iter().all(finished) {
+        if jobs.iter().all(|j| j.status == "done") {
+            "done".into()
+        } else if let Some(j) = jobs.iter().find(|j| j.status != "done") {
+            j.status.clone()
+        } else {
+            "failed".into()
+        }
+    } else if jobs.iter().any(|j| j.status == "running") {
+        "running".into()
+    } else {
+        jobs.iter()
+            .find(|j| !finished(j))
+            .map_or("running".into(), |j| j.status.clone())
+    }
+}
+
+fn instance_backend(state: &dyn StateStore, instance: &ResourceAddr) -> (String, Option<f64>) {
+    if instance.name() == dstack_planner::desired::LOCAL_FLEET {
+        return ("local".into(), Some(0.0));
+    }
+    match state.get(instance) {
+        Ok(Some(row)) => (
+            row.provider.unwrap_or_else(|| "-".into()),
+            row.price_per_hour.map(|p| p.as_dollars_f64()),
+        ),
+        _ => ("-".into(), None),
+    }
+}
+
+fn age(ms: i64) -> String {
+    let secs = ((dstack_state::now_ms() - ms) / 1000).max(0);
+    match secs {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86400),
+    }
+}
+
+/// Aligned columns.
+fn table(rows: &[Vec<String>]) -> String {
+    let mut widths = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn render_ps(views: &[RunView]) -> String {
+    let mut rows = vec![vec![
+        "NAME".to_string(),
+        "TYPE".into(),
+        "BACKEND".into(),
+        "PRICE".into(),
+        "STATUS".into(),
+        "SUBMITTED".into(),
+    ]];
+    for v in views {
+        rows.push(vec![
+            v.name.clone(),
+            v.kind.clone(),
+            v.backend.clone(),
+            v.price_per_hour.map_or("-".into(), |p| format!("${p:.4}")),
+            v.status_message.clone(),
+            age(v.submitted_at),
+        ]);
+        if v.jobs.len() > 1 {
+            for j in &v.jobs {
+                rows.push(vec![
+                    format!("  {}", j.address),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    j.status_message.clone(),
+                    String::new(),
+                ]);
+            }
+        }
+    }
+    table(&rows)
+}
+
+/// Opens the project with its runtime and an async runtime.
+fn open(
+    options: &ProjectOptions,
+) -> Result<(Project, Arc<dyn JobRuntime>, tokio::runtime::Runtime), CliError> {
+    let project = Project::open(options)?;
+    let runtime = project.runtime();
+    Ok((project, runtime, tokio::runtime::Runtime::new()?))
+}
+
+fn sync_quietly(project: &Project, runtime: &dyn JobRuntime, rt: &tokio::runtime::Runtime) {
+    for warning in rt.block_on(sync::sync_unfinished(project.state.as_ref(), runtime)) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Options of `dstack ps`.
+pub struct PsOptions {
+    /// All runs.
+    pub all: bool,
+    /// The last N runs.
+    pub last: Option<usize>,
+    /// JSON.
+    pub json: bool,
+    /// Refresh every 2 s.
+    pub watch: bool,
+}
+
+fn selected(views: Vec<RunView>, options: &PsOptions) -> Vec<RunView> {
+    if let Some(n) = options.last {
+        return views.into_iter().take(n).collect();
+    }
+    if options.all {
+        return views;
+    }
+    let active: Vec<RunView> = views.iter().filter(|v| !v.finished()).cloned().collect();
+    if active.is_empty() {
+        views.into_iter().take(1).collect()
+    } else {
+        active
+    }
+}
+
+/// `dstack ps`.
+pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
+    let (project, runtime, rt) = open(options)?;
+    if ps.json && ps.watch {
+        return Err(CliError::Usage(
+            "--json and --watch cannot be used together".into(),
+        ));
+    }
+    loop {
+        sync_quietly(&project, runtime.as_ref(), &rt);
+        let mut views = run_views(project.state.as_ref())?;
+        views.extend(super::workflows::run_views(project.state.as_ref())?);
+        views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
+        let views = selected(views, &ps);
+        if ps.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&views).map_err(anyhow::Error::from)?
+            );
+            return Ok(0);
+        }
+        if ps.watch && std::io::stdout().is_terminal() {
+            print!("\x1b[2J\x1b[H");
+        }
+        if views.is_empty() {
+            println!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.");
+        } else {
+            print!("{}", render_ps(&views));
+        }
+        std::io::stdout().flush()?;
+        if !ps.watch {
+            return Ok(0);
+        }
+        let interrupted = rt.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+                _ = tokio::signal::ctrl_c() => true,
+            }
+        });
+        if interrupted {
+            return Ok(0);
+        }
+    }
+}
+
+fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
+    let jobs = sync::job_refs(project.state.as_ref(), Some(run)).map_err(CliError::Usage)?;
+    if jobs.is_empty() {
+        let known = project.state.get(&ResourceAddr::Run(run.into()))?.is_some();
+        return Err(CliError::Usage(if known {
+            format!("run {run} has no jobs that ran through a runner")
+        } else {
+            format!("there is no run named {run}; `dstack ps -a` lists runs")
+        }));
+    }
+    Ok(jobs)
+}
+
+fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
+    jobs.iter()
+        .find(|j| matches!(j.row.address, ResourceAddr::Job(_, n) if n == index))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "the run has no job {index} (it has {})",
+                jobs.iter()
+                    .map(|j| j.row.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// Prints one log line: output to stdout, errors to stderr, the runner's
+/// own lines (only with `diagnose`) to stderr.
+pub fn print_line(line: &LogLine, diagnose: bool) {
+    match line.stream.as_str() {
+        "stdout" => println!("{}", line.text),
+        "stderr" => eprintln!("{}", line.text),
+        _ if diagnose => eprintln!("[runner] {}", line.text),
+        _ => {}
+    }
+}
+
+/// `dstack logs RUN`.
+pub fn logs(
+    options: &ProjectOptions,
+    run: &str,
+    follow: bool,
+    job_index: u32,
+    diagnose: bool,
+) -> Result<i32, CliError> {
+    let (project, runtime, rt) = open(options)?;
+    if super::workflows::is_workflow_run(project.state.as_ref(), run)? {
+        return super::workflows::logs(&project, runtime.as_ref(), &rt, run, follow, diagnose);
+    }
+    let jobs = jobs_of(&project, run)?;
+    let job = pick_job(&jobs, job_index)?.clone();
+    for line in project
+        .state
+        .logs(&job.log_key(), Some(job.submission), None)?
+    {
+        print_line(&line, diagnose);
+    }
+    let sealed = job.row.data.get("logs_sealed").and_then(|s| s.as_bool()) == Some(true);
+    if sealed {
+        return Ok(0);
+    }
+    let wait = if follow {
+        Duration::from_secs(5)
+    } else {
+        Duration::ZERO
+    };
+    let mut printer = |l: &LogLine| print_line(l, diagnose);
+    let copied = rt.block_on(async {
+        tokio::select! {
+            r = sync::copy_logs(project.state.as_ref(), runtime.as_ref(), &job, wait, &mut printer) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    if let Some(Err(e)) = copied {
+        eprintln!(
+            "warning: the rest of the log is on the runner, which cannot be asked now: {}",
+            e.message
+        );
+    }
+    Ok(0)
+}
+
+/// `dstack stop RUN...`.
+pub fn stop(
+    options: &ProjectOptions,
+    runs: &[String],
+    abort: bool,
+    yes: bool,
+) -> Result<i32, CliError> {
+    let (project, runtime, rt) = open(options)?;
+    let what = if abort { "Abort" } else { "Stop" };
+    if !yes && !super::apply::confirm(&format!("{what} {}?", runs.join(", ")))? {
+        return Err(CliError::Declined);
+    }
+    let mut failed = 0;
+    for run in runs {
+        if super::workflows::is_workflow_run(project.state.as_ref(), run)? {
+            failed += super::workflows::stop(&project, runtime.as_ref(), &rt, run, abort)?;
+            continue;
+        }
+        let jobs = jobs_of(&project, run)?;
+        let started = Instant::now();
+        for job in jobs.iter().filter(|j| !j.finished()) {
+            if let Err(e) = rt.block_on(runtime.stop(&job.job_id, &job.instance, abort)) {
+                eprintln!("{}: cannot stop: {}", job.row.address, e.message);
+                failed += 1;
+            }
+        }
+        let ended = rt.block_on(wait_all_finished(
+            &project,
+            runtime.as_ref(),
+            run,
+            Duration::from_secs(330),
+        ))?;
+        let views = run_views(project.state.as_ref())?;
+        let status = views
+            .iter()
+            .find(|v| &v.name == run)
+            .map_or("unknown".into(), |v| v.status_message.clone());
+        if ended {
+            println!(
+                "run/{run}: {status} ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
+        } else {
+            println!("run/{run}: still stopping ({status}); `dstack ps` shows when it ends");
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Refreshes a run's jobs until all are finished or `limit` passes.
+async fn wait_all_finished(
+    project: &Project,
+    runtime: &dyn JobRuntime,
+    run: &str,
+    limit: Duration,
+) -> Result<bool, CliError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut all = true;
+        for job in jobs_of(project, run)? {
+            if job.finished() {
+                continue;
+            }
+            match sync::refresh_job(project.state.as_ref(), runtime, &job).await {
+                Ok(row) if FINISHED_STATUSES.contains(&row.status.as_str()) => {}
+                _ => all = false,
+            }
+        }
+        if all {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `dstack attach RUN`.
+pub fn attach_command(
+    options: &ProjectOptions,
+    run: &str,
+    job: u32,
+    diagnose: bool,
+) -> Result<i32, CliError> {
+    let (project, runtime, rt) = open(options)?;
+    attach(&project, &runtime, &rt, run, job, diagnose)
+}
+
+/// Follows a run: prints its ports once known and the job's log as it
+/// comes, until the run ends (exit code: the job's) or Ctrl+C (detaches;
+/// the run goes on).
+pub fn attach(
+    project: &Project,
+    runtime: &Arc<dyn JobRuntime>,
+    rt: &tokio::runtime::Runtime,
+    run: &str,
+    job_index: u32,
+    diagnose: bool,
+) -> Result<i32, CliError> {
+    let jobs = jobs_of(project, run)?;
+    let job = pick_job(&jobs, job_index)?.clone();
+    for line in project
+        .state
+        .logs(&job.log_key(), Some(job.submission), None)?
+    {
+        print_line(&line, diagnose);
+    }
+    let started = Instant::now();
+    let followed = rt.block_on(async {
+        let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
+        let follow = async {
+            loop {
+                match sync::copy_logs(
+                    project.state.as_ref(),
+                    runtime.as_ref(),
+                    &job,
+                    Duration::from_secs(5),
+                    &mut |l| print_line(l, diagnose),
+                )
+                .await
+                {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::select! {
+            r = follow => Some(r),
+            _ = ports => None,
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match followed {
+        None => {
+            eprintln!(
+                "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
+            );
+            Ok(0)
+        }
+        Some(Err(e)) => {
+            eprintln!("error: lost the log of {}: {}", job.row.address, e.message);
+            Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))
+        }
+        Some(Ok(())) => {
+            rt.block_on(wait_all_finished(
+                project,
+                runtime.as_ref(),
+                run,
+                Duration::from_secs(60),
+            ))?;
+            finish_report(project, run, started)
+        }
+    }
+}
+
+/// Prints where a job's ports are reachable once it runs; never returns
+/// (so it never ends the `select!` it runs in).
+async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &JobRef) {
+    loop {
+        let job = sync::reload(state, job);
+        if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
+            let ports = row
+                .data
+                .get("runtime")
+                .and_then(|r| r.get("ports"))
+                .and_then(|p| p.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if !ports.is_empty() {
+                for p in ports {
+                    eprintln!(
+                        "Port {} of {} is at http://{}:{}",
+                        p["container"],
+                        job.row.address,
+                        p["host_ip"].as_str().unwrap_or("127.0.0.1"),
+                        p["host"]
+                    );
+                }
+                break;
+            }
+            if row.status != "submitted" && row.status != "pulling" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    std::future::pending::<()>().await
+}
+
+fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, CliError> {
+    let views = run_views(project.state.as_ref())?;
+    let Some(view) = views.into_iter().find(|v| v.name == run) else {
+        return Ok(0);
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let first_bad = view.jobs.iter().find(|j| j.status != "done");
+    match first_bad {
+        None => {
+            eprintln!("run/{run}: {} in {secs:.1}s", view.status_message);
+            Ok(0)
+        }
+        Some(job) => {
+            let why = job
+                .message
+                .clone()
+                .unwrap_or_else(|| job.status_message.clone());
+            eprintln!("run/{run}: {} ({why})", job.status);
+            let code = job.exit_code.filter(|&c| c != 0).map_or(1, |c| c as i32);
+            Err(CliError::JobExit(code))
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The job runtime of the project: the runner on each instance. For the
+//! `local` fleet that is the runner this CLI starts under `.dstack/runner/`;
+//! a cloud instance names its runner (URL and token) in its recorded data.
+//! Also: bringing job statuses and logs from runners into state.
+
+pub mod code;
+pub mod local;
+pub mod submission;
+pub mod sync;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dstack_planner::apply::{
+    InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine, RuntimeLogPage,
+};
+use dstack_runner::api::{ArchiveMount, JobInfo};
+use dstack_runner::{ClientError, RunnerClient};
+use tokio::sync::Mutex;
+
+use crate::context::Project;
+use local::LocalRunner;
+use submission::{LocalMode, SubmissionInput, build_submission};
+
+/// Name the runtime records as the provider of jobs.
+pub const RUNTIME_NAME: &str = "runner";
+
+/// The runtime that talks to runners.
+pub fn runner_runtime(project: &Project) -> Arc<dyn JobRuntime> {
+    Arc::new(RunnerRuntime::new(project))
+}
+
+/// Runs jobs through `dstack-runner`s.
+pub struct RunnerRuntime {
+    project_dir: PathBuf,
+    mode: LocalMode,
+    local: LocalRunner,
+    /// Repos packed during this process, by directory: (sha, bytes).
+    packed: Mutex<HashMap<PathBuf, (String, Vec<u8>)>>,
+}
+
+impl RunnerRuntime {
+    /// The runtime of a project.
+    pub fn new(project: &Project) -> Self {
+        let mode = match project.backends.local.runtime.as_str() {
+            "docker" => LocalMode::Docker,
+            "process" => LocalMode::Process,
+            _ => LocalMode::Auto,
+        };
+        Self {
+            project_dir: project.dir.clone(),
+            mode,
+            local: LocalRunner::new(&project.dot_dstack()),
+            packed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A client of the runner of an instance (starting the local one if needed).
+    pub async fn client(&self, instance: &InstanceTarget) -> Result<RunnerClient, RuntimeError> {
+        if is_local(instance) {
+            return self.local.ensure().await.map_err(RuntimeError::new);
+        }
+        let runner = instance.data.get("runner");
+        let url = runner.and_then(|r| r.get("url")).and_then(|u| u.as_str());
+        let token = runner.and_then(|r| r.get("token")).and_then(|t| t.as_str());
+        match (url, token) {
+            (Some(url), Some(token)) => Ok(RunnerClient::new(url, token)),
+            _ => Err(RuntimeError::new(format!(
+                "{} records no runner endpoint (its backend `{}` does not run dstack-runner)",
+                instance.address,
+                instance.provider.as_deref().unwrap_or("?")
+            ))),
+        }
+    }
+
+    async fn upload_repo(
+        &self,
+        client: &RunnerClient,
+        launch: &JobLaunch,
+    ) -> Result<String, RuntimeError> {
+        let dir = code::repo_dir(&launch.config, &launch.config_dir, &self.project_dir)
+            .map_err(RuntimeError::new)?;
+        let (sha, bytes) = {
+            let mut packed = self.packed.lock().await;
+            match packed.get(&dir) {
+                Some(p) => p.clone(),
+                None => {
+                    let d = dir.clone();
+                    let repo = tokio::task::spawn_blocking(move || code::pack_repo(&d))
+                        .await
+                        .map_err(|e| RuntimeError::new(e.to_string()))?
+                        .map_err(RuntimeError::new)?;
+                    packed.insert(dir.clone(), (repo.sha256.clone(), repo.bytes.clone()));
+                    (repo.sha256, repo.bytes)
+                }
+            }
+        };
+        let uploaded = client.upload_archive(bytes).await.map_err(client_error)?;
+        debug_assert_eq!(uploaded, sha);
+        Ok(sha)
+    }
+
+    async fn upload_files(
+        &self,
+        client: &RunnerClient,
+        launch: &JobLaunch,
+    ) -> Result<Vec<ArchiveMount>, RuntimeError> {
+        let mut out = Vec::new();
+        let mappings = launch
+            .config
+            .run_common()
+            .and_then(|c| c.files.clone())
+            .unwrap_or_default();
+        for mapping in mappings {
+            let dir = launch.config_dir.clone();
+            let m = mapping.clone();
+            let (bytes, path) =
+                tokio::task::spawn_blocking(move || code::pack_file_mapping(&m, &dir))
+                    .await
+                    .map_err(|e| RuntimeError::new(e.to_string()))?
+                    .map_err(RuntimeError::new)?;
+            let sha = client.upload_archive(bytes).await.map_err(client_error)?;
+            out.push(ArchiveMount {
+                archive: sha,
+                path,
+                label: format!("files: {}", mapping.local),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// True for the instance that is this machine.
+pub fn is_local(instance: &InstanceTarget) -> bool {
+    instance.provider.as_deref() == Some("local")
+}
+
+fn secret(name: &str) -> Option<String> {
+    std::env::var(format!("DSTACK_SECRET_{name}")).ok()
+}
+
+fn client_error(e: ClientError) -> RuntimeError {
+    RuntimeError {
+        not_found: e.is_not_found(),
+        message: e.to_string(),
+    }
+}
+
+/// A runner's job as the planner records it.
+pub fn job_state(info: &JobInfo) -> JobState {
+    JobState {
+        id: info.id.clone(),
+        status: info.status.as_str().to_string(),
+        exit_code: info.exit_code,
+        reason: info.reason.clone(),
+        data: serde_json::json!({
+            "executor": info.executor.as_str(),
+            "message": info.message,
+            "ports": info.ports,
+            "submitted_at": info.submitted_at,
+            "started_at": info.started_at,
+            "finished_at": info.finished_at,
+        }),
+    }
+}
+
+#[async_trait]
+impl JobRuntime for RunnerRuntime {
+    fn name(&self) -> &str {
+        RUNTIME_NAME
+    }
+
+    async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError> {
+        let client = self.client(&launch.instance).await?;
+        let code = self.upload_repo(&client, launch).await?;
+        let files = self.upload_files(&client, launch).await?;
+        let submission = build_submission(&SubmissionInput {
+            launch,
+            mode: self.mode,
+            local: is_local(&launch.instance),
+            code: Some(code),
+            files,
+            secret: &secret,
+            host_has_bash: std::path::Path::new("/bin/bash").exists(),
+        })
+        .map_err(RuntimeError::new)?;
+        let info = client.submit(&submission).await.map_err(client_error)?;
+        Ok(job_state(&info))
+    }
+
+    async fn stop(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+        abort: bool,
+    ) -> Result<JobState, RuntimeError> {
+        let client = self.client(instance).await?;
+        let info = client.stop(job_id, abort).await.map_err(client_error)?;
+        Ok(job_state(&info))
+    }
+
+    async fn status(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+    ) -> Result<JobState, RuntimeError> {
+        let client = self.client(instance).await?;
+        let info = client.job(job_id).await.map_err(client_error)?;
+        Ok(job_state(&info))
+    }
+
+    async fn logs(
+        &self,
+        job_id: &str,
+        instance: &InstanceTarget,
+        offset: u64,
+        wait: Duration,
+    ) -> Result<RuntimeLogPage, RuntimeError> {
+        let client = self.client(instance).await?;
+        let page = client
+            .logs(job_id, offset, wait)
+            .await
+            .map_err(client_error)?;
+        Ok(RuntimeLogPage {
+            lines: page
+                .entries
+                .into_iter()
+                .map(|e| RuntimeLogLine {
+                    offset: e.offset,
+                    timestamp: e.record.t,
+                    stream: e.record.s.as_str().to_string(),
+                    text: e.record.m,
+                })
+                .collect(),
+            next: page.next,
+            sealed: page.sealed,
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! Bringing what runners know into state: job statuses (so `ps`, `plan`
+//! and `apply` see jobs that ended, and the reasons), and job logs (copied
+//! into the state's log table so they outlive runners and instances).
+//! Writes are optimistic (by row version); a row changed meanwhile is left
+//! for the next sync.
+
+use std::time::Duration;
+
+use dstack_planner::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
+use dstack_planner::desired::LOCAL_FLEET;
+use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_state::{Expected, LogLine, RecordedResource, StateStore};
+
+use super::RUNTIME_NAME;
+
+/// A job row's runner facts.
+#[derive(Debug, Clone)]
+pub struct JobRef {
+    /// The row.
+    pub row: RecordedResource,
+    /// Runner job id.
+    pub job_id: String,
+    /// Where it runs.
+    pub instance: InstanceTarget,
+    /// Submission number (keys its log).
+    pub submission: u32,
+}
+
+impl JobRef {
+    /// Key of the job's log lines in state.
+    pub fn log_key(&self) -> String {
+        self.row.address.to_string()
+    }
+
+    /// Whether the recorded status is final.
+    pub fn finished(&self) -> bool {
+        FINISHED.contains(&self.row.status.as_str())
+    }
+}
+
+/// The instance a job row names, as the runtime needs it.
+pub fn instance_target(
+    state: &dyn StateStore,
+    address: &ResourceAddr,
+) -> Result<InstanceTarget, String> {
+    if address == &ResourceAddr::Instance(LOCAL_FLEET.into(), 0) {
+        return Ok(InstanceTarget {
+            address: address.clone(),
+            provider: Some("local".into()),
+            provider_id: Some("local".into()),
+            data: serde_json::json!({}),
+        });
+    }
+    let row = state
+        .get(address)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{address} is not recorded"))?;
+    Ok(InstanceTarget {
+        address: address.clone(),
+        provider: row.provider,
+        provider_id: row.provider_id,
+        data: row.data,
+    })
+}
+
+/// The runner facts of a job row, when it ran through runners.
+pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef> {
+    if row.address.kind() != ResourceKind::Job || row.provider.as_deref() != Some(RUNTIME_NAME) {
+        return None;
+    }
+    let job_id = row.provider_id.clone()?;
+    let instance: ResourceAddr = row.data.get("instance")?.as_str()?.parse().ok()?;
+    let instance = instance_target(state, &instance).ok()?;
+    let submission = row
+        .data
+        .get("submission")
+        .and_then(|s| s.as_u64())
+        .unwrap_or(0) as u32;
+    Some(JobRef {
+        row: row.clone(),
+        job_id,
+        instance,
+        submission,
+    })
+}
+
+/// The job's row as stored now (after other writers).
+pub fn reload(state: &dyn StateStore, job: &JobRef) -> JobRef {
+    state
+        .get(&job.row.address)
+        .ok()
+        .flatten()
+        .and_then(|row| job_ref(state, &row))
+        .unwrap_or_else(|| job.clone())
+}
+
+/// Every job of a run (or every job when `run` is `None`) that ran
+/// through runners, in address order.
+pub fn job_refs(state: &dyn StateStore, run: Option<&str>) -> Result<Vec<JobRef>, String> {
+    let rows = state.list().map_err(|e| e.to_string())?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            run.is_none_or(|name| matches!(&r.address, ResourceAddr::Job(n, _) if n == name))
+        })
+        .filter_map(|r| job_ref(state, r))
+        .collect())
+}
+
+/// Asks the runner about one job and records what changed. Finished jobs
+/// also get their remaining log copied. Returns the row as it is now.
+pub async fn refresh_job(
+    state: &dyn StateStore,
+    runtime: &dyn JobRuntime,
+    job: &JobRef,
+) -> Result<RecordedResource, RuntimeError> {
+    let now = match runtime.status(&job.job_id, &job.instance).await {
+        Ok(s) => s,
+        Err(e) if e.not_found => dstack_planner::apply::JobState {
+            id: job.job_id.clone(),
+            status: "failed".into(),
+            exit_code: None,
+            reason: Some("runner_lost".into()),
+            data: serde_json::json!({
+                "message": format!("the runner of {} no longer knows this job ({})", job.instance.address, e.message)
+            }),
+        },
+        Err(e) => return Err(e),
+    };
+    let finished = FINISHED.contains(&now.status.as_str());
+    // A finished job's log is sealed: copy the rest of it before recording
+    // the end, so a finished row means a complete log in state.
+    let logs_sealed = finished
+        && copy_logs(state, runtime, job, Duration::ZERO, &mut |_| {})
+            .await
+            .unwrap_or(false);
+    let mut row = job.row.clone();
+    let exit_code = serde_json::json!(now.exit_code);
+    let reason = serde_json::json!(now.reason);
+    let sealed = serde_json::json!(logs_sealed);
+    let changed = row.status != now.status
+        || row.data.get("exit_code") != Some(&exit_code)
+        || row.data.get("reason") != Some(&reason)
+        || row.data.get("logs_sealed") != Some(&sealed)
+        || row.data.get("runtime") != Some(&now.data);
+    if !changed {
+        return Ok(row);
+    }
+    row.status = now.status.clone();
+    if let Some(obj) = row.data.as_object_mut() {
+        obj.insert("exit_code".into(), exit_code);
+        obj.insert("reason".into(), reason);
+        obj.insert("logs_sealed".into(), sealed);
+        obj.insert("runtime".into(), now.data);
+    }
+    match state.put(&row, Expected::Version(job.row.version)) {
+        Ok(stored) => Ok(stored),
+        // Someone else wrote the row meanwhile; they know better.
+        Err(_) => Ok(job.row.clone()),
+    }
+}
+
+/// Refreshes every unfinished runner job; returns warnings for the ones
+/// whose runner could not be asked.
+pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -> Vec<String> {
+    if runtime.name() != RUNTIME_NAME {
+        return Vec::new();
+    }
+    let Ok(jobs) = job_refs(state, None) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for job in jobs.iter().filter(|j| !j.finished()) {
+        if let Err(e) = refresh_job(state, runtime, job).await {
+            warnings.push(format!(
+                "{}: status unknown ({})",
+                job.row.address, e.message
+            ));
+        }
+    }
+    warnings
+}
+
+fn stream_name(runner: &str) -> &'static str {
+    match runner {
+        "out" => "stdout",
+        "err" => "stderr",
+        _ => "runner",
+    }
+}
+
+/// The last log line stored for a job.
+pub fn last_stored(state: &dyn StateStore, job: &JobRef) -> Option<LogLine> {
+    state
+        .logs(&job.log_key(), Some(job.submission), None)
+        .ok()
+        .and_then(|lines| lines.into_iter().last())
+}
+
+/// Copies the job's log from its runner into state, from after the last
+/// stored line, handing each new line to `on_line`. With `wait` > 0 it
+/// follows the log until it is sealed. Returns whether it is sealed.
+pub async fn copy_logs(
+    state: &dyn StateStore,
+    runtime: &dyn JobRuntime,
+    job: &JobRef,
+    wait: Duration,
+    on_line: &mut dyn FnMut(&LogLine),
+) -> Result<bool, RuntimeError> {
+    let last = last_stored(state, job);
+    let mut offset = last.as_ref().map_or(0, |l| l.offset);
+    let mut seen = last.map(|l| l.offset);
+    loop {
+        let page: RuntimeLogPage = runtime
+            .logs(&job.job_id, &job.instance, offset, wait)
+            .await?;
+        let fresh: Vec<LogLine> = page
+            .lines
+            .iter()
+            .filter(|l| seen.is_none_or(|s| l.offset > s))
+            .map(|l| LogLine {
+                job: job.log_key(),
+                submission: job.submission,
+                offset: l.offset,
+                timestamp: l.timestamp,
+                stream: stream_name(&l.stream).to_string(),
+                text: l.text.clone(),
+            })
+            .collect();
+        if !fresh.is_empty() {
+            state
+                .append_logs(&fresh)
+                .map_err(|e| RuntimeError::new(format!("cannot store log lines: {e}")))?;
+            for line in &fresh {
+                on_line(line);
+            }
+            seen = fresh.last().map(|l| l.offset);
+        }
+        let progressed = page.next > offset;
+        offset = page.next;
+        if page.sealed {
+            return Ok(true);
+        }
+        if wait.is_zero() && !progressed {
+            return Ok(false);
+        }
+    }
+}
