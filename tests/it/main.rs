@@ -11,3 +11,4 @@ mod harness;
 mod jobs;
 mod plan_cases;
 mod schemas;
+mod workflows;

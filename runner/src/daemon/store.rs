@@ -80,7 +80,13 @@ impl JobFiles {
 /// Writes a file so readers see the old or the new content, never a mix,
 /// and the new content survives a crash once this returns.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per call: concurrent writers of one path must not share a
+    // temporary file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp{}-{n}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
     {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;

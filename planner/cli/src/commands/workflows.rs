@@ -394,8 +394,8 @@ pub fn artifacts_list(options: &ProjectOptions, run: &str, json: bool) -> Result
             "{:<16} {:<24} {:>6} {:>10}",
             r["workflow"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
-            r["files"],
-            r["bytes"]
+            r["files"].as_u64().unwrap_or(0),
+            r["bytes"].as_u64().unwrap_or(0)
         );
     }
     Ok(0)
