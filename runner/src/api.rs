@@ -46,6 +46,31 @@ impl ExecutorKind {
     }
 }
 
+/// When the Docker executor pulls the image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Only when the host does not have it.
+    #[default]
+    Missing,
+    /// Every time (the host's copy may be stale).
+    Always,
+    /// Never: a missing image fails the job.
+    Never,
+}
+
+impl PullPolicy {
+    /// From the word used in `.dstack/backends.yml`.
+    pub fn from_word(word: &str) -> Option<Self> {
+        match word {
+            "missing" => Some(Self::Missing),
+            "always" => Some(Self::Always),
+            "never" => Some(Self::Never),
+            _ => None,
+        }
+    }
+}
+
 /// A port the job listens on and where the host publishes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRequest {
@@ -111,6 +136,9 @@ pub struct JobSubmission {
     /// Image (Docker only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// When to pull the image.
+    #[serde(default)]
+    pub pull_policy: PullPolicy,
     /// argv; empty runs the image's own entrypoint (Docker only).
     pub command: Vec<String>,
     /// Environment.

@@ -179,20 +179,53 @@ pub fn entries(archive: &[u8]) -> io::Result<Vec<(PathBuf, u64)>> {
     Ok(out)
 }
 
-/// A plain (uncompressed) tar holding only the directories of `path`
-/// (absolute, e.g. `/workflow/data`): unpacked at `/` it makes them exist.
-pub fn directory_skeleton(path: &str) -> io::Result<Vec<u8>> {
+/// One plain tar that, unpacked at `/`, creates each `(absolute path,
+/// tar.gz)` pair's directories and puts the archive's entries under it: a
+/// single upload into a container instead of one per archive.
+pub fn rebased_tar(parts: &[(String, &[u8])]) -> io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut prefix = PathBuf::new();
-    for part in Path::new(path).components() {
-        if let Component::Normal(name) = part {
-            prefix.push(name);
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
-            header.set_mtime(0);
-            builder.append_data(&mut header, &prefix, io::empty())?;
+    let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    let mut dir = |builder: &mut tar::Builder<Vec<u8>>, path: &Path| -> io::Result<()> {
+        let mut prefix = PathBuf::new();
+        for part in path.components() {
+            if let Component::Normal(name) = part {
+                prefix.push(name);
+                if made.insert(prefix.clone()) {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_size(0);
+                    header.set_mtime(0);
+                    builder.append_data(&mut header, &prefix, io::empty())?;
+                }
+            }
+        }
+        Ok(())
+    };
+    for (target, gz) in parts {
+        let root = PathBuf::from(target.trim_start_matches('/'));
+        dir(&mut builder, &root)?;
+        let mut archive = tar::Archive::new(GzDecoder::new(*gz));
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let rel = entry.path()?.into_owned();
+            check_relative(&rel)?;
+            let path = root.join(&rel);
+            if let Some(parent) = path.parent() {
+                dir(&mut builder, parent)?;
+            }
+            let mut header = entry.header().clone();
+            match header.entry_type() {
+                tar::EntryType::Directory => dir(&mut builder, &path)?,
+                tar::EntryType::Symlink => {
+                    let target = entry
+                        .link_name()?
+                        .map(|l| l.into_owned())
+                        .unwrap_or_default();
+                    builder.append_link(&mut header, &path, target)?;
+                }
+                _ => builder.append_data(&mut header, &path, &mut entry)?,
+            }
         }
     }
     builder.into_inner()
@@ -299,14 +332,19 @@ mod tests {
     }
 
     #[test]
-    fn skeleton_lists_every_parent() {
-        let tar = directory_skeleton("/workflow/data/x").unwrap();
-        let mut archive = tar::Archive::new(&tar[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, ["workflow", "workflow/data", "workflow/data/x"]);
+    fn rebased_tar_puts_each_archive_under_its_path() {
+        let src = tree();
+        let files = list_files(src.path(), &[".git"]).unwrap();
+        let gz = pack(src.path(), &files, 1 << 20).unwrap();
+        let tar =
+            rebased_tar(&[("/workflow".into(), &gz[..]), ("/inputs/x".into(), &gz[..])]).unwrap();
+        let dest = tempdir::Dir::new();
+        unpack_tar(&tar[..], dest.path(), 1 << 20).unwrap();
+        for root in ["workflow", "inputs/x"] {
+            assert_eq!(
+                std::fs::read_to_string(dest.path().join(root).join("a/b/c.txt")).unwrap(),
+                "hello"
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! local:
 //!   enabled: true
 //!   runtime: runner                          # or `process`, `docker`, `fake`
+//!   pull_policy: missing                     # or `always`, `never`
 //! ```
 
 use std::collections::BTreeMap;
@@ -95,10 +96,13 @@ pub struct FakeConfig {
 pub struct LocalConfig {
     /// Offer this machine to runs.
     pub enabled: bool,
-    /// How jobs run: `runner` (default: Docker if available, else host
-    /// processes), `process`, `docker`; `fake` / `fake-long` (jobs end at
-    /// once / run until stopped) for tests.
+    /// How jobs run: `runner` (default: Docker for runs with `image:`,
+    /// else host processes), `process`, `docker`; `fake` / `fake-long`
+    /// (jobs end at once / run until stopped) for tests.
     pub runtime: String,
+    /// When the Docker executor pulls images: `missing` (default: only
+    /// when not on the host), `always`, `never`.
+    pub pull_policy: String,
     /// Override detected CPUs.
     pub cpus: Option<u32>,
     /// Override detected memory.
@@ -112,6 +116,7 @@ impl Default for LocalConfig {
         Self {
             enabled: true,
             runtime: "runner".into(),
+            pull_policy: "missing".into(),
             cpus: None,
             memory: None,
             gpu: None,
@@ -224,8 +229,12 @@ impl FromYaml for LocalConfig {
         let f = cx.fields(
             node,
             "local",
-            &["enabled", "runtime", "cpus", "memory", "gpu"],
+            &["enabled", "runtime", "pull_policy", "cpus", "memory", "gpu"],
         )?;
+        let pull_policy = f
+            .value("pull_policy")
+            .and_then(|n| choice(n, cx, "pull_policy", &["missing", "always", "never"]))
+            .unwrap_or("missing");
         let runtime = f
             .value("runtime")
             .and_then(|n| {
@@ -240,6 +249,7 @@ impl FromYaml for LocalConfig {
         Some(Self {
             enabled: f.opt(cx, "enabled").unwrap_or(true),
             runtime: runtime.to_string(),
+            pull_policy: pull_policy.to_string(),
             cpus: f.opt(cx, "cpus"),
             memory: f.opt(cx, "memory"),
             gpu: f.opt::<LooseString>(cx, "gpu").map(|s| s.0),

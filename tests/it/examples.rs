@@ -15,7 +15,10 @@ fn example_files() -> Vec<std::path::PathBuf> {
         for entry in std::fs::read_dir(&dir).expect("examples dir").flatten() {
             let path = entry.path();
             if path.is_dir() {
-                stack.push(path);
+                // Skip what running the examples leaves in `.dstack/`.
+                if !dir.ends_with(".dstack") {
+                    stack.push(path);
+                }
             } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
                 out.push(path);
             }

@@ -301,3 +301,44 @@ fn http_get(port: u16) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// The README's two job examples, as files of `examples/`.
+#[test]
+fn readme_examples_run_on_the_host_and_in_docker() {
+    let p = JobProject::new("readme");
+    for name in ["hello.dstack.yml", "hello-docker.dstack.yml"] {
+        std::fs::copy(
+            crate::harness::root().join("examples").join(name),
+            p.dir.join(name),
+        )
+        .expect("copy example");
+    }
+    let host = p.dstack(&["apply", "-y", "-f", "hello.dstack.yml"]);
+    let stdout = text(&host.stdout);
+    assert!(host.status.success(), "{stdout}\n{}", text(&host.stderr));
+    assert!(
+        stdout.contains(
+            "Hello from dstack-rs\nrunning as job hello on Linux\nstep 1\nstep 2\nstep 3\n"
+        ),
+        "{stdout}"
+    );
+    let docker = p.dstack(&["apply", "-y", "-f", "hello-docker.dstack.yml"]);
+    let stdout = text(&docker.stdout);
+    assert!(
+        docker.status.success(),
+        "{stdout}\n{}",
+        text(&docker.stderr)
+    );
+    assert!(
+        stdout.contains("Hello from a container\nworking in /workflow, which holds the project:\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("hello-docker.dstack.yml\n"), "{stdout}");
+    assert!(
+        stdout.contains("job hello-docker, node 0 of 1\n"),
+        "{stdout}"
+    );
+    let ps = p.ps();
+    assert_eq!(ps.len(), 2);
+    assert!(ps.iter().all(|r| r["status"] == "done"), "{ps:?}");
+}

@@ -21,7 +21,7 @@ use super::logs::{LineSplitter, LogSender};
 use super::process::CONTAINER_REPO_DIR;
 use super::supervise::{Failure, note};
 use super::{Job, Shared};
-use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding};
+use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding, PullPolicy};
 
 /// Label on every container a runner makes: the runner id.
 pub const LABEL_RUNNER: &str = "dstack.runner";
@@ -91,16 +91,32 @@ fn container_name(job: &Job) -> String {
     format!("dstack-{}", job.id)
 }
 
-/// Makes sure the image is here, pulling it when it is not.
-pub async fn ensure_image(docker: &Docker, image: &str, log: &LogSender) -> Result<(), Failure> {
-    if docker.inspect_image(image).await.is_ok() {
-        let _ = log.send(note(format!("image {image} is present"))).await;
-        return Ok(());
+/// Makes sure the image is here, pulling it as the policy says.
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    policy: PullPolicy,
+    log: &LogSender,
+) -> Result<(), Failure> {
+    let present = docker.inspect_image(image).await.is_ok();
+    match (policy, present) {
+        (PullPolicy::Never, false) => {
+            return Err(Failure::new(
+                "creating_container_error",
+                format!("image {image} is not on this host and pull_policy is `never`"),
+            ));
+        }
+        (PullPolicy::Missing | PullPolicy::Never, true) => {
+            let _ = log.send(note(format!("image {image} is present"))).await;
+            return Ok(());
+        }
+        _ => {}
     }
     let _ = log.send(note(format!("pulling image {image}"))).await;
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
     let mut pull = docker.create_image(Some(options), None, None);
     let mut last_status = String::new();
+    let mut failure = None;
     while let Some(step) = pull.next().await {
         match step {
             Ok(info) => {
@@ -113,13 +129,28 @@ pub async fn ensure_image(docker: &Docker, image: &str, log: &LogSender) -> Resu
                 }
             }
             Err(e) => {
-                return Err(Failure::new(
-                    "creating_container_error",
-                    format!(
-                        "image {image} is not on this host and pulling it failed: {e}; build or load it first (e.g. `docker image ls`)"
-                    ),
-                ));
+                failure = Some(e.to_string());
+                break;
             }
+        }
+    }
+    match (failure, present) {
+        (None, _) => {}
+        // `always` with a copy on the host: the stale copy still runs.
+        (Some(e), true) => {
+            let _ = log
+                .send(note(format!(
+                    "pull failed ({e}); using the image on this host"
+                )))
+                .await;
+        }
+        (Some(e), false) => {
+            return Err(Failure::new(
+                "creating_container_error",
+                format!(
+                    "image {image} is not on this host and pulling it failed: {e}; build or load it first (e.g. `docker image ls`)"
+                ),
+            ));
         }
     }
     docker.inspect_image(image).await.map(|_| ()).map_err(|e| {
@@ -146,8 +177,13 @@ fn host_port(request: &crate::api::PortRequest) -> String {
     }
 }
 
-fn container_body(shared: &Shared, job: &Job) -> Result<ContainerCreateBody, Failure> {
-    let sub = &job.submission;
+/// The container a job runs in. `host_gpus`: NVIDIA GPUs the host has.
+pub fn container_body(
+    runner_id: &str,
+    host_gpus: usize,
+    job_id: &str,
+    sub: &JobSubmission,
+) -> Result<ContainerCreateBody, Failure> {
     let image = sub
         .image
         .clone()
@@ -157,7 +193,7 @@ fn container_body(shared: &Shared, job: &Job) -> Result<ContainerCreateBody, Fai
         format!("DSTACK_WORKING_DIR={}", workdir(sub)),
     ];
     env.extend(sub.env.iter().map(|(k, v)| format!("{k}={v}")));
-    env.push(format!("DSTACK_JOB_ID={}", job.id));
+    env.push(format!("DSTACK_JOB_ID={job_id}"));
     let mut bindings: HashMap<String, Option<Vec<DockerPort>>> = HashMap::new();
     for p in &sub.ports {
         bindings.insert(
@@ -177,7 +213,7 @@ fn container_body(shared: &Shared, job: &Job) -> Result<ContainerCreateBody, Fai
         })
         .collect();
     let gpus = sub.limits.gpus.unwrap_or(0);
-    if gpus > 0 && shared.gpus.is_empty() {
+    if gpus > 0 && host_gpus == 0 {
         return Err(Failure::executor(format!(
             "the job asks for {gpus} GPU(s) but this host has no NVIDIA GPU (`nvidia-smi -L` lists none)"
         )));
@@ -195,8 +231,8 @@ fn container_body(shared: &Shared, job: &Job) -> Result<ContainerCreateBody, Fai
         None => (None, None),
     };
     let labels = HashMap::from([
-        (LABEL_RUNNER.to_string(), shared.runner_id.clone()),
-        (LABEL_JOB.to_string(), job.id.clone()),
+        (LABEL_RUNNER.to_string(), runner_id.to_string()),
+        (LABEL_JOB.to_string(), job_id.to_string()),
         ("dstack.run".to_string(), sub.run_name.clone()),
     ]);
     Ok(ContainerCreateBody {
@@ -230,7 +266,12 @@ pub async fn create(
     job: &Job,
     log: &LogSender,
 ) -> Result<String, Failure> {
-    let body = container_body(shared, job)?;
+    let body = container_body(
+        &shared.runner_id,
+        shared.gpus.len(),
+        &job.id,
+        &job.submission,
+    )?;
     let name = container_name(job);
     // A container left by an earlier attempt of this very job goes first.
     let _ = docker
@@ -249,53 +290,61 @@ pub async fn create(
                 format!("cannot create the container: {e}"),
             )
         })?;
-    let workdir = workdir(&job.submission);
-    for archive in &job.submission.archives {
-        upload(shared, docker, &created.id, &workdir, archive, log).await?;
-    }
+    upload_all(shared, docker, &created.id, job, log).await?;
     Ok(created.id)
 }
 
-async fn upload(
+/// Puts every archive of the job into the container with one upload.
+async fn upload_all(
     shared: &Shared,
     docker: &Docker,
     id: &str,
-    workdir: &str,
-    archive: &ArchiveMount,
+    job: &Job,
     log: &LogSender,
 ) -> Result<(), Failure> {
+    let archives: &[ArchiveMount] = &job.submission.archives;
+    if archives.is_empty() {
+        return Ok(());
+    }
     let fail = |what: String| Failure::new("creating_container_error", what);
-    let bytes = std::fs::read(shared.layout.archive(&archive.archive)).map_err(|e| {
-        fail(format!(
-            "archive {} ({}) is missing: {e}",
-            archive.archive, archive.label
-        ))
-    })?;
-    let target = container_path(workdir, &archive.path);
-    let skeleton = crate::archive::directory_skeleton(&target)
-        .map_err(|e| fail(format!("cannot prepare {target}: {e}")))?;
+    let workdir = workdir(&job.submission);
+    let mut blobs = Vec::new();
+    for archive in archives {
+        let bytes = std::fs::read(shared.layout.archive(&archive.archive)).map_err(|e| {
+            fail(format!(
+                "archive {} ({}) is missing: {e}",
+                archive.archive, archive.label
+            ))
+        })?;
+        blobs.push((container_path(&workdir, &archive.path), bytes));
+    }
+    let parts: Vec<(String, &[u8])> = blobs.iter().map(|(p, b)| (p.clone(), &b[..])).collect();
+    let tar = crate::archive::rebased_tar(&parts)
+        .map_err(|e| fail(format!("cannot prepare the job's files: {e}")))?;
+    let size = tar.len();
     let root = UploadToContainerOptionsBuilder::new().path("/").build();
     docker
-        .upload_to_container(id, Some(root), bollard::body_full(skeleton.into()))
+        .upload_to_container(id, Some(root), bollard::body_full(tar.into()))
         .await
-        .map_err(|e| fail(format!("cannot make {target} in the container: {e}")))?;
-    let at = UploadToContainerOptionsBuilder::new().path(&target).build();
-    let size = bytes.len();
-    docker
-        .upload_to_container(id, Some(at), bollard::body_full(bytes.into()))
-        .await
-        .map_err(|e| fail(format!("cannot upload {} to {target}: {e}", archive.label)))?;
+        .map_err(|e| fail(format!("cannot upload the job's files: {e}")))?;
+    for (archive, (target, _)) in archives.iter().zip(&blobs) {
+        let _ = log
+            .send(note(format!("unpacked {} into {target}", archive.label)))
+            .await;
+    }
     let _ = log
-        .send(note(format!(
-            "uploaded {} ({size} bytes) to {target}",
-            archive.label
-        )))
+        .send(note(format!("uploaded {size} bytes into the container")))
         .await;
     Ok(())
 }
 
-/// Starts the container; returns the published ports.
-pub async fn start(docker: &Docker, id: &str) -> Result<Vec<PortBinding>, Failure> {
+/// Starts the container; returns the published ports (asked of the
+/// engine only when the job publishes any).
+pub async fn start(
+    docker: &Docker,
+    id: &str,
+    publishes: bool,
+) -> Result<Vec<PortBinding>, Failure> {
     if let Err(e) = docker.start_container(id, None).await {
         let text = e.to_string();
         let reason = if text.contains("port is already allocated")
@@ -309,6 +358,9 @@ pub async fn start(docker: &Docker, id: &str) -> Result<Vec<PortBinding>, Failur
             reason,
             format!("cannot start the container: {text}"),
         ));
+    }
+    if !publishes {
+        return Ok(Vec::new());
     }
     let inspect = docker
         .inspect_container(id, None)
@@ -475,4 +527,86 @@ pub async fn own_containers(docker: &Docker, runner_id: &str) -> Vec<(String, St
             Some((c.id?, job))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ExecutorKind, Limits, Mount, PortRequest};
+
+    fn sub() -> JobSubmission {
+        JobSubmission {
+            token: "t".into(),
+            run_name: "r".into(),
+            job_name: "r-0-0".into(),
+            executor: ExecutorKind::Docker,
+            image: Some("img".into()),
+            pull_policy: PullPolicy::Missing,
+            command: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
+            env: [("A".to_string(), "1".to_string())].into(),
+            working_dir: Some("src".into()),
+            user: None,
+            privileged: false,
+            ports: vec![PortRequest {
+                container: 80,
+                host: Some(8080),
+            }],
+            mounts: vec![Mount {
+                source: "/data".into(),
+                target: "/d".into(),
+                read_only: true,
+            }],
+            limits: Limits {
+                cpus: Some(1.5),
+                memory_mb: Some(512),
+                shm_mb: Some(64),
+                gpus: Some(2),
+            },
+            archives: Vec::new(),
+            artifacts: Vec::new(),
+            max_duration_secs: None,
+            stop_grace_secs: None,
+        }
+    }
+
+    #[test]
+    fn gpus_become_an_nvidia_device_request() {
+        let body = container_body("r1", 8, "j1", &sub()).unwrap();
+        let host = body.host_config.unwrap();
+        let request = &host.device_requests.unwrap()[0];
+        assert_eq!(request.driver.as_deref(), Some("nvidia"));
+        assert_eq!(request.count, Some(2));
+        assert_eq!(request.capabilities, Some(vec![vec!["gpu".to_string()]]));
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        assert_eq!(host.memory, Some(512_000_000));
+        assert_eq!(host.shm_size, Some(64_000_000));
+        assert_eq!(host.binds, Some(vec!["/data:/d:ro".to_string()]));
+        let binding = &host.port_bindings.unwrap()["80/tcp"].clone().unwrap()[0];
+        assert_eq!(
+            (binding.host_ip.as_deref(), binding.host_port.as_deref()),
+            (Some("127.0.0.1"), Some("8080"))
+        );
+        assert_eq!(body.working_dir.as_deref(), Some("/workflow/src"));
+        assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string()]));
+        assert!(body.env.unwrap().contains(&"DSTACK_JOB_ID=j1".to_string()));
+    }
+
+    #[test]
+    fn gpus_on_a_host_without_them_fail_clearly() {
+        let err = container_body("r1", 0, "j1", &sub()).unwrap_err();
+        assert_eq!(err.reason, "executor_error");
+        assert!(err.message.contains("no NVIDIA GPU"), "{}", err.message);
+        let mut no_gpu = sub();
+        no_gpu.limits.gpus = None;
+        let body = container_body("r1", 0, "j1", &no_gpu).unwrap();
+        assert!(body.host_config.unwrap().device_requests.is_none());
+    }
+
+    #[test]
+    fn paths_resolve_against_the_working_directory() {
+        assert_eq!(container_path("/workflow", "."), "/workflow");
+        assert_eq!(container_path("/workflow", "./out"), "/workflow/out");
+        assert_eq!(container_path("/workflow/", "out"), "/workflow/out");
+        assert_eq!(container_path("/workflow", "/abs"), "/abs");
+    }
 }

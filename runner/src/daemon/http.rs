@@ -24,6 +24,8 @@ use crate::api::{
 
 /// Largest archive upload.
 const MAX_ARCHIVE: usize = 512 * 1024 * 1024;
+/// How long a woken log follower waits for more lines before answering.
+const LINGER: Duration = Duration::from_millis(20);
 /// Longest a log request may wait for new lines.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -298,8 +300,15 @@ async fn logs(
     let wait = Duration::from_millis(q.wait_ms).min(MAX_WAIT);
     let current = *progress.borrow_and_update();
     if q.offset >= current.len && !current.sealed && !wait.is_zero() {
-        let _ =
-            tokio::time::timeout(wait, progress.wait_for(|p| p.len > q.offset || p.sealed)).await;
+        let woke = tokio::time::timeout(wait, progress.wait_for(|p| p.len > q.offset || p.sealed))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        // A follower woken by the first new line lingers a moment so the
+        // page carries what comes right after it: fewer, fuller pages.
+        let sealed = job.log.borrow().sealed;
+        if woke && !sealed {
+            tokio::time::sleep(LINGER).await;
+        }
     }
     let now = *job.log.borrow();
     let limit = q

@@ -324,11 +324,11 @@ async fn prepare_and_start(
             })?;
             let _ = job.update(|i| i.status = JobStatus::Pulling);
             let image = sub.image.clone().unwrap_or_default();
-            docker::ensure_image(&d, &image, log).await?;
+            docker::ensure_image(&d, &image, sub.pull_policy, log).await?;
             let id = docker::create(shared, &d, job, log).await?;
             *cleanup = Some((d.clone(), id.clone()));
             let _ = job.update(|i| i.container = Some(id.clone()));
-            let ports = docker::start(&d, &id).await?;
+            let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
             let pump = docker::pump_logs(d.clone(), id.clone(), log.clone());
             let _ = log
                 .send(note(format!(

@@ -114,6 +114,7 @@ pub fn submission(name: &str, command: Vec<String>) -> JobSubmission {
         job_name: format!("{name}-0-0"),
         executor: ExecutorKind::Process,
         image: None,
+        pull_policy: Default::default(),
         command,
         env: Default::default(),
         working_dir: None,

@@ -382,14 +382,38 @@ fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
         })
 }
 
-/// Prints one log line: output to stdout, errors to stderr, the runner's
-/// own lines (only with `diagnose`) to stderr.
-pub fn print_line(line: &LogLine, diagnose: bool) {
-    match line.stream.as_str() {
-        "stdout" => println!("{}", line.text),
-        "stderr" => eprintln!("{}", line.text),
-        _ if diagnose => eprintln!("[runner] {}", line.text),
-        _ => {}
+/// Prints log lines: output to stdout, errors to stderr, the runner's own
+/// lines (only with `diagnose`) to stderr; one write per stream per batch.
+pub fn print_lines(lines: &[LogLine], diagnose: bool) {
+    let mut out = String::new();
+    let mut err = String::new();
+    for line in lines {
+        match line.stream.as_str() {
+            "stdout" => {
+                out.push_str(&line.text);
+                out.push('\n');
+            }
+            "stderr" => {
+                err.push_str(&line.text);
+                err.push('\n');
+            }
+            _ if diagnose => {
+                err.push_str("[runner] ");
+                err.push_str(&line.text);
+                err.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if !out.is_empty() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+    if !err.is_empty() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(err.as_bytes());
+        let _ = stderr.flush();
     }
 }
 
@@ -407,12 +431,12 @@ pub fn logs(
     }
     let jobs = jobs_of(&project, run)?;
     let job = pick_job(&jobs, job_index)?.clone();
-    for line in project
-        .state
-        .logs(&job.log_key(), Some(job.submission), None)?
-    {
-        print_line(&line, diagnose);
-    }
+    print_lines(
+        &project
+            .state
+            .logs(&job.log_key(), Some(job.submission), None)?,
+        diagnose,
+    );
     let sealed = job.row.data.get("logs_sealed").and_then(|s| s.as_bool()) == Some(true);
     if sealed {
         return Ok(0);
@@ -422,7 +446,7 @@ pub fn logs(
     } else {
         Duration::ZERO
     };
-    let mut printer = |l: &LogLine| print_line(l, diagnose);
+    let mut printer = |l: &[LogLine]| print_lines(l, diagnose);
     let copied = rt.block_on(async {
         tokio::select! {
             r = sync::copy_logs(project.state.as_ref(), runtime.as_ref(), &job, wait, &mut printer) => Some(r),
@@ -540,12 +564,12 @@ pub fn attach(
 ) -> Result<i32, CliError> {
     let jobs = jobs_of(project, run)?;
     let job = pick_job(&jobs, job_index)?.clone();
-    for line in project
-        .state
-        .logs(&job.log_key(), Some(job.submission), None)?
-    {
-        print_line(&line, diagnose);
-    }
+    print_lines(
+        &project
+            .state
+            .logs(&job.log_key(), Some(job.submission), None)?,
+        diagnose,
+    );
     let started = Instant::now();
     let followed = rt.block_on(async {
         let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
@@ -556,7 +580,7 @@ pub fn attach(
                     runtime.as_ref(),
                     &job,
                     Duration::from_secs(5),
-                    &mut |l| print_line(l, diagnose),
+                    &mut |l| print_lines(l, diagnose),
                 )
                 .await
                 {

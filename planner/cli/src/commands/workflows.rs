@@ -172,6 +172,8 @@ pub fn run(
         workflows: by_name,
         mode: local_mode(&project),
         repo,
+        pull_policy: dstack_runner::api::PullPolicy::from_word(&project.backends.local.pull_policy)
+            .unwrap_or_default(),
     };
     let mut record = workflows::start_run(project.state.as_ref(), &request, target)?;
     println!(
@@ -297,12 +299,13 @@ pub fn logs(
     for job in jobs {
         let origin = job.reused_from.clone().unwrap_or(job.run.clone());
         let key = workflows::log_key(&origin, &job.workflow);
-        for line in project.state.logs(&key, Some(0), None)? {
-            if diagnose && line.stream == "runner" {
+        let lines = project.state.logs(&key, Some(0), None)?;
+        if diagnose {
+            for line in lines.iter().filter(|l| l.stream == "runner") {
                 eprintln!("[{}] [runner] {}", job.workflow, line.text);
             }
-            workflows::print_prefixed(&job.workflow, &line);
         }
+        workflows::print_prefixed(&job.workflow, &lines);
         let unfinished = !super::jobs::is_final(&job.status);
         if let (true, true, Some(client), Some(id)) = (follow, unfinished, &client, &job.runner_job)
         {

@@ -36,6 +36,24 @@ pub struct RepoInfo {
     pub dirty: bool,
 }
 
+impl RepoInfo {
+    /// What a job learns about its repo (`DSTACK_REPO_*`).
+    pub fn env(&self) -> std::collections::BTreeMap<String, String> {
+        let mut env = std::collections::BTreeMap::new();
+        for (key, value) in [
+            ("DSTACK_REPO_URL", &self.remote),
+            ("DSTACK_REPO_BRANCH", &self.branch),
+            ("DSTACK_REPO_HASH", &self.commit),
+        ] {
+            if let Some(v) = value {
+                env.insert(key.to_string(), v.clone());
+            }
+        }
+        env.insert("DSTACK_REPO_DIRTY".into(), self.dirty.to_string());
+        env
+    }
+}
+
 /// A packed repo.
 #[derive(Debug, Clone)]
 pub struct PackedRepo {

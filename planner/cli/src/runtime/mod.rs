@@ -38,8 +38,9 @@ pub struct RunnerRuntime {
     project_dir: PathBuf,
     mode: LocalMode,
     local: LocalRunner,
-    /// Repos packed during this process, by directory: (sha, bytes).
-    packed: Mutex<HashMap<PathBuf, (String, Vec<u8>)>>,
+    pull_policy: dstack_runner::api::PullPolicy,
+    /// Repos packed during this process, by directory.
+    packed: Mutex<HashMap<PathBuf, Arc<code::PackedRepo>>>,
 }
 
 impl RunnerRuntime {
@@ -54,6 +55,10 @@ impl RunnerRuntime {
             project_dir: project.dir.clone(),
             mode,
             local: LocalRunner::new(&project.dot_dstack()),
+            pull_policy: dstack_runner::api::PullPolicy::from_word(
+                &project.backends.local.pull_policy,
+            )
+            .unwrap_or_default(),
             packed: Mutex::new(HashMap::new()),
         }
     }
@@ -80,10 +85,10 @@ impl RunnerRuntime {
         &self,
         client: &RunnerClient,
         launch: &JobLaunch,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<Arc<code::PackedRepo>, RuntimeError> {
         let dir = code::repo_dir(&launch.config, &launch.config_dir, &self.project_dir)
             .map_err(RuntimeError::new)?;
-        let (sha, bytes) = {
+        let repo = {
             let mut packed = self.packed.lock().await;
             match packed.get(&dir) {
                 Some(p) => p.clone(),
@@ -93,14 +98,17 @@ impl RunnerRuntime {
                         .await
                         .map_err(|e| RuntimeError::new(e.to_string()))?
                         .map_err(RuntimeError::new)?;
-                    packed.insert(dir.clone(), (repo.sha256.clone(), repo.bytes.clone()));
-                    (repo.sha256, repo.bytes)
+                    let repo = Arc::new(repo);
+                    packed.insert(dir.clone(), repo.clone());
+                    repo
                 }
             }
         };
-        let uploaded = client.upload_archive(bytes).await.map_err(client_error)?;
-        debug_assert_eq!(uploaded, sha);
-        Ok(sha)
+        client
+            .upload_archive(repo.bytes.clone())
+            .await
+            .map_err(client_error)?;
+        Ok(repo)
     }
 
     async fn upload_files(
@@ -175,20 +183,33 @@ impl JobRuntime for RunnerRuntime {
 
     async fn submit(&self, launch: &JobLaunch) -> Result<JobState, RuntimeError> {
         let client = self.client(&launch.instance).await?;
-        let code = self.upload_repo(&client, launch).await?;
+        let repo = self.upload_repo(&client, launch).await?;
         let files = self.upload_files(&client, launch).await?;
         let submission = build_submission(&SubmissionInput {
             launch,
             mode: self.mode,
             local: is_local(&launch.instance),
-            code: Some(code),
+            code: Some(repo.sha256.clone()),
             files,
             secret: &secret,
             host_has_bash: std::path::Path::new("/bin/bash").exists(),
+            pull_policy: self.pull_policy,
+            repo_env: repo.info.env(),
         })
         .map_err(RuntimeError::new)?;
         let info = client.submit(&submission).await.map_err(client_error)?;
-        Ok(job_state(&info))
+        let mut state = job_state(&info);
+        if let Some(data) = state.data.as_object_mut() {
+            data.insert(
+                "repo".into(),
+                serde_json::json!({
+                    "info": repo.info,
+                    "sha256": repo.sha256,
+                    "files": repo.files,
+                }),
+            );
+        }
+        Ok(state)
     }
 
     async fn stop(

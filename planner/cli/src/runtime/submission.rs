@@ -44,6 +44,10 @@ pub struct SubmissionInput<'a> {
     pub secret: &'a dyn Fn(&str) -> Option<String>,
     /// Whether `/bin/bash` exists on the host (process executor's default shell).
     pub host_has_bash: bool,
+    /// When Docker pulls the image.
+    pub pull_policy: dstack_runner::api::PullPolicy,
+    /// Facts about the packed repo, exported to the job.
+    pub repo_env: BTreeMap<String, String>,
 }
 
 /// What one job runs, taken from its group when the run has groups.
@@ -256,6 +260,7 @@ fn environment(
         ),
         ("DSTACK_REPLICA_NUM".to_string(), job.replica.to_string()),
     ]);
+    env.extend(input.repo_env.clone());
     let common = launch.config.run_common().ok_or("not a run")?;
     for entry in &common.env.0 {
         let value = match &entry.value {
@@ -413,6 +418,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
         job_name: job_name(launch),
         executor,
         image,
+        pull_policy: input.pull_policy,
         command,
         env,
         working_dir: common.working_dir.clone(),

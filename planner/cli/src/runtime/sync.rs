@@ -198,23 +198,46 @@ pub fn last_stored(state: &dyn StateStore, job: &JobRef) -> Option<LogLine> {
         .and_then(|lines| lines.into_iter().last())
 }
 
+/// Lines held back before they are written to state while following a
+/// live log (the runner keeps them too, so nothing is lost if we stop).
+const STATE_BATCH_LINES: usize = 20_000;
+/// Longest a followed line waits to be written to state.
+const STATE_BATCH_AGE: Duration = Duration::from_millis(500);
+
 /// Copies the job's log from its runner into state, from after the last
-/// stored line, handing each new line to `on_line`. With `wait` > 0 it
-/// follows the log until it is sealed. Returns whether it is sealed.
+/// stored line, handing each new page of lines to `on_lines` as it
+/// arrives. With `wait` > 0 it follows the log until it is sealed.
+/// Returns whether it is sealed.
 pub async fn copy_logs(
     state: &dyn StateStore,
     runtime: &dyn JobRuntime,
     job: &JobRef,
     wait: Duration,
-    on_line: &mut dyn FnMut(&LogLine),
+    on_lines: &mut dyn FnMut(&[LogLine]),
 ) -> Result<bool, RuntimeError> {
     let last = last_stored(state, job);
     let mut offset = last.as_ref().map_or(0, |l| l.offset);
     let mut seen = last.map(|l| l.offset);
+    let mut pending: Vec<LogLine> = Vec::new();
+    let mut since_flush = std::time::Instant::now();
+    let store = |pending: &mut Vec<LogLine>| -> Result<(), RuntimeError> {
+        if !pending.is_empty() {
+            state
+                .append_logs(pending)
+                .map_err(|e| RuntimeError::new(format!("cannot store log lines: {e}")))?;
+            pending.clear();
+        }
+        Ok(())
+    };
     loop {
-        let page: RuntimeLogPage = runtime
-            .logs(&job.job_id, &job.instance, offset, wait)
-            .await?;
+        let page: RuntimeLogPage =
+            match runtime.logs(&job.job_id, &job.instance, offset, wait).await {
+                Ok(p) => p,
+                Err(e) => {
+                    store(&mut pending)?;
+                    return Err(e);
+                }
+            };
         let fresh: Vec<LogLine> = page
             .lines
             .iter()
@@ -229,21 +252,19 @@ pub async fn copy_logs(
             })
             .collect();
         if !fresh.is_empty() {
-            state
-                .append_logs(&fresh)
-                .map_err(|e| RuntimeError::new(format!("cannot store log lines: {e}")))?;
-            for line in &fresh {
-                on_line(line);
-            }
+            on_lines(&fresh);
             seen = fresh.last().map(|l| l.offset);
+            pending.extend(fresh);
         }
         let progressed = page.next > offset;
         offset = page.next;
-        if page.sealed {
-            return Ok(true);
+        let done = page.sealed || (wait.is_zero() && !progressed);
+        if done || pending.len() >= STATE_BATCH_LINES || since_flush.elapsed() >= STATE_BATCH_AGE {
+            store(&mut pending)?;
+            since_flush = std::time::Instant::now();
         }
-        if wait.is_zero() && !progressed {
-            return Ok(false);
+        if done {
+            return Ok(page.sealed);
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct RunRequest {
     pub mode: LocalMode,
     /// The packed repo.
     pub repo: PackedRepo,
+    /// When Docker pulls images.
+    pub pull_policy: dstack_runner::api::PullPolicy,
 }
 
 /// The scheduler's view of the world.
@@ -291,6 +293,7 @@ async fn submit_and_follow(
             inputs,
             env: &env_lookup,
             host_has_bash: Path::new("/bin/bash").exists(),
+            pull_policy: request.pull_policy,
         },
     )?;
     let info = client
@@ -352,9 +355,7 @@ pub async fn follow_log(
         if !lines.is_empty() {
             let _ = engine.state.append_logs(&lines);
             if print {
-                for l in &lines {
-                    print_prefixed(workflow, l);
-                }
+                print_prefixed(workflow, &lines);
             }
         }
         offset = page.next;
@@ -364,12 +365,24 @@ pub async fn follow_log(
     }
 }
 
-/// A workflow's log line with its name in front.
-pub fn print_prefixed(workflow: &str, line: &LogLine) {
-    match line.stream.as_str() {
-        "stdout" => println!("[{workflow}] {}", line.text),
-        "stderr" => eprintln!("[{workflow}] {}", line.text),
-        _ => {}
+/// A workflow's log lines with its name in front (one write per stream).
+pub fn print_prefixed(workflow: &str, lines: &[LogLine]) {
+    use std::io::Write;
+    let mut out = String::new();
+    let mut err = String::new();
+    for line in lines {
+        let target = match line.stream.as_str() {
+            "stdout" => &mut out,
+            "stderr" => &mut err,
+            _ => continue,
+        };
+        target.push_str(&format!("[{workflow}] {}\n", line.text));
+    }
+    if !out.is_empty() {
+        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    }
+    if !err.is_empty() {
+        let _ = std::io::stderr().lock().write_all(err.as_bytes());
     }
 }
 

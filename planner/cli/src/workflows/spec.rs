@@ -28,6 +28,8 @@ pub struct JobContext<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Whether `/bin/bash` exists on the host.
     pub host_has_bash: bool,
+    /// When Docker pulls images.
+    pub pull_policy: dstack_runner::api::PullPolicy,
 }
 
 fn commands_of(w: &Workflow) -> Result<Vec<String>, String> {
@@ -130,6 +132,7 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
         job_name: format!("{}-{}", cx.run, w.name),
         executor,
         image,
+        pull_policy: cx.pull_policy,
         command,
         env,
         working_dir: w.working_dir.clone(),
@@ -197,6 +200,7 @@ mod tests {
             inputs: Vec::new(),
             env: &|_| None,
             host_has_bash: true,
+            pull_policy: Default::default(),
         }
     }
 
