@@ -60,7 +60,7 @@ pub struct Label {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     /// Stable machine-readable code, e.g. `dstack::config::unknown_field`.
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     /// Error or warning.
     pub severity: Severity,
     /// One-line summary, lowercase, no trailing period.
@@ -75,9 +75,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error with a message and no place yet.
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
-            code,
+            code: code.into(),
             severity: Severity::Error,
             message: message.into(),
             label: None,
@@ -87,7 +90,10 @@ impl Diagnostic {
     }
 
     /// A warning with a message and no place yet.
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity: Severity::Warning,
             ..Self::error(code, message)
@@ -258,7 +264,7 @@ impl std::error::Error for FileReport {}
 
 impl miette::Diagnostic for FileReport {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.diag.code))
+        Some(Box::new(&self.diag.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {

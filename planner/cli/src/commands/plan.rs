@@ -165,11 +165,11 @@ pub fn print_plan_diagnostics(planned: &Planned) {
         let line_end = config.file.text()[start..]
             .find('\n')
             .map_or(config.file.text().len(), |i| start + i);
-        let code: &'static str = Box::leak(d.code.clone().into_boxed_str());
+        let code = d.code.clone();
         let mut diag = if d.severity == "error" {
             Diagnostic::error(code, &d.message)
         } else {
-            Diagnostic::warning(code, &d.message)
+            Diagnostic::warning(code, d.message.as_str())
         };
         diag = diag.at(
             Span::new(start, (line_end - start).max(1)),
