@@ -300,6 +300,32 @@ pub struct JobInfo {
     pub container: Option<String>,
 }
 
+impl JobInfo {
+    /// A job just accepted (or one whose record was lost).
+    pub fn submitted(submission: &JobSubmission, now_ms: i64) -> Self {
+        Self {
+            id: job_id_for_token(&submission.token),
+            token: submission.token.clone(),
+            run_name: submission.run_name.clone(),
+            job_name: submission.job_name.clone(),
+            executor: submission.executor,
+            status: JobStatus::Submitted,
+            exit_code: None,
+            reason: None,
+            message: None,
+            submitted_at: now_ms,
+            started_at: None,
+            finished_at: None,
+            ports: Vec::new(),
+            log_bytes: 0,
+            sealed: false,
+            artifacts: Vec::new(),
+            pgid: None,
+            container: None,
+        }
+    }
+}
+
 /// Which stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LogStream {

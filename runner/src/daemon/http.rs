@@ -18,8 +18,7 @@ use super::logs::{PageError, now_ms, read_page};
 use super::store::{self, JobFiles};
 use super::{Job, Shared, process};
 use crate::api::{
-    ApiError, ExecutorKind, Health, JobInfo, JobStatus, JobSubmission, LogPage, StopRequest,
-    job_id_for_token,
+    ApiError, ExecutorKind, Health, JobInfo, JobSubmission, LogPage, StopRequest, job_id_for_token,
 };
 
 /// Largest archive upload.
@@ -232,26 +231,7 @@ async fn submit(
             return Ok(axum::Json(existing.info()));
         }
         let dir = shared.layout.job(&id);
-        let info = JobInfo {
-            id: id.clone(),
-            token: sub.token.clone(),
-            run_name: sub.run_name.clone(),
-            job_name: sub.job_name.clone(),
-            executor: sub.executor,
-            status: JobStatus::Submitted,
-            exit_code: None,
-            reason: None,
-            message: None,
-            submitted_at: now_ms(),
-            started_at: None,
-            finished_at: None,
-            ports: Vec::new(),
-            log_bytes: 0,
-            sealed: false,
-            artifacts: Vec::new(),
-            pgid: None,
-            container: None,
-        };
+        let info = JobInfo::submitted(&sub, now_ms());
         std::fs::create_dir_all(&dir)
             .and_then(|()| store::write_json(&dir.join(JobFiles::SUBMISSION), &sub))
             .and_then(|()| store::write_json(&dir.join(JobFiles::INFO), &info))

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use super::logs::{LogWriter, now_ms};
 use super::store::{self, JobFiles};
 use super::{Job, Shared, docker, process};
-use crate::api::{JobInfo, JobStatus, JobSubmission, job_id_for_token};
+use crate::api::{JobInfo, JobStatus, JobSubmission};
 
 /// Loads the jobs on disk into `shared`, ending the unfinished ones.
 pub async fn recover(shared: &Arc<Shared>) {
@@ -28,7 +28,7 @@ pub async fn recover(shared: &Arc<Shared>) {
             continue;
         };
         let info = store::read_json::<JobInfo>(&dir.join(JobFiles::INFO))
-            .unwrap_or_else(|_| lost_info(&submission));
+            .unwrap_or_else(|_| JobInfo::submitted(&submission, now_ms()));
         loaded.push(Arc::new(Job::new(dir, submission, info)));
     }
     let docker = shared.docker.client().await.ok();
@@ -50,29 +50,6 @@ pub async fn recover(shared: &Arc<Shared>) {
     let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     for job in loaded {
         jobs.insert(job.id.clone(), job);
-    }
-}
-
-fn lost_info(sub: &JobSubmission) -> JobInfo {
-    JobInfo {
-        id: job_id_for_token(&sub.token),
-        token: sub.token.clone(),
-        run_name: sub.run_name.clone(),
-        job_name: sub.job_name.clone(),
-        executor: sub.executor,
-        status: JobStatus::Submitted,
-        exit_code: None,
-        reason: None,
-        message: None,
-        submitted_at: now_ms(),
-        started_at: None,
-        finished_at: None,
-        ports: Vec::new(),
-        log_bytes: 0,
-        sealed: false,
-        artifacts: Vec::new(),
-        pgid: None,
-        container: None,
     }
 }
 

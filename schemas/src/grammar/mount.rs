@@ -92,7 +92,12 @@ impl fmt::Display for VolumeMount {
         match self {
             Self::Network { names, path } if names.len() == 1 => write!(f, "{}:{path}", names[0]),
             Self::Network { names, path } => {
-                write!(f, "{{name: [{}], path: '{path}'}}", names.join(", "))
+                // Quoted: a name such as `no` or `on` is a YAML boolean bare.
+                let quoted: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("'{}'", n.replace('\'', "''")))
+                    .collect();
+                write!(f, "{{name: [{}], path: '{path}'}}", quoted.join(", "))
             }
             Self::Instance {
                 instance_path,

@@ -417,6 +417,15 @@ pub fn print_lines(lines: &[LogLine], diagnose: bool) {
     }
 }
 
+/// Prints what state holds of a job's log.
+fn print_stored(state: &dyn StateStore, job: &JobRef, diagnose: bool) -> Result<(), CliError> {
+    print_lines(
+        &state.logs(&job.log_key(), Some(job.submission), None)?,
+        diagnose,
+    );
+    Ok(())
+}
+
 /// `dstack logs RUN`.
 pub fn logs(
     options: &ProjectOptions,
@@ -431,12 +440,7 @@ pub fn logs(
     }
     let jobs = jobs_of(&project, run)?;
     let job = pick_job(&jobs, job_index)?.clone();
-    print_lines(
-        &project
-            .state
-            .logs(&job.log_key(), Some(job.submission), None)?,
-        diagnose,
-    );
+    print_stored(project.state.as_ref(), &job, diagnose)?;
     let sealed = job.row.data.get("logs_sealed").and_then(|s| s.as_bool()) == Some(true);
     if sealed {
         return Ok(0);
@@ -564,12 +568,7 @@ pub fn attach(
 ) -> Result<i32, CliError> {
     let jobs = jobs_of(project, run)?;
     let job = pick_job(&jobs, job_index)?.clone();
-    print_lines(
-        &project
-            .state
-            .logs(&job.log_key(), Some(job.submission), None)?,
-        diagnose,
-    );
+    print_stored(project.state.as_ref(), &job, diagnose)?;
     let started = Instant::now();
     let followed = rt.block_on(async {
         let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use dstack_planner::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
-use dstack_planner::desired::LOCAL_FLEET;
 use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_state::{Expected, LogLine, RecordedResource, StateStore};
@@ -39,30 +38,7 @@ impl JobRef {
     }
 }
 
-/// The instance a job row names, as the runtime needs it.
-pub fn instance_target(
-    state: &dyn StateStore,
-    address: &ResourceAddr,
-) -> Result<InstanceTarget, String> {
-    if address == &ResourceAddr::Instance(LOCAL_FLEET.into(), 0) {
-        return Ok(InstanceTarget {
-            address: address.clone(),
-            provider: Some("local".into()),
-            provider_id: Some("local".into()),
-            data: serde_json::json!({}),
-        });
-    }
-    let row = state
-        .get(address)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{address} is not recorded"))?;
-    Ok(InstanceTarget {
-        address: address.clone(),
-        provider: row.provider,
-        provider_id: row.provider_id,
-        data: row.data,
-    })
-}
+pub use dstack_planner::apply::instance_target;
 
 /// The runner facts of a job row, when it ran through runners.
 pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef> {

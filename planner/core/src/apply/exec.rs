@@ -17,7 +17,6 @@ use dstack_state::{Expected, IntentOutcome, NewIntent, RecordedResource};
 use super::runtime::{InstanceTarget, JobLaunch, VolumeTarget};
 use super::steps::{Op, Step};
 use super::{ApplyContext, ApplyEvent, with_retries};
-use crate::desired::LOCAL_FLEET;
 use crate::fingerprint::digest;
 
 /// Runs `step`; `Ok(detail)` on success.
@@ -492,26 +491,7 @@ impl Exec<'_> {
     }
 
     fn instance_target(&self, instance: &ResourceAddr) -> Result<InstanceTarget, String> {
-        if instance == &ResourceAddr::Instance(LOCAL_FLEET.into(), 0) {
-            return Ok(InstanceTarget {
-                address: instance.clone(),
-                provider: Some("local".into()),
-                provider_id: Some("local".into()),
-                data: serde_json::json!({}),
-            });
-        }
-        let row = self
-            .ctx
-            .state
-            .get(instance)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{instance} is not recorded (was its creation skipped?)"))?;
-        Ok(InstanceTarget {
-            address: instance.clone(),
-            provider: row.provider,
-            provider_id: row.provider_id,
-            data: row.data,
-        })
+        super::runtime::instance_target(self.ctx.state.as_ref(), instance)
     }
 
     /// The run's configuration as the user wrote it now (un-redacted), or

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::desired::ProjectConfig;
 pub use runtime::{
     FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
-    RuntimeLogPage, VolumeTarget,
+    RuntimeLogPage, VolumeTarget, instance_target,
 };
 pub use steps::{Op, Step, build_steps};
 

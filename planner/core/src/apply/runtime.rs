@@ -23,6 +23,32 @@ pub struct InstanceTarget {
     pub data: serde_json::Value,
 }
 
+/// The instance at `address` as the runtime needs it: this machine for the
+/// `local` fleet, else the recorded row's backend, id and data.
+pub fn instance_target(
+    state: &dyn dstack_state::StateStore,
+    address: &ResourceAddr,
+) -> Result<InstanceTarget, String> {
+    if address == &ResourceAddr::Instance(crate::desired::LOCAL_FLEET.into(), 0) {
+        return Ok(InstanceTarget {
+            address: address.clone(),
+            provider: Some("local".into()),
+            provider_id: Some("local".into()),
+            data: serde_json::json!({}),
+        });
+    }
+    let row = state
+        .get(address)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{address} is not recorded (was its creation skipped?)"))?;
+    Ok(InstanceTarget {
+        address: address.clone(),
+        provider: row.provider,
+        provider_id: row.provider_id,
+        data: row.data,
+    })
+}
+
 /// A volume mounted into a job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VolumeTarget {
