@@ -67,6 +67,11 @@ async fn env_working_dir_archives_and_artifacts() {
         ),
     );
     sub.env = BTreeMap::from([("GREETING".into(), "hello world".into())]);
+    // Only the basics of the runner's environment reach a host job.
+    sub.command[2] = format!(
+        "test -z \"$CLI_ONLY_SECRET\" && test -n \"$PATH\" && {}",
+        sub.command[2]
+    );
     sub.working_dir = Some("pkg".into());
     sub.archives = vec![dstack_runner::api::ArchiveMount {
         archive: sha,

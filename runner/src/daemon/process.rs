@@ -55,6 +55,14 @@ pub fn unsupported(submission: &JobSubmission) -> Option<String> {
     None
 }
 
+/// Variables of the host a host-process job inherits.
+fn host_basic(name: &str) -> bool {
+    matches!(
+        name,
+        "PATH" | "HOME" | "USER" | "LOGNAME" | "SHELL" | "LANG" | "TZ" | "TMPDIR" | "TERM"
+    ) || name.starts_with("LC_")
+}
+
 /// Where a container path lands in the work tree.
 pub fn host_path(work: &Path, cwd: &Path, path: &str) -> PathBuf {
     if let Some(rest) = path.strip_prefix(CONTAINER_REPO_DIR) {
@@ -112,9 +120,10 @@ pub fn prepare(shared: &Shared, job: &Job, log: &LogSender) -> Result<Prepared, 
             dest.display()
         )));
     }
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| !k.starts_with("DSTACK_RUNNER_"))
-        .collect();
+    // A job sees the basics of the host's environment, not the runner's
+    // whole environment (which is whatever the CLI that started it had);
+    // anything else it gets through `env:`.
+    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| host_basic(k)).collect();
     env.push(("DSTACK_REPO_DIR".into(), work.display().to_string()));
     env.push(("DSTACK_WORKING_DIR".into(), cwd.display().to_string()));
     env.extend(sub.env.iter().map(|(k, v)| (k.clone(), v.clone())));

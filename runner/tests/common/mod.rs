@@ -74,6 +74,7 @@ fn spawn(dir: PathBuf) -> (Child, RunnerClient) {
         .arg(&dir)
         .arg("--token-file")
         .arg(dir.join("token"))
+        .env("CLI_ONLY_SECRET", "must-not-leak")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("runner.log")).expect("log file"))
