@@ -350,3 +350,34 @@ async fn logs_follow_live_with_long_polls() {
     assert_eq!(seen, ["tick 1", "tick 2", "tick 3"]);
     assert!(polls >= 2, "lines arrived while the job ran");
 }
+
+#[tokio::test]
+async fn sigterm_ends_every_job_with_a_sealed_log_before_exiting() {
+    let mut runner = Runner::start();
+    // One job stops on SIGTERM, one ignores it (its grace is long).
+    let polite = runner
+        .client
+        .submit(&submission("polite", sh("echo up; sleep 600")))
+        .await
+        .unwrap();
+    let mut stubborn = submission(
+        "stubborn",
+        sh("trap '' TERM; echo up; while true; do sleep 0.1; done"),
+    );
+    stubborn.stop_grace_secs = Some(600);
+    let stubborn = runner.client.submit(&stubborn).await.unwrap();
+    common::wait_for_line(&runner.client, &polite.id, "up").await;
+    common::wait_for_line(&runner.client, &stubborn.id, "up").await;
+    runner.terminate();
+    runner.restart();
+    let polite = runner.client.job(&polite.id).await.unwrap();
+    let stubborn = runner.client.job(&stubborn.id).await.unwrap();
+    assert_eq!(polite.status, JobStatus::Terminated, "{polite:?}");
+    assert_eq!(
+        stubborn.status,
+        JobStatus::Aborted,
+        "killed after the shutdown grace: {stubborn:?}"
+    );
+    assert!(polite.sealed && stubborn.sealed);
+    assert_ne!(polite.reason.as_deref(), Some("runner_restarted"));
+}

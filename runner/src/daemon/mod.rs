@@ -214,16 +214,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// On shutdown: every running job is asked to stop; those still running
+/// after a short grace are killed, so every log is sealed before exit.
 async fn stop_everything(shared: &Arc<Shared>) {
-    for job in shared.all_jobs() {
-        if !job.status().is_finished() {
-            job.stop.send_replace(Some(StopRequest { abort: false }));
+    let request = |abort: bool| {
+        for job in shared.all_jobs() {
+            if !job.status().is_finished() {
+                job.stop.send_replace(Some(StopRequest { abort }));
+            }
         }
-    }
+    };
+    request(false);
     let handles: Vec<_> =
         std::mem::take(&mut *shared.supervisors.lock().unwrap_or_else(|p| p.into_inner()));
-    let all = futures_util::future::join_all(handles);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), all).await;
+    let mut all = Box::pin(futures_util::future::join_all(handles));
+    if tokio::time::timeout(std::time::Duration::from_secs(10), &mut all)
+        .await
+        .is_err()
+    {
+        request(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), all).await;
+    }
 }
 
 /// Reads `<dir>/runner.json` of a runner directory.

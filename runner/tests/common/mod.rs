@@ -36,6 +36,24 @@ impl Runner {
         }
     }
 
+    /// SIGTERM, then waits for the runner to exit (up to 60 s).
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the runner did not exit within 60 s of SIGTERM");
+        }
+    }
+
     /// Starts a new runner on the same directory.
     pub fn restart(&mut self) {
         self.kill9();
