@@ -128,9 +128,12 @@ fn reapplying_an_unchanged_configuration_is_a_noop() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    // The property is only meaningful if most generated projects apply.
+    // The property is only meaningful if many generated projects apply. About
+    // half do (the rest ask a fleet for a GPU or spot policy it lacks, which is
+    // a correct `no_capacity` error); measured 39..55 of 96 over ten seeds, so
+    // the floor sits far below that spread rather than inside it.
     assert!(
-        applied.get() >= 40,
+        applied.get() >= 24,
         "only {} of 96 generated projects were applicable",
         applied.get()
     );
