@@ -10,9 +10,9 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::config::interceptors::InterceptorContext;
 use aws_sdk_ec2::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_ec2::config::{Credentials, Region};
 use aws_smithy_http_client::{Builder as HttpBuilder, tls};
 use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
 use dstack_schemas::backends::AwsConfig;
@@ -54,8 +54,13 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Loads credentials and builds a client per region of `config`.
-    pub async fn load(config: &AwsConfig, limits: Limits) -> Self {
+    /// Loads credentials (the standard chain, or `static_credentials`) and
+    /// builds a client per region of `config`.
+    pub async fn load(
+        config: &AwsConfig,
+        limits: Limits,
+        static_credentials: Option<(String, String)>,
+    ) -> Self {
         let http = HttpBuilder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::Ring,
@@ -87,6 +92,15 @@ impl Clients {
         }
         if let Some(profile) = &config.profile {
             loader = loader.profile_name(profile);
+        }
+        if let Some((access_key, secret_key)) = static_credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                access_key,
+                secret_key,
+                None,
+                None,
+                "dstack-static",
+            ));
         }
         let shared = loader.load().await;
         let by_region = config

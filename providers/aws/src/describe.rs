@@ -35,10 +35,12 @@ impl Prices<'_> {
     /// The offer for `instance_type` in `region` (spot or not), or a bare
     /// one naming only the type when nothing prices it.
     pub fn offer(&self, region: &str, instance_type: &str, spot: bool) -> Offer {
-        let same = |o: &Offer| {
-            o.region == region && o.instance_type == instance_type && o.spot == spot
-        };
-        if let Some(found) = self.offers.and_then(|offers| offers.iter().find(|o| same(o))) {
+        let same =
+            |o: &Offer| o.region == region && o.instance_type == instance_type && o.spot == spot;
+        if let Some(found) = self
+            .offers
+            .and_then(|offers| offers.iter().find(|o| same(o)))
+        {
             return found.clone();
         }
         if let Some(found) = self.catalog.offers(BACKEND).into_iter().find(same) {
@@ -139,7 +141,11 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
     }
     let mut price = Some(offer.price).filter(|p| p.0 != Usd::default());
     if gateway {
-        price = price.map(|p| HourlyRate(Usd::from_micros(p.0.micros() + prices.gateway_extra().micros())));
+        price = price.map(|p| {
+            HourlyRate(Usd::from_micros(
+                p.0.micros() + prices.gateway_extra().micros(),
+            ))
+        });
     }
     ResourceInfo {
         kind: if gateway {
@@ -161,8 +167,8 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
 pub fn volume_info(region: &str, volume: &Volume, prices: &Prices<'_>) -> ResourceInfo {
     let size_gb = volume.size().unwrap_or(0);
     let attachment = volume.attachments().first();
-    let hourly = prices.volume_gb_month() * f64::from(size_gb)
-        / dstack_schemas::offer::HOURS_PER_MONTH;
+    let hourly =
+        prices.volume_gb_month() * f64::from(size_gb) / dstack_schemas::offer::HOURS_PER_MONTH;
     let status = match volume.state() {
         Some(VolumeState::Creating) => ResourceStatus::Pending,
         Some(VolumeState::Deleting) => ResourceStatus::Deleting,
@@ -292,7 +298,11 @@ mod tests {
             offers: None,
             catalog: &catalog,
         };
-        let mut i = instance(InstanceStateName::Running, false, &[(TAG_ROLE, ROLE_GATEWAY)]);
+        let mut i = instance(
+            InstanceStateName::Running,
+            false,
+            &[(TAG_ROLE, ROLE_GATEWAY)],
+        );
         i.instance_type = Some(InstanceType::T3Medium);
         let info = instance_info("us-east-1", &i, &prices);
         assert_eq!(info.kind, ResourceKind::Gateway);

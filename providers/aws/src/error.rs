@@ -209,8 +209,16 @@ mod tests {
         check("RequestLimitExceeded", Some(503), ErrorKind::Transient);
         check("InvalidInstanceID.NotFound", Some(400), ErrorKind::NotFound);
         check("InvalidVolume.NotFound", Some(400), ErrorKind::NotFound);
-        check("InvalidAllocationID.NotFound", Some(400), ErrorKind::NotFound);
-        check("InvalidParameterValue", Some(400), ErrorKind::InvalidRequest);
+        check(
+            "InvalidAllocationID.NotFound",
+            Some(400),
+            ErrorKind::NotFound,
+        );
+        check(
+            "InvalidParameterValue",
+            Some(400),
+            ErrorKind::InvalidRequest,
+        );
         check("SomethingNew", Some(502), ErrorKind::Transient);
         check("SomethingNew", Some(400), ErrorKind::Other);
     }

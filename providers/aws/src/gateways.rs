@@ -104,7 +104,9 @@ impl AwsProvider {
             .and_then(|i| tag_map(i.tags()).remove(TAG_TOKEN));
         if let Some(token) = &token {
             for address in addresses_by_token(client, token).await? {
-                release(client, &address).await.map_err(|e| e.in_region(&region))?;
+                release(client, &address)
+                    .await
+                    .map_err(|e| e.in_region(&region))?;
             }
         }
         self.terminate_instance(id).await?;
@@ -146,7 +148,11 @@ impl AwsProvider {
         let start = Instant::now();
         let mut attempt = 0;
         loop {
-            let result = client.delete_security_group().group_id(group_id).send().await;
+            let result = client
+                .delete_security_group()
+                .group_id(group_id)
+                .send()
+                .await;
             match result.map_err(|e| from_sdk("DeleteSecurityGroup", e)) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
@@ -182,7 +188,11 @@ async fn ensure_address(
         .build())
 }
 
-async fn associate(client: &Client, address: &Address, instance_id: &str) -> Result<(), ProviderError> {
+async fn associate(
+    client: &Client,
+    address: &Address,
+    instance_id: &str,
+) -> Result<(), ProviderError> {
     if address.instance_id() == Some(instance_id) {
         return Ok(());
     }
@@ -245,4 +255,3 @@ async fn groups_by_token(client: &Client, token: &str) -> Result<Vec<String>, Pr
         .filter_map(|g| g.group_id().map(str::to_string))
         .collect())
 }
-

@@ -12,10 +12,12 @@ use aws_sdk_ec2::types::{
     InstanceMarketOptionsRequest, InstanceStateName, InstanceType, MarketType, ResourceType,
     SpotInstanceType, SpotMarketOptions,
 };
-use dstack_provider::{ErrorKind, InstanceRequest, ProviderError, ResourceInfo, TAG_TOKEN};
+use dstack_provider::{
+    ErrorKind, InstanceRequest, ProviderError, ResourceInfo, TAG_MANAGED, TAG_TOKEN,
+};
 use sha2::{Digest, Sha256};
 
-use crate::describe::instance_info;
+use crate::describe::{TAG_ROLE, instance_info};
 use crate::error::{from_sdk, own};
 use crate::network::tag_spec;
 use crate::offers::filter;
@@ -56,11 +58,18 @@ impl AwsProvider {
         let offer = &request.offer;
         let region = offer.region.as_str();
         let client = self.client(region).await?;
-        let located = |e: ProviderError| e.in_region(region).for_instance_type(&offer.instance_type);
-        if let Some(found) = find_by_token(client, &request.token).await.map_err(located)? {
+        let located =
+            |e: ProviderError| e.in_region(region).for_instance_type(&offer.instance_type);
+        if let Some(found) = find_by_token(client, &request.token)
+            .await
+            .map_err(located)?
+        {
             let id = found.instance_id().unwrap_or_default().to_string();
             self.remember(&id, region);
-            return self.wait_running(client, region, &id).await.map_err(located);
+            return self
+                .wait_running(client, region, &id)
+                .await
+                .map_err(located);
         }
         let placement = self.placement(region).await.map_err(located)?;
         let image = self.image(region, offer.cpu_arch).await.map_err(located)?;
@@ -84,7 +93,9 @@ impl AwsProvider {
             root_disk_gib: request.disk.map(gib),
         };
         let id = self.run_instance(client, &launch).await.map_err(located)?;
-        self.wait_running(client, region, &id).await.map_err(located)
+        self.wait_running(client, region, &id)
+            .await
+            .map_err(located)
     }
 
     /// `RunInstances` for one instance; its id.
@@ -103,7 +114,7 @@ impl AwsProvider {
             .key_name(launch.key_name)
             .security_group_ids(launch.security_group_id)
             .tag_specifications(tag_spec(ResourceType::Instance, launch.tags))
-            .tag_specifications(tag_spec(ResourceType::Volume, launch.tags))
+            .tag_specifications(tag_spec(ResourceType::Volume, &root_disk_tags(launch.tags)))
             .set_subnet_id(launch.subnet_id.map(str::to_string))
             .set_user_data(launch.user_data.clone());
         if launch.spot {
@@ -234,6 +245,17 @@ impl AwsProvider {
         }
         Ok(None)
     }
+}
+
+/// Tags of an instance's root disk: where it belongs, but not
+/// `dstack:managed` or the token, because it is part of the instance (deleted
+/// with it), not a volume of its own in state or in sweeps.
+fn root_disk_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = tags.clone();
+    out.remove(TAG_MANAGED);
+    out.remove(TAG_TOKEN);
+    out.insert(TAG_ROLE.into(), "root-disk".into());
+    out
 }
 
 fn spot_options() -> InstanceMarketOptionsRequest {

@@ -14,6 +14,7 @@ pub mod error;
 mod gateways;
 mod instances;
 mod listing;
+pub mod moto;
 mod network;
 pub mod offers;
 mod provider;

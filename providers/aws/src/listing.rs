@@ -67,7 +67,11 @@ impl AwsProvider {
             self.remember(&info.provider_id, region);
             out.push(info);
         }
-        for address in sweep.addresses.iter().filter(|a| leftover(tag_map(a.tags()))) {
+        for address in sweep
+            .addresses
+            .iter()
+            .filter(|a| leftover(tag_map(a.tags())))
+        {
             let info = address_info(region, address, &prices);
             self.remember(&info.provider_id, region);
             out.push(info);
@@ -133,7 +137,12 @@ async fn sweep(client: &Client) -> Result<Sweep, ProviderError> {
         .map_err(|e| from_sdk("DescribeVolumes", e))?
         .iter()
         .flat_map(|page| page.volumes())
-        .filter(|v| !matches!(v.state(), Some(VolumeState::Deleted | VolumeState::Deleting)))
+        .filter(|v| {
+            !matches!(
+                v.state(),
+                Some(VolumeState::Deleted | VolumeState::Deleting)
+            )
+        })
         .cloned()
         .collect();
     let addresses = client

@@ -166,12 +166,16 @@ pub async fn ensure_group(
     let id = match created {
         Ok(out) => out.group_id().unwrap_or_default().to_string(),
         // Someone created it between our look and our create.
-        Err(e) if e.as_service_error().and_then(|s| {
-            aws_sdk_ec2::error::ProvideErrorMetadata::code(s)
-        }) == Some("InvalidGroup.Duplicate") =>
+        Err(e)
+            if e.as_service_error()
+                .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
+                == Some("InvalidGroup.Duplicate") =>
         {
             return find_group(client, name, vpc_id).await?.ok_or_else(|| {
-                own(ErrorKind::Transient, format!("security group {name} vanished"))
+                own(
+                    ErrorKind::Transient,
+                    format!("security group {name} vanished"),
+                )
             });
         }
         Err(e) => return Err(from_sdk("CreateSecurityGroup", e)),
@@ -261,7 +265,10 @@ fn save_private_key(dir: &Path, name: &str, material: &str) -> Result<(), Provid
     let io = |e: std::io::Error| {
         own(
             ErrorKind::Other,
-            format!("cannot save the key pair's private key in {}: {e}", dir.display()),
+            format!(
+                "cannot save the key pair's private key in {}: {e}",
+                dir.display()
+            ),
         )
     };
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -297,18 +304,14 @@ pub async fn default_image(client: &Client, arch: CpuArch) -> Result<String, Pro
         .images()
         .iter()
         .filter(|i| i.architecture().is_none_or(|a| a == &arch_value))
-        .max_by(|a, b| {
-            (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name()))
-        });
+        .max_by(|a, b| (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name())));
     newest
         .and_then(|i| i.image_id())
         .map(str::to_string)
         .ok_or_else(|| {
             own(
                 ErrorKind::InvalidRequest,
-                format!(
-                    "no Ubuntu {arch_name} image found; set `ami_id` in .dstack/backends.yml"
-                ),
+                format!("no Ubuntu {arch_name} image found; set `ami_id` in .dstack/backends.yml"),
             )
         })
 }

@@ -102,7 +102,9 @@ fn shape_of(info: &InstanceTypeInfo) -> Option<Shape> {
         memory_mib,
         arch,
         gpu,
-        spot_capable: info.supported_usage_classes().contains(&UsageClassType::Spot),
+        spot_capable: info
+            .supported_usage_classes()
+            .contains(&UsageClassType::Spot),
     })
 }
 
@@ -136,10 +138,8 @@ pub async fn fetch_spot_prices(
         let pages = client
             .describe_spot_price_history()
             .filters(filter("instance-type", chunk.iter().cloned()))
-            .filters(filter(
-                "product-description",
-                ["Linux/UNIX".to_string(), "Linux/UNIX (Amazon VPC)".into()],
-            ))
+            .product_descriptions("Linux/UNIX")
+            .product_descriptions("Linux/UNIX (Amazon VPC)")
             .start_time(aws_sdk_ec2::primitives::DateTime::from(
                 std::time::SystemTime::now(),
             ))
@@ -294,7 +294,10 @@ mod tests {
         check(
             &[shape("g5.xlarge", Some(("A10G", 1, 22888)))],
             &[("g5.xlarge", 0.31)],
-            &["aws/us-east-1/g5.xlarge $1.006/h", "aws/us-east-1/g5.xlarge/spot $0.31/h"],
+            &[
+                "aws/us-east-1/g5.xlarge $1.006/h",
+                "aws/us-east-1/g5.xlarge/spot $0.31/h",
+            ],
         );
     }
 

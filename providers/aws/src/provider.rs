@@ -61,6 +61,7 @@ pub struct AwsProvider {
     pub(crate) waits: Waits,
     pub(crate) runner_url: String,
     pub(crate) catalog: Catalog,
+    static_credentials: Option<(String, String)>,
     clients: OnceCell<Clients>,
     offers: OnceCell<Vec<Offer>>,
     placements: BTreeMap<String, OnceCell<Placement>>,
@@ -88,6 +89,7 @@ impl AwsProvider {
             runner_url: std::env::var("DSTACK_RUNNER_URL")
                 .unwrap_or_else(|_| DEFAULT_RUNNER_URL.into()),
             catalog: dstack_provider::catalog::shipped(),
+            static_credentials: None,
             clients: OnceCell::new(),
             offers: OnceCell::new(),
             placements,
@@ -99,6 +101,13 @@ impl AwsProvider {
     /// Saves the private key of a key pair it creates in `dir`.
     pub fn with_key_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.key_dir = Some(dir.into());
+        self
+    }
+
+    /// Uses these credentials instead of the standard AWS chain (tests
+    /// against moto, which accepts any).
+    pub fn with_static_credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.static_credentials = Some((access_key.into(), secret_key.into()));
         self
     }
 
@@ -116,7 +125,9 @@ impl AwsProvider {
 
     pub(crate) async fn clients(&self) -> &Clients {
         self.clients
-            .get_or_init(|| Clients::load(&self.config, self.limits))
+            .get_or_init(|| {
+                Clients::load(&self.config, self.limits, self.static_credentials.clone())
+            })
             .await
     }
 
@@ -145,7 +156,10 @@ impl AwsProvider {
     pub(crate) async fn placement(&self, region: &str) -> Result<&Placement, ProviderError> {
         let client = self.client(region).await?;
         let cell = self.placements.get(region).ok_or_else(|| {
-            own(ErrorKind::InvalidRequest, format!("region {region} is not configured"))
+            own(
+                ErrorKind::InvalidRequest,
+                format!("region {region} is not configured"),
+            )
         })?;
         cell.get_or_try_init(|| {
             network::prepare(
@@ -328,11 +342,15 @@ mod tests {
     #[test]
     fn settings_are_checked_before_any_call() {
         assert!(AwsProvider::new(config(&["us-east-1"]), "p").is_ok());
-        let err = AwsProvider::new(config(&[]), "p").err().expect("no regions");
+        let err = AwsProvider::new(config(&[]), "p")
+            .err()
+            .expect("no regions");
         assert!(err.message.contains("regions"), "{err}");
         let mut c = config(&["us-east-1", "us-west-2"]);
         c.subnet_id = Some("subnet-1".into());
-        let err = AwsProvider::new(c, "p").err().expect("subnet in two regions");
+        let err = AwsProvider::new(c, "p")
+            .err()
+            .expect("subnet in two regions");
         assert_eq!(err.kind, ErrorKind::InvalidRequest);
         let mut c = config(&["us-east-1"]);
         c.endpoint_url = Some("127.0.0.1:5000".into());

@@ -83,11 +83,16 @@ mod tests {
     #[test]
     fn the_script_starts_the_runner_with_its_token_after_the_extra_setup() {
         let s = script("tok123", DEFAULT_RUNNER_URL, Some("echo DSTACK_EOF\n"));
-        let setup = s.find("bash /var/lib/dstack-runner/setup.sh").expect("setup runs");
+        let setup = s
+            .find("bash /var/lib/dstack-runner/setup.sh")
+            .expect("setup runs");
         let start = s.find("systemctl enable --now").expect("runner starts");
         assert!(setup < start);
         assert!(s.contains("--token tok123 --dir /var/lib/dstack-runner"));
-        assert!(s.contains("<<'DSTACK_EOF_'"), "marker must avoid the content");
+        assert!(
+            s.contains("<<'DSTACK_EOF_'"),
+            "marker must avoid the content"
+        );
         assert!(s.starts_with("#!/bin/bash\n"));
     }
 }

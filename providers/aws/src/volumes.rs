@@ -19,8 +19,8 @@ use crate::provider::{AwsProvider, gib};
 
 /// Device names handed to attached volumes, in order.
 const DEVICES: &[&str] = &[
-    "/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi", "/dev/sdj", "/dev/sdk", "/dev/sdl",
-    "/dev/sdm", "/dev/sdn", "/dev/sdo", "/dev/sdp",
+    "/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi", "/dev/sdj", "/dev/sdk", "/dev/sdl", "/dev/sdm",
+    "/dev/sdn", "/dev/sdo", "/dev/sdp",
 ];
 
 impl AwsProvider {
@@ -62,9 +62,10 @@ impl AwsProvider {
         id: &str,
         size: Memory,
     ) -> Result<ResourceInfo, ProviderError> {
-        let (region, client, volume) = self.locate_volume(id).await?.ok_or_else(|| {
-            own(ErrorKind::NotFound, format!("volume {id} does not exist"))
-        })?;
+        let (region, client, volume) = self
+            .locate_volume(id)
+            .await?
+            .ok_or_else(|| own(ErrorKind::NotFound, format!("volume {id} does not exist")))?;
         let target = gib(size);
         if volume.size().is_some_and(|now| target < now) {
             return Err(own(
@@ -114,7 +115,10 @@ impl AwsProvider {
         instance_id: &str,
     ) -> Result<(), ProviderError> {
         let (region, client, volume) = self.locate_volume(volume_id).await?.ok_or_else(|| {
-            own(ErrorKind::NotFound, format!("volume {volume_id} does not exist"))
+            own(
+                ErrorKind::NotFound,
+                format!("volume {volume_id} does not exist"),
+            )
         })?;
         match volume.attachments().first().and_then(|a| a.instance_id()) {
             Some(current) if current == instance_id => return Ok(()),
@@ -192,7 +196,11 @@ impl AwsProvider {
     }
 
     /// The first device name `instance_id` does not use.
-    async fn free_device(&self, client: &Client, instance_id: &str) -> Result<String, ProviderError> {
+    async fn free_device(
+        &self,
+        client: &Client,
+        instance_id: &str,
+    ) -> Result<String, ProviderError> {
         let instance = describe_one(client, instance_id).await?.ok_or_else(|| {
             own(
                 ErrorKind::NotFound,
@@ -206,7 +214,11 @@ impl AwsProvider {
             .collect();
         DEVICES
             .iter()
-            .find(|d| !used.iter().any(|u| u == *d || u.replace("/dev/xvd", "/dev/sd") == **d))
+            .find(|d| {
+                !used
+                    .iter()
+                    .any(|u| u == *d || u.replace("/dev/xvd", "/dev/sd") == **d)
+            })
             .map(|d| d.to_string())
             .ok_or_else(|| {
                 own(
@@ -246,9 +258,9 @@ impl AwsProvider {
         let start = Instant::now();
         let mut attempt = 0;
         loop {
-            let volume = describe_volume(client, id).await?.ok_or_else(|| {
-                own(ErrorKind::NotFound, format!("volume {id} disappeared"))
-            })?;
+            let volume = describe_volume(client, id)
+                .await?
+                .ok_or_else(|| own(ErrorKind::NotFound, format!("volume {id} disappeared")))?;
             if ready(&volume) {
                 return Ok(volume);
             }
@@ -302,7 +314,10 @@ pub(crate) async fn describe_volume(
     }
 }
 
-async fn find_volume_by_token(client: &Client, token: &str) -> Result<Option<Volume>, ProviderError> {
+async fn find_volume_by_token(
+    client: &Client,
+    token: &str,
+) -> Result<Option<Volume>, ProviderError> {
     let out = client
         .describe_volumes()
         .filters(filter(&format!("tag:{TAG_TOKEN}"), [token.to_string()]))

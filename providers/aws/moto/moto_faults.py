@@ -4,6 +4,8 @@ moto cannot refuse capacity, so this wraps its WSGI app in a middleware that
 answers chosen EC2 calls with the error real EC2 sends (by default
 `InsufficientInstanceCapacity`, HTTP 500, EC2's XML error document).
 
+Started by `dstack_provider_aws::moto::Moto` (tests, benchmarks) and `.ci/moto-up`.
+
 Usage:
     python moto_faults.py [--host 127.0.0.1] [--port 0]
 
