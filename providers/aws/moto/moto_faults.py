@@ -7,7 +7,13 @@ answers chosen EC2 calls with the error real EC2 sends (by default
 Started by `dstack_provider_aws::moto::Moto` (tests, benchmarks) and `.ci/moto-up`.
 
 Usage:
-    python moto_faults.py [--host 127.0.0.1] [--port 0]
+    python moto_faults.py [--host 127.0.0.1] [--port 0] [--spot-prices CATALOG_JSON]
+
+moto answers DescribeSpotPriceHistory with a flat $0.00001 for every type.
+With `--spot-prices providers/catalog/catalog.json` the launcher serves the
+catalog's typical spot prices instead (per region and type, same price in
+every zone; types the catalog does not price get no spot history), so plans
+against moto look like plans against AWS.
 
 Prints `listening on http://HOST:PORT` once it accepts connections (port 0
 picks a free port). Faults are set over HTTP:
@@ -27,6 +33,7 @@ Everything else goes to moto unchanged (including `POST /moto-api/reset`).
 import argparse
 import io
 import json
+import re
 import sys
 import threading
 import urllib.parse
@@ -123,10 +130,45 @@ def read_body(environ):
     return body
 
 
+def load_spot_prices(path):
+    """{(region, instance_type): price} from a dstack catalog file."""
+    with open(path) as f:
+        catalog = json.load(f)
+    prices = {}
+    for item in catalog.get("items", []):
+        if item.get("backend") != "aws" or item.get("spot") is None:
+            continue
+        for region in item.get("regions", []):
+            prices[(region, item["instance_type"])] = item["spot"]
+    return prices
+
+
+ITEM = re.compile(rb"<item>.*?</item>", re.S)
+TYPE = re.compile(rb"<instanceType>([^<]*)</instanceType>")
+PRICE = re.compile(rb"<spotPrice>[^<]*</spotPrice>")
+REGION = re.compile(r"Credential=[^/]*/[0-9]*/([a-z0-9-]+)/")
+
+
+def with_spot_prices(body, region, prices):
+    """moto's spot price history with the configured prices put in."""
+
+    def one(match):
+        item = match.group(0)
+        found = TYPE.search(item)
+        price = found and prices.get((region, found.group(1).decode()))
+        if price is None:
+            # Types the catalog does not price have no spot history here.
+            return b""
+        return PRICE.sub(f"<spotPrice>{price}</spotPrice>".encode(), item)
+
+    return ITEM.sub(one, body)
+
+
 class FaultMiddleware:
-    def __init__(self, app, faults):
+    def __init__(self, app, faults, spot_prices=None):
         self.app = app
         self.faults = faults
+        self.spot_prices = spot_prices or {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -139,7 +181,25 @@ class FaultMiddleware:
             rule = self.faults.match(params)
             if rule is not None:
                 return error_response(rule, start_response)
+            action = params.get("Action", [""])[0]
+            if action == "DescribeSpotPriceHistory" and self.spot_prices:
+                return self.spot_price_history(environ, start_response)
         return self.app(environ, start_response)
+
+    def spot_price_history(self, environ, start_response):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        body = b"".join(self.app(environ, capture))
+        found = REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region = found.group(1) if found else "us-east-1"
+        body = with_spot_prices(body, region, self.spot_prices)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
 
     def control(self, method, environ, start_response):
         if method == "POST":
@@ -157,9 +217,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--spot-prices", metavar="CATALOG_JSON")
     args = parser.parse_args()
     moto = DomainDispatcherApplication(create_backend_app)
-    app = FaultMiddleware(moto, Faults())
+    prices = load_spot_prices(args.spot_prices) if args.spot_prices else None
+    app = FaultMiddleware(moto, Faults(), prices)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"listening on http://{args.host}:{server.server_port}", flush=True)
     sys.stdout.flush()

@@ -3,7 +3,8 @@
 //! error codes lives here and only here; the AWS code and message are kept
 //! in the text so users see what EC2 said.
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use dstack_provider::{ErrorKind, ProviderError};
 
@@ -99,7 +100,7 @@ where
             ErrorKind::Transient,
             format!("{operation}: EC2 did not answer in time"),
         ),
-        SdkError::DispatchFailure(failure) => dispatch_failure(operation, failure),
+        SdkError::DispatchFailure(failure) => dispatch_failure(operation, &err, failure),
         SdkError::ConstructionFailure(_) => construction_failure(operation, &err),
         _ => match err.code() {
             Some(code) => (
@@ -125,10 +126,18 @@ where
     ProviderError::new(kind, BACKEND, message).caused_by(err)
 }
 
-fn dispatch_failure(
+fn dispatch_failure<E, R>(
     operation: &str,
+    err: &SdkError<E, R>,
     failure: &aws_smithy_runtime_api::client::result::DispatchFailure,
-) -> (ErrorKind, String) {
+) -> (ErrorKind, String)
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if caused_by::<CredentialsError>(err) {
+        return (ErrorKind::AuthFailed, missing_credentials(operation));
+    }
     if let Some(connector) = failure.as_connector_error()
         && connector.is_user()
     {
@@ -137,29 +146,43 @@ fn dispatch_failure(
             format!("{operation}: the request could not be sent ({connector})"),
         );
     }
-    let detail = format!("{failure:?}");
-    if detail.contains("credentials") || detail.contains("Credentials") {
-        return (ErrorKind::AuthFailed, missing_credentials(operation));
-    }
     (
         ErrorKind::Transient,
-        format!("{operation}: cannot reach EC2 (is the endpoint up? {detail})"),
+        format!(
+            "{operation}: cannot reach EC2 ({})",
+            DisplayErrorContext(err)
+        ),
     )
 }
 
-fn construction_failure<E: std::fmt::Debug, R: std::fmt::Debug>(
-    operation: &str,
-    err: &SdkError<E, R>,
-) -> (ErrorKind, String) {
-    let detail = format!("{err:?}");
-    if detail.contains("credentials") || detail.contains("Credentials") {
+fn construction_failure<E, R>(operation: &str, err: &SdkError<E, R>) -> (ErrorKind, String)
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if caused_by::<CredentialsError>(err) {
         (ErrorKind::AuthFailed, missing_credentials(operation))
     } else {
         (
             ErrorKind::InvalidRequest,
-            format!("{operation}: request could not be built: {detail}"),
+            format!(
+                "{operation}: the request could not be built ({})",
+                DisplayErrorContext(err)
+            ),
         )
     }
+}
+
+/// True when an error of type `T` is somewhere in `err`'s source chain.
+fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<T>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 fn missing_credentials(operation: &str) -> String {

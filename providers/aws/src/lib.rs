@@ -21,5 +21,7 @@ mod provider;
 pub mod userdata;
 mod volumes;
 
+/// The SDK itself, for tests that look at EC2 behind the provider's back.
+pub use aws_sdk_ec2;
 pub use client::Limits;
 pub use provider::{AwsProvider, Waits};

@@ -9,10 +9,12 @@
 //!   its price is the highest across the region's zones, because EC2 picks
 //!   the zone and a plan must not under-state spend;
 //! - types with neither price are skipped, and GPU types the catalog does
-//!   not know are offered on spot only.
+//!   not know are offered on spot only;
+//! - only GPU families (`g*`, `p*`) and the catalog's types are described.
 //!
-//! GPU memory is the catalog's (the marketed size, e.g. A10G 24GB) when the
-//! catalog knows the type, else what EC2 reports (A10G: 22888 MiB).
+//! GPU memory is the catalog's for models it knows (the marketed size, e.g.
+//! A10G 24GB, whatever the instance type), else what EC2 reports (A10G:
+//! 22888 MiB), so `gpu: A10G:24GB` matches every A10G type.
 
 use std::collections::BTreeMap;
 
@@ -55,10 +57,30 @@ pub struct Shape {
     pub spot_capable: bool,
 }
 
-/// Every instance type of the region (all pages).
-pub async fn fetch_shapes(client: &Client) -> Result<Vec<Shape>, ProviderError> {
+/// Instance type patterns worth describing: every GPU family (`g*`, `p*`)
+/// and each type the catalog prices. Asking for all ~900 types of a region
+/// would be slower and add only types that get no offer.
+pub fn type_patterns(catalog: &Catalog) -> Vec<String> {
+    let mut out: Vec<String> = GPU_FAMILIES.iter().map(|f| f.to_string()).collect();
+    for item in catalog.items.iter().filter(|i| i.backend == BACKEND) {
+        if !out.contains(&item.instance_type) {
+            out.push(item.instance_type.clone());
+        }
+    }
+    out
+}
+
+/// EC2's GPU instance families (every `g` and `p` type).
+const GPU_FAMILIES: &[&str] = &["g*", "p*"];
+
+/// The instance types of the region matching `patterns` (all pages).
+pub async fn fetch_shapes(
+    client: &Client,
+    patterns: &[String],
+) -> Result<Vec<Shape>, ProviderError> {
     let pages = client
         .describe_instance_types()
+        .filters(filter("instance-type", patterns.iter().cloned()))
         .max_results(100)
         .into_paginator()
         .send()
@@ -218,14 +240,14 @@ pub fn build_offers(
         }
         for (is_spot, price) in [(false, on_demand), (true, spot_price)] {
             if let Some(price) = price {
-                out.push(offer(region, shape, row, is_spot, price));
+                out.push(offer(region, shape, catalog, is_spot, price));
             }
         }
     }
     out
 }
 
-fn offer(region: &str, shape: &Shape, row: Option<&CatalogItem>, spot: bool, price: Usd) -> Offer {
+fn offer(region: &str, shape: &Shape, catalog: &Catalog, spot: bool, price: Usd) -> Offer {
     Offer {
         backend: BACKEND.into(),
         region: region.into(),
@@ -235,17 +257,19 @@ fn offer(region: &str, shape: &Shape, row: Option<&CatalogItem>, spot: bool, pri
         cpu_arch: shape.arch,
         memory: Memory::from_mb(shape.memory_mib),
         disk: None,
-        gpu: shape.gpu.as_ref().map(|g| offer_gpu(g, row)),
+        gpu: shape.gpu.as_ref().map(|g| offer_gpu(g, catalog)),
         spot,
         price: HourlyRate(price),
         availability: Availability::Available,
     }
 }
 
-fn offer_gpu(gpu: &ShapeGpu, row: Option<&CatalogItem>) -> OfferGpu {
-    let marketed = row
-        .and_then(|r| r.gpu.as_ref())
-        .filter(|g| g.name.eq_ignore_ascii_case(&gpu.name) && g.count == gpu.count)
+fn offer_gpu(gpu: &ShapeGpu, catalog: &Catalog) -> OfferGpu {
+    let marketed = catalog
+        .items
+        .iter()
+        .filter_map(|i| i.gpu.as_ref())
+        .find(|g| g.name.eq_ignore_ascii_case(&gpu.name))
         .map(|g| Memory::from_mb((g.memory_gb * 1024.0).round() as u64));
     OfferGpu {
         vendor: gpu.vendor,
@@ -326,6 +350,30 @@ mod tests {
         assert!(!offers[0].spot);
         let gpu = offers[0].gpu.as_ref().expect("gpu");
         assert_eq!(gpu.memory, Memory::from_gb(24));
+        let other = build_offers(
+            "us-east-1",
+            &[shape("g5.16xlarge", Some(("A10G", 1, 22888)))],
+            &catalog,
+            &BTreeMap::from([("g5.16xlarge".to_string(), Usd::from_micros(10))]),
+        );
+        let gpu = other[0].gpu.as_ref().expect("gpu");
+        assert_eq!(
+            gpu.memory,
+            Memory::from_gb(24),
+            "the model's, not the type's"
+        );
+    }
+
+    #[test]
+    fn described_types_are_gpu_families_and_catalog_types() {
+        let patterns = type_patterns(&dstack_provider::catalog::shipped());
+        assert_eq!(&patterns[..2], ["g*", "p*"]);
+        assert!(patterns.contains(&"m5.large".to_string()));
+        assert_eq!(
+            patterns.iter().filter(|p| *p == "g5.xlarge").count(),
+            1,
+            "no duplicates"
+        );
     }
 
     #[test]

@@ -212,8 +212,9 @@ impl AwsProvider {
 
     async fn fetch_offers(&self) -> Result<Vec<Offer>, ProviderError> {
         let mut out = Vec::new();
+        let patterns = offers::type_patterns(&self.catalog);
         for (region, client) in self.clients().await.iter() {
-            let shapes = offers::fetch_shapes(client)
+            let shapes = offers::fetch_shapes(client, &patterns)
                 .await
                 .map_err(|e| e.in_region(region))?;
             let candidates = offers::spot_candidates(&shapes, &self.catalog, region);
