@@ -125,7 +125,7 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
         "instance_type": instance_type,
         "lifecycle": if spot { "spot" } else { "on-demand" },
         "state": state.map(|s| s.as_str()),
-        "state_reason": instance.state_reason().and_then(|r| r.code()),
+        "state_reason": instance.state_reason().and_then(|r| r.code()).filter(|c| !c.is_empty()),
         "zone": instance.placement().and_then(|p| p.availability_zone()),
         "private_ip": instance.private_ip_address(),
         "public_ip": instance.public_ip_address(),
