@@ -291,6 +291,34 @@ fn an_injected_capacity_error_fails_over_to_the_next_offer_and_says_why() {
 }
 
 #[test]
+fn spot_policy_auto_tries_spot_first_then_on_demand() {
+    let p = AwsProject::new("auto", "fake");
+    p.write(
+        "fleet.dstack.yml",
+        &fleet(
+            "auto",
+            1,
+            "spot_policy: auto\ninstance_types: [g5.xlarge]\nresources:\n  gpu: A10G:1\n",
+        ),
+    );
+    p.moto
+        .set_faults(&serde_json::json!([{"action": "RunInstances", "market": "spot"}]))
+        .expect("faults");
+    let out = p.ok(&["apply", "-y"]);
+    assert!(
+        out.contains("aws/us-east-1/g5.xlarge/spot: no capacity; trying the next offer"),
+        "{out}"
+    );
+    let created = &p.owned()["fleet/auto/instance/0"];
+    assert_eq!(created[0].data["lifecycle"], "on-demand");
+    assert_eq!(
+        p.recorded("fleet/auto/instance/0")["price_per_hour"],
+        serde_json::json!(1.006),
+        "recorded at the on-demand price it runs at"
+    );
+}
+
+#[test]
 fn a_crash_between_create_and_state_write_is_adopted_on_the_next_apply() {
     let p = AwsProject::new("crash", "fake");
     p.write("fleet.dstack.yml", &fleet("crash", 1, SPOT_A10G));

@@ -7,7 +7,9 @@
 #
 # Uses target/debug/dstack built with the CI feature selection, and moto from
 # .ci/moto-up on MOTO_PORT (default 5077; started and stopped here unless it
-# is already running). Prints one line per run and the medians.
+# is already running). MOTO_LATENCY_MS=N delays every EC2 call by N ms (moto
+# answers in milliseconds, EC2 in tens to hundreds). Prints one line per run
+# and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 runs=${1:-3}
@@ -19,7 +21,7 @@ dstack="$PWD/target/debug/dstack"
 pidfile="${HOME}/.cache/dstack-rs/run/moto-${port}.pid"
 already=false
 curl -sf "${endpoint}/_faults" >/dev/null 2>&1 && already=true
-bash .ci/moto-up "$port" >/dev/null
+bash .ci/moto-up "$port" --latency-ms "${MOTO_LATENCY_MS:-0}" >/dev/null
 stop() {
     if [ "$already" = false ] && [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
     rm -rf "$project"

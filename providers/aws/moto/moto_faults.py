@@ -8,6 +8,10 @@ Started by `dstack_provider_aws::moto::Moto` (tests, benchmarks) and `.ci/moto-u
 
 Usage:
     python moto_faults.py [--host 127.0.0.1] [--port 0] [--spot-prices CATALOG_JSON]
+                          [--latency-ms N]
+
+`--latency-ms N` delays every EC2 call by N ms (benchmarks: moto answers in
+a few ms, EC2 in tens to hundreds).
 
 moto answers DescribeSpotPriceHistory with a flat $0.00001 for every type.
 With `--spot-prices providers/catalog/catalog.json` the launcher serves the
@@ -36,6 +40,7 @@ import json
 import re
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -165,10 +170,11 @@ def with_spot_prices(body, region, prices):
 
 
 class FaultMiddleware:
-    def __init__(self, app, faults, spot_prices=None):
+    def __init__(self, app, faults, spot_prices=None, latency_ms=0):
         self.app = app
         self.faults = faults
         self.spot_prices = spot_prices or {}
+        self.latency = latency_ms / 1000.0
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -176,6 +182,8 @@ class FaultMiddleware:
         if path == "/_faults":
             return self.control(method, environ, start_response)
         if method == "POST":
+            if self.latency and not path.startswith("/moto-api"):
+                time.sleep(self.latency)
             body = read_body(environ)
             params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
             rule = self.faults.match(params)
@@ -218,10 +226,11 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--spot-prices", metavar="CATALOG_JSON")
+    parser.add_argument("--latency-ms", type=int, default=0)
     args = parser.parse_args()
     moto = DomainDispatcherApplication(create_backend_app)
     prices = load_spot_prices(args.spot_prices) if args.spot_prices else None
-    app = FaultMiddleware(moto, Faults(), prices)
+    app = FaultMiddleware(moto, Faults(), prices, args.latency_ms)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"listening on http://{args.host}:{server.server_port}", flush=True)
     sys.stdout.flush()
