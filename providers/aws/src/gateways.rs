@@ -29,7 +29,7 @@ impl AwsProvider {
     ) -> Result<ResourceInfo, ProviderError> {
         let region = request.region.as_str();
         let client = self.client(region).await?;
-        let mut tags = request.tags.clone();
+        let mut tags = self.with_backend_tags(&request.tags);
         tags.insert(TAG_ROLE.into(), ROLE_GATEWAY.into());
         let id = match find_by_token(client, &request.token).await? {
             Some(found) => found.instance_id().unwrap_or_default().to_string(),

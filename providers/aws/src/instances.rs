@@ -78,12 +78,13 @@ impl AwsProvider {
             &self.runner_url,
             request.user_data.as_deref(),
         );
+        let tags = self.with_backend_tags(&request.tags);
         let launch = Launch {
             region,
             instance_type: &offer.instance_type,
             spot: offer.spot,
             image,
-            tags: &request.tags,
+            tags: &tags,
             security_group_id: &placement.security_group_id,
             subnet_id: placement.subnet_id.as_deref(),
             key_name: &placement.key_name,

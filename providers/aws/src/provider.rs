@@ -203,6 +203,17 @@ impl AwsProvider {
         }
     }
 
+    /// `tags` over the backend's own `tags` from `.dstack/backends.yml`
+    /// (ownership and resource tags win).
+    pub(crate) fn with_backend_tags(
+        &self,
+        tags: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let mut out = self.config.tags.clone();
+        out.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+
     /// Sleeps between polls: `poll`, doubling up to 5 s.
     pub(crate) async fn pause(&self, attempt: u32) {
         let factor = 2u32.saturating_pow(attempt.min(5));
@@ -356,6 +367,20 @@ mod tests {
         let mut c = config(&["us-east-1"]);
         c.endpoint_url = Some("127.0.0.1:5000".into());
         assert!(AwsProvider::new(c, "p").is_err());
+    }
+
+    #[test]
+    fn backend_tags_are_added_under_the_resources_own() {
+        let mut c = config(&["us-east-1"]);
+        c.tags = BTreeMap::from([
+            ("team".to_string(), "ml".to_string()),
+            ("dstack:project".to_string(), "spoofed".to_string()),
+        ]);
+        let p = AwsProvider::new(c, "p").expect("config");
+        let own = BTreeMap::from([("dstack:project".to_string(), "p".to_string())]);
+        let tags = p.with_backend_tags(&own);
+        assert_eq!(tags["team"], "ml");
+        assert_eq!(tags["dstack:project"], "p");
     }
 
     #[test]

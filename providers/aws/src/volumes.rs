@@ -45,7 +45,10 @@ impl AwsProvider {
             .size(gib(request.size))
             .volume_type(VolumeType::Gp3)
             .client_token(&request.token)
-            .tag_specifications(tag_spec(ResourceType::Volume, &request.tags))
+            .tag_specifications(tag_spec(
+                ResourceType::Volume,
+                &self.with_backend_tags(&request.tags),
+            ))
             .send()
             .await
             .map_err(|e| from_sdk("CreateVolume", e).in_region(region))?;

@@ -25,6 +25,7 @@ fn config(moto: &Moto) -> AwsConfig {
     AwsConfig {
         regions: vec![REGION.into()],
         endpoint_url: Some(moto.endpoint().into()),
+        tags: BTreeMap::from([("team".to_string(), "ml".to_string())]),
         ..AwsConfig::default()
     }
 }
@@ -198,6 +199,13 @@ async fn on_demand_and_spot_instances_are_created_tagged_and_adopted_by_token() 
         Some(&InstanceLifecycleType::Spot)
     );
     assert_eq!(instance.key_name(), Some("dstack-test"));
+    assert!(
+        instance
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("team") && t.value() == Some("ml")),
+        "the backend's tags are on the instance"
+    );
     assert_eq!(instance.security_groups().len(), 1);
 
     // moto ignores ClientToken: only the tag lookup stops a second instance.
