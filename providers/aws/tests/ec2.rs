@@ -199,6 +199,14 @@ async fn on_demand_and_spot_instances_are_created_tagged_and_adopted_by_token() 
         Some(&InstanceLifecycleType::Spot)
     );
     assert_eq!(instance.key_name(), Some("dstack-test"));
+    // EC2's own idempotency token is sent too (per intent and offer).
+    assert!(
+        instance
+            .client_token()
+            .is_some_and(|t| t.starts_with("dstack-") && t.len() <= 64),
+        "{:?}",
+        instance.client_token()
+    );
     assert!(
         instance
             .tags()
