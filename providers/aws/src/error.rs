@@ -84,6 +84,11 @@ pub fn classify_code(code: &str, status: Option<u16>) -> ErrorKind {
     }
 }
 
+/// EC2's error code of a failed call, if EC2 answered with one.
+pub fn code_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
 /// True for codes the SDK must not retry (the planner moves on instead).
 pub fn is_final_code(code: &str) -> bool {
     NO_CAPACITY.contains(&code) || QUOTA.contains(&code) || AUTH.contains(&code)

@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{
 use dstack_provider::{ErrorKind, ProviderError, TAG_PROJECT};
 use dstack_schemas::grammar::CpuArch;
 
-use crate::error::{from_sdk, own};
+use crate::error::{code_of, from_sdk, own};
 use crate::offers::filter;
 use crate::userdata::RUNNER_PORT;
 
@@ -166,11 +166,7 @@ pub async fn ensure_group(
     let id = match created {
         Ok(out) => out.group_id().unwrap_or_default().to_string(),
         // Someone created it between our look and our create.
-        Err(e)
-            if e.as_service_error()
-                .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
-                == Some("InvalidGroup.Duplicate") =>
-        {
+        Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
             return find_group(client, name, vpc_id).await?.ok_or_else(|| {
                 own(
                     ErrorKind::Transient,
@@ -250,13 +246,7 @@ async fn ensure_key_pair(
             }
             Ok(name.to_string())
         }
-        Err(e)
-            if e.as_service_error()
-                .and_then(|s| aws_sdk_ec2::error::ProvideErrorMetadata::code(s))
-                == Some("InvalidKeyPair.Duplicate") =>
-        {
-            Ok(name.to_string())
-        }
+        Err(e) if code_of(&e) == Some("InvalidKeyPair.Duplicate") => Ok(name.to_string()),
         Err(e) => Err(from_sdk("CreateKeyPair", e)),
     }
 }

@@ -11,7 +11,7 @@ use dstack_provider::{ErrorKind, ProviderError, ResourceInfo, TAG_TOKEN, VolumeR
 use dstack_schemas::grammar::Memory;
 
 use crate::describe::volume_info;
-use crate::error::{from_sdk, own};
+use crate::error::{code_of, from_sdk, own};
 use crate::instances::describe_one;
 use crate::network::tag_spec;
 use crate::offers::filter;
@@ -183,11 +183,14 @@ impl AwsProvider {
         if let Some(device) = attachment.device() {
             call = call.device(device);
         }
-        match call.send().await.map_err(|e| from_sdk("DetachVolume", e)) {
+        match call.send().await {
             Ok(_) => {}
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.message.contains("IncorrectState") => {}
-            Err(e) => return Err(e.in_region(&region)),
+            // Already detaching: wait for it below.
+            Err(e) if code_of(&e) == Some("IncorrectState") => {}
+            Err(e) => match from_sdk("DetachVolume", e) {
+                e if e.kind == ErrorKind::NotFound => return Ok(()),
+                e => return Err(e.in_region(&region)),
+            },
         }
         self.wait_volume(client, volume_id, |v| {
             !v.attachments()
