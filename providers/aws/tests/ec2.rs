@@ -566,3 +566,56 @@ async fn an_unreachable_endpoint_fails_as_transient_without_hanging() {
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert!(err.to_string().contains("DescribeInstanceTypes"), "{err}");
 }
+
+#[tokio::test]
+async fn offers_come_from_every_configured_region_and_only_those() {
+    let moto = moto();
+    let config = AwsConfig {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        endpoint_url: Some(moto.endpoint().into()),
+        ..AwsConfig::default()
+    };
+    let p = AwsProvider::new(config, "test")
+        .expect("config")
+        .with_static_credentials(ACCESS_KEY, SECRET_KEY);
+    let offers = p.offers().await.expect("offers");
+    let regions: std::collections::BTreeSet<&str> =
+        offers.iter().map(|o| o.region.as_str()).collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"].into_iter().collect());
+    let eu = offers
+        .iter()
+        .find(|o| o.region == "eu-west-1" && o.instance_type == "g5.xlarge" && !o.spot)
+        .expect("g5.xlarge in eu-west-1");
+    assert_eq!(
+        eu.price.to_string(),
+        "$1.1267/h",
+        "the region's catalog price"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_times_out_within_the_limits() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = AwsConfig {
+        regions: vec![REGION.into()],
+        endpoint_url: Some(endpoint),
+        ..AwsConfig::default()
+    };
+    let limits = Limits {
+        max_attempts: 2,
+        initial_backoff: std::time::Duration::from_millis(10),
+        connect_timeout: std::time::Duration::from_secs(1),
+        attempt_timeout: std::time::Duration::from_secs(1),
+        operation_timeout: std::time::Duration::from_secs(3),
+    };
+    let p = AwsProvider::new(config, "test")
+        .expect("config")
+        .with_static_credentials(ACCESS_KEY, SECRET_KEY)
+        .with_limits(limits);
+    let err = p.offers().await.expect_err("no answer");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("did not answer in time"), "{err}");
+    drop(listener);
+}
