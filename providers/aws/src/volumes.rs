@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{ResourceType, Volume, VolumeAttachmentState, VolumeState, VolumeType};
+use aws_sdk_ec2::types::{
+    Instance, ResourceType, Volume, VolumeAttachmentState, VolumeState, VolumeType,
+};
 use dstack_provider::{ErrorKind, ProviderError, ResourceInfo, TAG_TOKEN, VolumeRequest};
 use dstack_schemas::grammar::Memory;
 
@@ -136,7 +138,14 @@ impl AwsProvider {
             }
             None => {}
         }
-        let device = self.free_device(client, instance_id).await?;
+        let instance = describe_one(client, instance_id).await?.ok_or_else(|| {
+            own(
+                ErrorKind::NotFound,
+                format!("instance {instance_id} does not exist"),
+            )
+        })?;
+        same_zone(&volume, &instance)?;
+        let device = free_device(&instance)?;
         self.retry_settling(|| async {
             client
                 .attach_volume()
@@ -199,39 +208,6 @@ impl AwsProvider {
         })
         .await
         .map(|_| ())
-    }
-
-    /// The first device name `instance_id` does not use.
-    async fn free_device(
-        &self,
-        client: &Client,
-        instance_id: &str,
-    ) -> Result<String, ProviderError> {
-        let instance = describe_one(client, instance_id).await?.ok_or_else(|| {
-            own(
-                ErrorKind::NotFound,
-                format!("instance {instance_id} does not exist"),
-            )
-        })?;
-        let used: Vec<&str> = instance
-            .block_device_mappings()
-            .iter()
-            .filter_map(|m| m.device_name())
-            .collect();
-        DEVICES
-            .iter()
-            .find(|d| {
-                !used
-                    .iter()
-                    .any(|u| u == *d || u.replace("/dev/xvd", "/dev/sd") == **d)
-            })
-            .map(|d| d.to_string())
-            .ok_or_else(|| {
-                own(
-                    ErrorKind::InvalidRequest,
-                    format!("instance {instance_id} has no free device name for another volume"),
-                )
-            })
     }
 
     /// Repeats `call` while EC2 says the resource is not ready (transient),
@@ -299,6 +275,51 @@ impl AwsProvider {
         }
         Ok(None)
     }
+}
+
+/// An EBS volume attaches only to instances in its own zone.
+fn same_zone(volume: &Volume, instance: &Instance) -> Result<(), ProviderError> {
+    let volume_zone = volume.availability_zone();
+    let instance_zone = instance.placement().and_then(|p| p.availability_zone());
+    match (volume_zone, instance_zone) {
+        (Some(v), Some(i)) if v != i => Err(own(
+            ErrorKind::InvalidRequest,
+            format!(
+                "volume {} is in {v} but instance {} is in {i}; an EBS volume attaches only in its zone: \
+                 pin instances to one zone with `subnet_id` in .dstack/backends.yml and give the volume \
+                 that `availability_zone`",
+                volume.volume_id().unwrap_or("?"),
+                instance.instance_id().unwrap_or("?"),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The first device name `instance` does not use.
+fn free_device(instance: &Instance) -> Result<String, ProviderError> {
+    let used: Vec<&str> = instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.device_name())
+        .collect();
+    DEVICES
+        .iter()
+        .find(|d| {
+            !used
+                .iter()
+                .any(|u| u == *d || u.replace("/dev/xvd", "/dev/sd") == **d)
+        })
+        .map(|d| d.to_string())
+        .ok_or_else(|| {
+            own(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "instance {} has no free device name for another volume",
+                    instance.instance_id().unwrap_or("?")
+                ),
+            )
+        })
 }
 
 /// Volume `id`, or `None` when EC2 does not know it.

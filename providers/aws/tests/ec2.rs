@@ -316,18 +316,38 @@ async fn volumes_are_created_attached_detached_grown_and_deleted() {
         ))
         .await
         .expect("instance");
+    let zone = instance.data["zone"].as_str().expect("zone").to_string();
+    // A volume in another zone is refused with what to do.
+    let elsewhere = p
+        .create_volume(&VolumeRequest {
+            address: "volume/far".parse().expect("address"),
+            token: "dstk-far".into(),
+            region: REGION.into(),
+            availability_zone: Some("us-east-1c".into()),
+            size: Memory::from_gb(1),
+            tags: BTreeMap::new(),
+        })
+        .await
+        .expect("volume elsewhere");
+    assert_ne!(zone, "us-east-1c", "moto places instances in us-east-1a");
+    let err = p
+        .attach_volume(&elsewhere.provider_id, &instance.provider_id)
+        .await
+        .expect_err("zone mismatch");
+    assert_eq!(err.kind, ErrorKind::InvalidRequest);
+    assert!(err.to_string().contains("availability_zone"), "{err}");
     let address: ResourceAddr = "volume/data".parse().expect("address");
     let vreq = VolumeRequest {
         tags: ownership_tags("test", "lineage-1", &address, "dstk-v", &BTreeMap::new()),
         address,
         token: "dstk-v".into(),
         region: REGION.into(),
-        availability_zone: Some("us-east-1b".into()),
+        availability_zone: Some(zone.clone()),
         size: Memory::from_mb(50 * 1024 + 1),
     };
     let v = p.create_volume(&vreq).await.expect("create volume");
     assert_eq!(v.data["size_gb"], 51, "rounded up to whole GiB");
-    assert_eq!(v.data["availability_zone"], "us-east-1b");
+    assert_eq!(v.data["availability_zone"], zone.as_str());
     assert_eq!(
         p.create_volume(&vreq).await.expect("again").provider_id,
         v.provider_id
