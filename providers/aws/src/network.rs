@@ -124,6 +124,26 @@ async fn vpc_of_subnet(client: &Client, subnet: &str) -> Result<String, Provider
         })
 }
 
+/// The zone of `subnet` (where instances placed in it run).
+pub async fn subnet_zone(client: &Client, subnet: &str) -> Result<String, ProviderError> {
+    let out = client
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .map_err(|e| from_sdk("DescribeSubnets", e))?;
+    out.subnets()
+        .first()
+        .and_then(|s| s.availability_zone())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            own(
+                ErrorKind::InvalidRequest,
+                format!("subnet {subnet} not found; fix `subnet_id` in .dstack/backends.yml"),
+            )
+        })
+}
+
 async fn default_vpc(client: &Client) -> Result<String, ProviderError> {
     let out = client
         .describe_vpcs()

@@ -15,7 +15,7 @@ use dstack_schemas::grammar::Memory;
 use crate::describe::volume_info;
 use crate::error::{code_of, from_sdk, own};
 use crate::instances::describe_one;
-use crate::network::tag_spec;
+use crate::network::{subnet_zone, tag_spec};
 use crate::offers::filter;
 use crate::provider::{AwsProvider, gib};
 
@@ -37,9 +37,12 @@ impl AwsProvider {
             self.remember(&id, region);
             return Ok(volume_info(region, &found, &self.prices()));
         }
-        let zone = match &request.availability_zone {
-            Some(zone) => zone.clone(),
-            None => first_zone(client).await?,
+        // Default: where instances run when a subnet pins them, else the
+        // region's first zone.
+        let zone = match (&request.availability_zone, &self.config.subnet_id) {
+            (Some(zone), _) => zone.clone(),
+            (None, Some(subnet)) => subnet_zone(client, subnet).await?,
+            (None, None) => first_zone(client).await?,
         };
         let out = client
             .create_volume()

@@ -639,3 +639,55 @@ async fn an_endpoint_that_never_answers_times_out_within_the_limits() {
     assert!(err.to_string().contains("did not answer in time"), "{err}");
     drop(listener);
 }
+
+#[tokio::test]
+async fn with_a_subnet_instances_and_default_volumes_share_its_zone_and_attach() {
+    let moto = moto();
+    let subnets = ec2(&moto)
+        .await
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets");
+    let subnet = subnets
+        .subnets()
+        .iter()
+        .find(|s| s.availability_zone() == Some("us-east-1b"))
+        .expect("a default subnet in us-east-1b");
+    let config = AwsConfig {
+        subnet_id: subnet.subnet_id().map(str::to_string),
+        ..config(&moto)
+    };
+    let p = AwsProvider::new(config, "test")
+        .expect("config")
+        .with_static_credentials(ACCESS_KEY, SECRET_KEY);
+    let instance = p
+        .create_instance(&request(
+            "fleet/f/instance/0",
+            "dstk-i",
+            offer(&p, "m5.large", false).await,
+        ))
+        .await
+        .expect("instance");
+    assert_eq!(instance.data["zone"], "us-east-1b");
+    assert_eq!(
+        instance.data["subnet_id"],
+        subnet.subnet_id().unwrap_or("?")
+    );
+    let address: ResourceAddr = "volume/data".parse().expect("address");
+    let volume = p
+        .create_volume(&VolumeRequest {
+            tags: ownership_tags("test", "lineage-1", &address, "dstk-v", &BTreeMap::new()),
+            address,
+            token: "dstk-v".into(),
+            region: REGION.into(),
+            availability_zone: None,
+            size: Memory::from_gb(10),
+        })
+        .await
+        .expect("volume");
+    assert_eq!(volume.data["availability_zone"], "us-east-1b");
+    p.attach_volume(&volume.provider_id, &instance.provider_id)
+        .await
+        .expect("attach in the same zone");
+}
