@@ -3,6 +3,8 @@
 //! (each integration binary links the world).
 
 mod apply;
+#[cfg(feature = "aws")]
+mod aws;
 mod corpus;
 mod crash;
 mod diagnostics;

@@ -91,7 +91,7 @@ impl Project {
         for backend in &self.backends.backends {
             let provider: Arc<dyn Provider> = match backend {
                 BackendConfig::Fake(fake) => Arc::new(self.fake_provider(fake)?),
-                BackendConfig::Aws(aws) => aws_provider(aws, &self.name)?,
+                BackendConfig::Aws(aws) => aws_provider(aws, &self.name, &self.dot_dstack())?,
             };
             out.insert(backend.name().to_string(), provider);
         }
@@ -171,21 +171,24 @@ impl Project {
     }
 }
 
+/// The AWS backend; private keys of key pairs it creates go to `.dstack/ssh/`.
 #[cfg(feature = "aws")]
 fn aws_provider(
     config: &dstack_schemas::backends::AwsConfig,
     project: &str,
+    dot_dstack: &Path,
 ) -> Result<Arc<dyn Provider>, CliError> {
-    Ok(Arc::new(dstack_provider_aws::AwsProvider::new(
-        config.clone(),
-        project,
-    )))
+    let provider = dstack_provider_aws::AwsProvider::new(config.clone(), project)
+        .map_err(|e| CliError::Usage(format!(".dstack/backends.yml: {e}")))?
+        .with_key_dir(dot_dstack.join("ssh"));
+    Ok(Arc::new(provider))
 }
 
 #[cfg(not(feature = "aws"))]
 fn aws_provider(
     _config: &dstack_schemas::backends::AwsConfig,
     _project: &str,
+    _dot_dstack: &Path,
 ) -> Result<Arc<dyn Provider>, CliError> {
     Err(CliError::Usage(
         "the aws backend is configured, but this dstack was built without it; rebuild with `--features aws`".into(),

@@ -242,9 +242,9 @@ impl Exec<'_> {
             .await
             {
                 Ok(info) => {
-                    self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
+                    failpoint("after-create", self.address());
                     return self
-                        .record_created(&offer.backend, &info, Some(&offer))
+                        .record_then_close(intent, &offer.backend, &info, Some(&offer))
                         .map(|d| {
                             if failures.is_empty() {
                                 d
@@ -270,6 +270,21 @@ impl Exec<'_> {
             }
         }
         Err(format!("every offer failed: {}", failures.join("; ")))
+    }
+
+    /// Writes the created resource, then closes its intent: a crash between
+    /// the two leaves the intent open and recovery finds the row (or adopts
+    /// the resource by its token); closing first would lose the resource.
+    fn record_then_close(
+        &self,
+        intent: i64,
+        backend: &str,
+        info: &ResourceInfo,
+        offer: Option<&Offer>,
+    ) -> Result<String, String> {
+        let detail = self.record_created(backend, info, offer)?;
+        self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
+        Ok(detail)
     }
 
     fn record_created(
@@ -394,10 +409,7 @@ impl Exec<'_> {
         })
         .await
         {
-            Ok(info) => {
-                self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
-                self.record_created(&backend, &info, None)
-            }
+            Ok(info) => self.record_then_close(intent, &backend, &info, None),
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
                 Err(e.to_string())
@@ -479,10 +491,7 @@ impl Exec<'_> {
         })
         .await
         {
-            Ok(info) => {
-                self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
-                self.record_created(&backend, &info, None)
-            }
+            Ok(info) => self.record_then_close(intent, &backend, &info, None),
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
                 Err(e.to_string())
@@ -541,6 +550,7 @@ impl Exec<'_> {
         let (config, config_dir) = self.run_config(&job.run)?;
         let env = resolve_inherited_env(&config, self.address())?;
         let volumes = self.volume_targets(&config, &job)?;
+        let attached = self.attach_volumes(&target, &volumes).await?;
         let previous = self
             .ctx
             .state
@@ -586,6 +596,7 @@ impl Exec<'_> {
             "runtime": state.data,
             "previous": previous.as_ref().filter(|_| self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create)).and_then(|p| p.provider_id.clone()),
         });
+        record.data["attached"] = attached;
         let expected = match (&previous, self.change.actions.first()) {
             (Some(p), Some(dstack_schemas::plan::ActionWord::Create))
                 if self.change.actions.len() == 2 =>
@@ -684,6 +695,9 @@ impl Exec<'_> {
                 }
             }
         }
+        if !rolling {
+            self.detach_volumes(&recorded.data).await?;
+        }
         if rolling {
             let mut record = recorded.clone();
             if let Some(obj) = record.data.as_object_mut() {
@@ -741,4 +755,95 @@ fn resolve_inherited_env(
         }
     }
     Ok(out)
+}
+
+/// Crash tests: `DSTACK_FAILPOINT=after-create:ADDRESS` aborts the process
+/// right after the provider created ADDRESS, before the intent is closed or
+/// state written, as a crash or power cut would (recovery must adopt it).
+fn failpoint(point: &str, address: &ResourceAddr) {
+    if std::env::var("DSTACK_FAILPOINT").is_ok_and(|v| v == format!("{point}:{address}")) {
+        eprintln!("failpoint {point}:{address}: aborting");
+        std::process::abort();
+    }
+}
+
+// Network volume attachment. Before a job starts, each network volume it
+// mounts is attached to the instance it landed on (volumes of cloud
+// backends; `local` volumes are directories); when the job is stopped or
+// removed, they are detached. Both calls are idempotent. What was attached
+// is kept in the job row (`data.attached`), so stopping needs neither the
+// configuration nor the run.
+impl Exec<'_> {
+    /// Attaches the job's cloud volumes to `instance`; what was attached.
+    async fn attach_volumes(
+        &self,
+        instance: &InstanceTarget,
+        volumes: &[VolumeTarget],
+    ) -> Result<serde_json::Value, String> {
+        let mut attached = Vec::new();
+        for volume in volumes {
+            let row = self
+                .ctx
+                .state
+                .get(&ResourceAddr::Volume(volume.name.clone()))
+                .map_err(|e| e.to_string())?;
+            let Some((backend, volume_id)) = row.and_then(|r| Some((r.provider?, r.provider_id?)))
+            else {
+                continue;
+            };
+            let (Some(instance_backend), Some(instance_id)) =
+                (&instance.provider, &instance.provider_id)
+            else {
+                continue;
+            };
+            if backend == "local" {
+                continue;
+            }
+            if instance_backend != &backend {
+                return Err(format!(
+                    "volume/{} is in backend {backend} but the job landed on {} ({instance_backend}); a volume attaches only to instances of its backend",
+                    volume.name, instance.address
+                ));
+            }
+            let provider = self.provider(&backend)?;
+            with_retries(self.ctx, self.address(), || {
+                provider.attach_volume(&volume_id, instance_id)
+            })
+            .await
+            .map_err(|e| format!("cannot attach volume/{}: {e}", volume.name))?;
+            attached.push(serde_json::json!({
+                "name": volume.name,
+                "backend": backend,
+                "volume_id": volume_id,
+                "instance_id": instance_id,
+            }));
+        }
+        Ok(serde_json::Value::Array(attached))
+    }
+
+    /// Detaches what `attach_volumes` recorded in a job row.
+    async fn detach_volumes(&self, job_data: &serde_json::Value) -> Result<(), String> {
+        let attached = job_data.get("attached").and_then(|a| a.as_array());
+        for a in attached.into_iter().flatten() {
+            let (Some(backend), Some(volume_id), Some(instance_id)) = (
+                a["backend"].as_str(),
+                a["volume_id"].as_str(),
+                a["instance_id"].as_str(),
+            ) else {
+                continue;
+            };
+            let provider = self.provider(backend)?;
+            match with_retries(self.ctx, self.address(), || {
+                provider.detach_volume(volume_id, instance_id)
+            })
+            .await
+            {
+                Err(e) if e.kind != dstack_provider::ErrorKind::NotFound => {
+                    return Err(format!("cannot detach {volume_id} from {instance_id}: {e}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
