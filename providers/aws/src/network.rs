@@ -106,26 +106,20 @@ fn project_tags(project: &str) -> BTreeMap<String, String> {
 }
 
 async fn vpc_of_subnet(client: &Client, subnet: &str) -> Result<String, ProviderError> {
-    let out = client
-        .describe_subnets()
-        .subnet_ids(subnet)
-        .send()
-        .await
-        .map_err(|e| from_sdk("DescribeSubnets", e))?;
-    out.subnets()
-        .first()
-        .and_then(|s| s.vpc_id())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            own(
-                ErrorKind::InvalidRequest,
-                format!("subnet {subnet} not found; fix `subnet_id` in .dstack/backends.yml"),
-            )
-        })
+    subnet_field(client, subnet, |s| s.vpc_id()).await
 }
 
 /// The zone of `subnet` (where instances placed in it run).
 pub async fn subnet_zone(client: &Client, subnet: &str) -> Result<String, ProviderError> {
+    subnet_field(client, subnet, |s| s.availability_zone()).await
+}
+
+/// One field of the subnet `subnet`, which must exist.
+async fn subnet_field(
+    client: &Client,
+    subnet: &str,
+    field: impl Fn(&aws_sdk_ec2::types::Subnet) -> Option<&str>,
+) -> Result<String, ProviderError> {
     let out = client
         .describe_subnets()
         .subnet_ids(subnet)
@@ -134,7 +128,7 @@ pub async fn subnet_zone(client: &Client, subnet: &str) -> Result<String, Provid
         .map_err(|e| from_sdk("DescribeSubnets", e))?;
     out.subnets()
         .first()
-        .and_then(|s| s.availability_zone())
+        .and_then(field)
         .map(str::to_string)
         .ok_or_else(|| {
             own(

@@ -290,7 +290,7 @@ fn same_zone(volume: &Volume, instance: &Instance) -> Result<(), ProviderError> 
             format!(
                 "volume {} is in {v} but instance {} is in {i}; an EBS volume attaches only in its zone: \
                  pin instances to one zone with `subnet_id` in .dstack/backends.yml (volumes then default \
-                 to its zone) or create the volume in {i}",
+                 to its zone) or give the volume `availability_zone: {i}`",
                 volume.volume_id().unwrap_or("?"),
                 instance.instance_id().unwrap_or("?"),
             ),

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType, InstanceStateName};
 use dstack_provider::testing::{Scope, conformance};
 use dstack_provider::{
-    ErrorKind, GatewayRequest, InstanceRequest, Provider, ResourceStatus, VolumeRequest,
-    ownership_tags,
+    ErrorKind, GatewayRequest, InstanceRequest, Provider, ResourceInfo, ResourceStatus,
+    VolumeRequest, ownership_tags,
 };
 use dstack_provider_aws::moto::{ACCESS_KEY, Moto, SECRET_KEY};
 use dstack_provider_aws::{AwsProvider, Limits, client::Clients};
@@ -100,6 +100,13 @@ fn request(address: &str, token: &str, offer: Offer) -> InstanceRequest {
         disk: None,
         user_data: None,
     }
+}
+
+/// An on-demand `m5.large` created at `address` with intent `token`.
+async fn m5_large(p: &AwsProvider, address: &str, token: &str) -> ResourceInfo {
+    p.create_instance(&request(address, token, offer(p, "m5.large", false).await))
+        .await
+        .unwrap_or_else(|e| panic!("create {address}: {e}"))
 }
 
 #[tokio::test]
@@ -308,14 +315,7 @@ async fn terminate_is_idempotent_and_waits_until_terminated() {
 async fn volumes_are_created_attached_detached_grown_and_deleted() {
     let moto = moto();
     let p = provider(&moto);
-    let instance = p
-        .create_instance(&request(
-            "fleet/f/instance/0",
-            "dstk-i",
-            offer(&p, "m5.large", false).await,
-        ))
-        .await
-        .expect("instance");
+    let instance = m5_large(&p, "fleet/f/instance/0", "dstk-i").await;
     let zone = instance.data["zone"].as_str().expect("zone").to_string();
     // A volume in another zone is refused with what to do.
     let elsewhere = p
@@ -468,22 +468,8 @@ async fn a_gateway_is_an_instance_with_an_elastic_ip_and_its_own_group_all_remov
 async fn the_sweep_reports_stopped_and_retyped_instances_and_leaked_gateway_parts() {
     let moto = moto();
     let p = provider(&moto);
-    let a = p
-        .create_instance(&request(
-            "fleet/f/instance/0",
-            "dstk-a",
-            offer(&p, "m5.large", false).await,
-        ))
-        .await
-        .expect("a");
-    let b = p
-        .create_instance(&request(
-            "fleet/f/instance/1",
-            "dstk-b",
-            offer(&p, "m5.large", false).await,
-        ))
-        .await
-        .expect("b");
+    let a = m5_large(&p, "fleet/f/instance/0", "dstk-a").await;
+    let b = m5_large(&p, "fleet/f/instance/1", "dstk-b").await;
     let client = ec2(&moto).await;
     client
         .stop_instances()
@@ -661,14 +647,7 @@ async fn with_a_subnet_instances_and_default_volumes_share_its_zone_and_attach()
     let p = AwsProvider::new(config, "test")
         .expect("config")
         .with_static_credentials(ACCESS_KEY, SECRET_KEY);
-    let instance = p
-        .create_instance(&request(
-            "fleet/f/instance/0",
-            "dstk-i",
-            offer(&p, "m5.large", false).await,
-        ))
-        .await
-        .expect("instance");
+    let instance = m5_large(&p, "fleet/f/instance/0", "dstk-i").await;
     assert_eq!(instance.data["zone"], "us-east-1b");
     assert_eq!(
         instance.data["subnet_id"],
