@@ -191,7 +191,7 @@ fn aws_provider(
     _dot_dstack: &Path,
 ) -> Result<Arc<dyn Provider>, CliError> {
     Err(CliError::Usage(
-        "the aws backend is configured, but this dstack was built without it; rebuild with `--features aws`".into(),
+        "the aws backend is configured, but this dstack was built without it; build with `cargo release-build` or `--features aws`".into(),
     ))
 }
 
