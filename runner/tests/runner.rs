@@ -89,11 +89,21 @@ async fn env_working_dir_archives_and_artifacts() {
         .map(|e| e.record.m)
         .collect();
     assert_eq!(out, ["hello world from pkg", "from the repo"]);
+    let log_len = collect_log(&runner.client, &info.id).await.len();
     assert_eq!(info.artifacts.len(), 1);
     assert_eq!((info.artifacts[0].files, info.artifacts[0].bytes), (1, 7));
     let tar = runner.client.artifacts(&info.id).await.unwrap();
     let entries = dstack_runner::archive::entries(&tar).unwrap();
     assert_eq!(entries, [(std::path::PathBuf::from("out/r.txt"), 7)]);
+    // The work tree goes once the job has ended; record, log and artifacts stay.
+    let job_dir = runner.dir.path().join("jobs").join(&info.id);
+    common::eventually(
+        || !job_dir.join("work").exists(),
+        "the finished job's work tree to be deleted",
+    )
+    .await;
+    assert!(job_dir.join("log.jsonl").exists() && job_dir.join("artifacts").exists());
+    assert_eq!(collect_log(&runner.client, &info.id).await.len(), log_len);
 }
 
 #[tokio::test]
@@ -112,14 +122,15 @@ async fn submitting_twice_is_one_job() {
 #[tokio::test]
 async fn a_stopped_job_keeps_its_whole_log() {
     let runner = Runner::start();
-    // Every line goes to the log and to a file; after the stop, every
-    // line the job managed to write must be in the sealed log, in order.
-    let script = "i=0; while true; do i=$((i+1)); echo \"line $i\"; echo \"line $i\" >> seen.txt; sleep 0.01; done";
-    let info = runner
-        .client
-        .submit(&submission("stopme", sh(script)))
-        .await
-        .unwrap();
+    // Every line goes to the log and to a file (outside the job's work
+    // tree, which goes with the job); after the stop, every line the job
+    // managed to write must be in the sealed log, in order.
+    let outside = tempfile::tempdir().unwrap();
+    let seen_path = outside.path().join("seen.txt");
+    let script = "i=0; while true; do i=$((i+1)); echo \"line $i\"; echo \"line $i\" >> \"$SEEN\"; sleep 0.01; done";
+    let mut sub = submission("stopme", sh(script));
+    sub.env = BTreeMap::from([("SEEN".into(), seen_path.display().to_string())]);
+    let info = runner.client.submit(&sub).await.unwrap();
     common::wait_for_line(&runner.client, &info.id, "line 50").await;
     runner.client.stop(&info.id, false).await.unwrap();
     let info = wait_finished(&runner.client, &info.id).await;
@@ -140,15 +151,7 @@ async fn a_stopped_job_keeps_its_whole_log() {
             "log lines are consecutive"
         );
     }
-    let seen = std::fs::read_to_string(
-        runner
-            .dir
-            .path()
-            .join("jobs")
-            .join(&info.id)
-            .join("work/seen.txt"),
-    )
-    .unwrap();
+    let seen = std::fs::read_to_string(&seen_path).unwrap();
     let seen: Vec<&str> = seen.lines().collect();
     assert!(seen.len() >= 50);
     assert!(

@@ -2,8 +2,9 @@
 //! that was not finished when the runner stopped (killed, crashed, host
 //! rebooted) cannot be followed any more: whatever is left of it (process
 //! group, container) is killed, its log gets a closing line and is sealed,
-//! and it is recorded as failed with reason `runner_restarted`. Nothing is
-//! deleted.
+//! and it is recorded as failed with reason `runner_restarted`. Records,
+//! logs and artifacts are kept; work trees of ended jobs are deleted, as a
+//! job's end does.
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub async fn recover(shared: &Arc<Shared>) {
         if !job.status().is_finished() {
             end_interrupted(job, docker.as_ref()).await;
         }
+        super::supervise::remove_work_tree(&job.dir).await;
     }
     // Containers of finished (or unknown) jobs are leftovers.
     if let Some(d) = &docker {

@@ -1,7 +1,8 @@
 //! One job's life, from accepted to sealed: prepare (pull, unpack), start,
 //! wait while honouring stop requests and `max_duration`, drain the
 //! output, save artifacts, then seal the log and only then record the
-//! final status. Executors differ only in the steps they plug in here.
+//! final status, and finally delete the work tree. Executors differ only
+//! in the steps they plug in here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,6 +141,23 @@ pub async fn run(shared: Arc<Shared>, job: Arc<Job>) {
     }
     if let Some((d, id)) = cleanup {
         docker::remove(&d, &id).await;
+    }
+    remove_work_tree(&job.dir).await;
+}
+
+/// Deletes a finished job's work tree (the unpacked project and whatever the
+/// job wrote there): its artifacts were saved and its log sealed, so only
+/// the job's record, log and artifacts stay. Without this every host job
+/// would leave a copy of the project behind.
+pub async fn remove_work_tree(job_dir: &std::path::Path) {
+    let work = job_dir.join(JobFiles::WORK);
+    let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&work) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err((work, e)),
+        _ => Ok(()),
+    })
+    .await;
+    if let Ok(Err((work, e))) = removed {
+        tracing::warn!("cannot remove the work tree {}: {e}", work.display());
     }
 }
 
