@@ -47,6 +47,9 @@ pub struct FleetCapacity {
     pub max: Option<u32>,
     /// Cloud fleets can grow; SSH fleets and this machine cannot.
     pub can_grow: bool,
+    /// Said when a job does not fit and the fleet cannot grow for a reason
+    /// the user can change (e.g. it is outside the files given with `-f`).
+    pub growth_note: Option<String>,
 }
 
 /// Instances and fleets available to runs.
@@ -185,7 +188,10 @@ impl Pool {
             }
             let why_no_slot = slot_refusal(&slots, requirements);
             if !fleet.can_grow || !request.may_create {
-                return Err(why_no_slot);
+                return Err(match &fleet.growth_note {
+                    Some(note) if request.may_create => format!("{why_no_slot}; {note}"),
+                    _ => why_no_slot,
+                });
             }
             if fleet.max.is_some_and(|max| count >= max) {
                 return Err(format!(

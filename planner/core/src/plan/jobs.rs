@@ -9,13 +9,15 @@ use dstack_schemas::plan::ActionWord;
 use dstack_schemas::spec::InstanceSpec;
 
 use super::Builder;
+use super::Scope;
 use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
-use super::instances::fleet_requirements;
+use super::instances::{fleet_requirements, recorded_offer};
 use crate::desired::{DesiredResource, LOCAL_FLEET};
 use crate::fingerprint::fingerprint;
 use crate::placement::{FleetCapacity, NewInstance, Pool, RunRequest, Slot};
 use crate::requirements::Requirements;
 use crate::rules::{ReplaceOrder, replace_order};
+use dstack_state::RecordedResource;
 
 /// The one instance of the built-in local fleet.
 pub fn local_instance() -> ResourceAddr {
@@ -53,7 +55,9 @@ impl Builder<'_> {
             })
             .collect();
         runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        // Jobs that keep running hold their instances before anything is placed.
+        // Jobs that keep running hold their instances before anything is
+        // placed, those of runs outside the files given with `-f` included.
+        self.occupy_for_runs_outside_files(&mut pool);
         let mut pending = Vec::new();
         for (_, run) in &runs {
             pending.push((run.clone(), self.job_changes(run, &mut pool)));
@@ -94,6 +98,7 @@ impl Builder<'_> {
                         fleet.nodes.and_then(|n| n.max)
                     },
                     can_grow: fleet.ssh_config.is_none(),
+                    growth_note: None,
                 },
             );
         }
@@ -116,6 +121,7 @@ impl Builder<'_> {
                 });
             }
         }
+        self.add_fleets_outside_files(&mut pool);
         if let Some(local) = &self.input.market.local {
             pool.fleets.insert(
                 LOCAL_FLEET.into(),
@@ -126,6 +132,7 @@ impl Builder<'_> {
                     count: 1,
                     max: Some(1),
                     can_grow: false,
+                    growth_note: None,
                 },
             );
             pool.add_slot(Slot {
@@ -137,6 +144,101 @@ impl Builder<'_> {
             });
         }
         pool
+    }
+
+    /// With `-f`, fleets recorded in state whose files were not given are
+    /// left alone by the plan, but runs may still land on their instances
+    /// (as they would without `-f`). They do not grow: growing would change
+    /// a fleet the plan was told not to touch.
+    fn add_fleets_outside_files(&self, pool: &mut Pool) {
+        if self.input.scope != Scope::Files {
+            return;
+        }
+        for (address, recorded) in &self.recorded {
+            if address.kind() != ResourceKind::Fleet
+                || pool.fleets.contains_key(address.name())
+                || self.changes.contains_key(address)
+            {
+                continue;
+            }
+            let Ok(Configuration::Fleet(fleet)) =
+                serde_json::from_value::<Configuration>(recorded.spec.clone())
+            else {
+                continue;
+            };
+            let instances: Vec<&RecordedResource> = address
+                .children()
+                .map(|range| {
+                    self.recorded
+                        .range(range)
+                        .map(|(_, r)| r)
+                        .filter(|r| r.address.kind() == ResourceKind::Instance)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let name = address.name().to_string();
+            let count = instances.len() as u32;
+            let could_grow = fleet.ssh_config.is_none()
+                && fleet
+                    .nodes
+                    .and_then(|n| n.max)
+                    .is_none_or(|max| count < max);
+            pool.fleets.insert(
+                name.clone(),
+                FleetCapacity {
+                    name: name.clone(),
+                    requirements: fleet_requirements(&fleet),
+                    cluster: fleet.placement == Some(Placement::Cluster),
+                    count,
+                    max: Some(count),
+                    // At its maximum anyway: the usual message says so.
+                    can_grow: !could_grow && fleet.ssh_config.is_none(),
+                    growth_note: could_grow.then(|| {
+                        format!(
+                            "{address} is not grown because its file was not given with -f; add it (or plan without -f)"
+                        )
+                    }),
+                },
+            );
+            for instance in instances {
+                if let Some(offer) = recorded_offer(instance.offer.as_ref()) {
+                    pool.add_slot(Slot {
+                        address: instance.address.clone(),
+                        fleet: name.clone(),
+                        offer,
+                        exclusive: true,
+                        jobs: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Unfinished jobs the plan leaves alone (their runs are outside the
+    /// files given with `-f`) keep their instances.
+    fn occupy_for_runs_outside_files(&self, pool: &mut Pool) {
+        if self.input.scope != Scope::Files {
+            return;
+        }
+        for (address, recorded) in &self.recorded {
+            let run_in_files = address
+                .parent()
+                .is_some_and(|run| self.desired.resources.contains_key(&run));
+            if address.kind() != ResourceKind::Job
+                || run_in_files
+                || FINISHED.contains(&recorded.status.as_str())
+            {
+                continue;
+            }
+            if let Some(instance) = recorded
+                .data
+                .get("instance")
+                .and_then(|i| i.as_str())
+                .and_then(|i| i.parse::<ResourceAddr>().ok())
+            {
+                pool.occupy(&instance, address);
+            }
+        }
     }
 
     /// Job changes of one run; returns the jobs that need a place.
@@ -242,13 +344,28 @@ impl Builder<'_> {
             multinode,
             may_create: common.profile.creation_policy != Some(CreationPolicy::Reuse),
         };
-        // A run naming a fleet that does not exist was reported by the graph.
-        if request
+        // A run naming a fleet that does not exist was reported by the graph;
+        // one that exists only as a state row the plan could not read is
+        // reported here, so no job is ever planned without a place.
+        let unusable: Vec<&String> = request
             .fleets
             .iter()
             .flatten()
-            .any(|f| !pool.fleets.contains_key(f))
-        {
+            .filter(|f| !pool.fleets.contains_key(*f))
+            .collect();
+        if let Some(fleet) = unusable.first() {
+            let address = ResourceAddr::Fleet((*fleet).clone());
+            if self.recorded.contains_key(&address)
+                && !self.desired.resources.contains_key(&address)
+            {
+                self.error_at_field(
+                    "dstack::plan::no_capacity",
+                    run,
+                    "/fleets",
+                    format!("{address} is recorded in state, but its recorded spec cannot be read"),
+                    Some(format!("give its file too (`-f`), or plan without -f")),
+                );
+            }
             return;
         }
         match pool.place(&request, &self.input.market.offers) {
