@@ -363,7 +363,7 @@ impl Builder<'_> {
                     run,
                     "/fleets",
                     format!("{address} is recorded in state, but its recorded spec cannot be read"),
-                    Some(format!("give its file too (`-f`), or plan without -f")),
+                    Some("give its file too (`-f`), or plan without -f".into()),
                 );
             }
             return;
