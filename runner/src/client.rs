@@ -20,8 +20,10 @@ pub enum ClientError {
         reason: String,
     },
     /// The runner refused the request.
-    #[error("runner refused the request ({status}): {}", .error.message)]
+    #[error("runner at {url} refused the request ({status}): {}", .error.message)]
     Api {
+        /// Base URL.
+        url: String,
         /// HTTP status.
         status: u16,
         /// Its explanation.
@@ -107,17 +109,23 @@ impl RunnerClient {
             return Ok(response);
         }
         let bytes = response.bytes().await.unwrap_or_default();
-        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
-            error: "http".into(),
-            message: format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-            ),
-        });
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            error,
-        })
+        // Only a runner's own error document counts as the runner's answer: a
+        // bare 404 from a proxy or another server must never read as "no
+        // such job".
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(error) => Err(ClientError::Api {
+                url: self.base.clone(),
+                status: status.as_u16(),
+                error,
+            }),
+            Err(_) => Err(ClientError::Protocol {
+                url: self.base.clone(),
+                reason: format!(
+                    "HTTP {status} without a runner's error document ({:?}); is another server or a proxy answering there?",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+            }),
+        }
     }
 
     async fn json<T: serde::de::DeserializeOwned>(

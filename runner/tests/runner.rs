@@ -384,3 +384,28 @@ async fn sigterm_ends_every_job_with_a_sealed_log_before_exiting() {
     assert!(polite.sealed && stubborn.sealed);
     assert_ne!(polite.reason.as_deref(), Some("runner_restarted"));
 }
+
+#[tokio::test]
+async fn a_404_from_something_else_is_not_a_missing_job() {
+    // A server that answers every request with a bare 404, as a proxy or
+    // another service on the runner's address would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten().take(1) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot here\n");
+        }
+    });
+    let client = dstack_runner::client::RunnerClient::new(&url, "token");
+    let err = client.job("j0123456789abcdef").await.unwrap_err();
+    assert!(!err.is_not_found(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&url) && text.contains("is another server or a proxy answering there?"),
+        "{text}"
+    );
+}
