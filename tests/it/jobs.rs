@@ -173,6 +173,14 @@ fn a_missing_secret_is_named() {
         stderr.contains("secret NOPE is not set: export DSTACK_SECRET_NOPE"),
         "{stderr}"
     );
+    // The run is recorded, its job is not: `ps` says so instead of
+    // `submitted`, and the next apply tries again.
+    let ps = p.dstack(&["ps", "-a", "--json"]);
+    let runs: Value = serde_json::from_slice(&ps.stdout).expect("ps json");
+    assert_eq!(runs[0]["status"], "pending", "{runs}");
+    assert_eq!(runs[0]["status_message"], "pending (no job submitted yet)");
+    let out = p.dstack(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "the job is planned again");
 }
 
 #[test]

@@ -127,10 +127,26 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
             .filter(|r| matches!(&r.address, ResourceAddr::Job(n, _) if *n == name))
             .collect();
         let job_views: Vec<JobView> = jobs.iter().map(|j| job_view(j)).collect();
-        let status = derived_status(&run.status, &job_views);
-        let status_message = match job_views.as_slice() {
-            [only] => only.status_message.clone(),
-            _ => status.clone(),
+        let kind = run
+            .spec
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("run")
+            .to_string();
+        let (status, status_message) = if job_views.is_empty() && kind != "service" {
+            // The run is recorded but no job of it was submitted: an apply
+            // could not (it said why); the next apply tries again.
+            (
+                "pending".to_string(),
+                "pending (no job submitted yet)".to_string(),
+            )
+        } else {
+            let status = derived_status(&run.status, &job_views);
+            let message = match job_views.as_slice() {
+                [only] => only.status_message.clone(),
+                _ => status.clone(),
+            };
+            (status, message)
         };
         let instance = job_views.first().and_then(|j| j.instance.clone());
         let (backend, price) = instance
@@ -140,12 +156,7 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
             .unwrap_or(("-".into(), None));
         views.push(RunView {
             name,
-            kind: run
-                .spec
-                .get("type")
-                .and_then(|t| t.as_str())
-                .unwrap_or("run")
-                .to_string(),
+            kind,
             status,
             status_message,
             backend,
