@@ -50,27 +50,6 @@ impl MemStore {
     }
 }
 
-fn check(
-    address: &ResourceAddr,
-    current: Option<u64>,
-    expected: Expected,
-) -> Result<(), StateError> {
-    let ok = match (expected, current) {
-        (Expected::Any, _) | (Expected::Absent, None) => true,
-        (Expected::Version(v), Some(c)) => v == c,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(StateError::Conflict {
-            address: address.clone(),
-            expected: format!("{expected:?}"),
-            found: current.map_or("no row".into(), |v| format!("version {v}")),
-        })
-    }
-}
-
 impl StateStore for MemStore {
     fn lineage(&self) -> Result<String, StateError> {
         Ok(self.lineage.clone())
@@ -91,7 +70,7 @@ impl StateStore for MemStore {
     ) -> Result<RecordedResource, StateError> {
         let mut inner = self.inner();
         let current = inner.resources.get(&resource.address).map(|r| r.version);
-        check(&resource.address, current, expected)?;
+        expected.check(&resource.address, current)?;
         let mut stored = resource.clone();
         stored.version = current.map_or(1, |v| v + 1);
         stored.updated_at = now_ms();
@@ -104,7 +83,7 @@ impl StateStore for MemStore {
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError> {
         let mut inner = self.inner();
         let current = inner.resources.get(address).map(|r| r.version);
-        check(address, current, expected)?;
+        expected.check(address, current)?;
         inner.resources.remove(address);
         Ok(())
     }

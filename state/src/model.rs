@@ -77,6 +77,34 @@ pub enum Expected {
     Any,
 }
 
+impl Expected {
+    /// Checks the version found at `address` (`None`: no row) against this
+    /// expectation; every store judges writes with this one rule.
+    pub fn check(
+        self,
+        address: &ResourceAddr,
+        current: Option<u64>,
+    ) -> Result<(), crate::StateError> {
+        let ok = match (self, current) {
+            (Self::Any, _) | (Self::Absent, None) => true,
+            (Self::Version(v), Some(c)) => v == c,
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(crate::StateError::Conflict {
+            address: address.clone(),
+            expected: match self {
+                Self::Absent => "no row".into(),
+                Self::Version(v) => format!("version {v}"),
+                Self::Any => "any".into(),
+            },
+            found: current.map_or("no row".into(), |v| format!("version {v}")),
+        })
+    }
+}
+
 /// An intent before a provider call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewIntent {

@@ -197,7 +197,11 @@ pub fn acquire_lock(
     }
 }
 
-/// True when a process with this pid is alive on this host.
+/// True when a process with this pid is alive on this host: it exists and
+/// is not a zombie (a dead process its parent has not reaped yet).
 pub fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        !state.starts_with('Z') && !state.starts_with('X')
+    })
 }

@@ -210,30 +210,6 @@ fn decode_resource(raw: RawResource) -> Result<RecordedResource, StateError> {
 
 const RESOURCE_COLUMNS: &str = "address, spec, fingerprint, provider, provider_id, status, price_micros, offer, data, created_at, updated_at, version";
 
-fn check_expected(
-    address: &ResourceAddr,
-    current: Option<u64>,
-    expected: Expected,
-) -> Result<(), StateError> {
-    let ok = match (expected, current) {
-        (Expected::Any, _) | (Expected::Absent, None) => true,
-        (Expected::Version(v), Some(c)) => v == c,
-        _ => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    Err(StateError::Conflict {
-        address: address.clone(),
-        expected: match expected {
-            Expected::Absent => "no row".into(),
-            Expected::Version(v) => format!("version {v}"),
-            Expected::Any => "any".into(),
-        },
-        found: current.map_or("no row".into(), |v| format!("version {v}")),
-    })
-}
-
 /// An intent row as stored: payload first, then the journal columns.
 type RawIntent = (
     Option<String>,
@@ -352,7 +328,7 @@ impl StateStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        check_expected(&resource.address, current.map(|v| v as u64), expected)?;
+        expected.check(&resource.address, current.map(|v| v as u64))?;
         let mut stored = resource.clone();
         stored.version = current.map_or(1, |v| v as u64 + 1);
         stored.updated_at = now_ms();
@@ -388,7 +364,7 @@ impl StateStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        check_expected(address, current.map(|v| v as u64), expected)?;
+        expected.check(address, current.map(|v| v as u64))?;
         tx.execute(
             "DELETE FROM resources WHERE address = ?1",
             [address.to_string()],

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use dstack_runner::RunnerClient;
 use dstack_runner::daemon::{RunnerEndpoint, read_endpoint};
+use dstack_state::store::pid_alive;
 
 /// The local runner's directory and how to reach it.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ impl LocalRunner {
     /// A client of the runner if one is running now (never starts one).
     pub async fn running(&self) -> Option<RunnerClient> {
         let endpoint = read_endpoint(&self.dir).ok()?;
-        if !alive(endpoint.pid) {
+        if !pid_alive(endpoint.pid) {
             return None;
         }
         let client = RunnerClient::new(&endpoint.url, &self.token()?);
@@ -76,7 +77,7 @@ fn start_locked(dir: &Path) -> Result<RunnerEndpoint, String> {
     lock.lock()
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     if let Ok(endpoint) = read_endpoint(dir)
-        && alive(endpoint.pid)
+        && pid_alive(endpoint.pid)
         && answers(&endpoint)
     {
         return Ok(endpoint);
@@ -111,14 +112,6 @@ fn answers(endpoint: &RunnerEndpoint) -> bool {
     addr.parse()
         .ok()
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
-}
-
-/// True while the process exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-        !state.starts_with('Z') && !state.starts_with('X')
-    })
 }
 
 // The runner must outlive this process, so it is not waited for; once the

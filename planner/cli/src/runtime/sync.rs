@@ -46,7 +46,7 @@ pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef>
         return None;
     }
     let job_id = row.provider_id.clone()?;
-    let instance: ResourceAddr = row.data.get("instance")?.as_str()?.parse().ok()?;
+    let instance = dstack_planner::apply::job_instance(row)?;
     let instance = instance_target(state, &instance).ok()?;
     let submission = row
         .data

@@ -671,11 +671,7 @@ impl Exec<'_> {
         };
         let finished =
             !rolling && crate::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
-        let instance = recorded
-            .data
-            .get("instance")
-            .and_then(|i| i.as_str())
-            .and_then(|i| i.parse::<ResourceAddr>().ok());
+        let instance = super::job_instance(&recorded);
         if let (Some(job_id), Some(instance), false) = (&job_id, instance, finished) {
             let target = self.instance_target(&instance).unwrap_or(InstanceTarget {
                 address: instance.clone(),

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::desired::ProjectConfig;
 pub use runtime::{
     FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
-    RuntimeLogPage, VolumeTarget, instance_target,
+    RuntimeLogPage, VolumeTarget, instance_target, job_instance,
 };
 pub use steps::{Op, Step, build_steps};
 

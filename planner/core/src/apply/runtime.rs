@@ -23,6 +23,11 @@ pub struct InstanceTarget {
     pub data: serde_json::Value,
 }
 
+/// The instance a job row was placed on (`data.instance`, written by apply).
+pub fn job_instance(job: &dstack_state::RecordedResource) -> Option<ResourceAddr> {
+    job.data.get("instance")?.as_str()?.parse().ok()
+}
+
 /// The instance at `address` as the runtime needs it: this machine for the
 /// `local` fleet, else the recorded row's backend, id and data.
 pub fn instance_target(

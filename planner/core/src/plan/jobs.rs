@@ -12,6 +12,7 @@ use super::Builder;
 use super::Scope;
 use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
 use super::instances::{fleet_requirements, recorded_offer};
+use crate::apply::job_instance;
 use crate::desired::{DesiredResource, LOCAL_FLEET};
 use crate::fingerprint::fingerprint;
 use crate::placement::{FleetCapacity, NewInstance, Pool, RunRequest, Slot};
@@ -230,12 +231,7 @@ impl Builder<'_> {
             {
                 continue;
             }
-            if let Some(instance) = recorded
-                .data
-                .get("instance")
-                .and_then(|i| i.as_str())
-                .and_then(|i| i.parse::<ResourceAddr>().ok())
-            {
+            if let Some(instance) = job_instance(recorded) {
                 pool.occupy(&instance, address);
             }
         }
@@ -265,11 +261,7 @@ impl Builder<'_> {
                 Some(r) => self.compare(&desired, r),
             };
             let run_restarts = matches!(run_change.verb(), "create" | "replace");
-            let recorded_instance = recorded
-                .as_ref()
-                .and_then(|r| r.data.get("instance"))
-                .and_then(|i| i.as_str())
-                .and_then(|i| i.parse::<ResourceAddr>().ok());
+            let recorded_instance = recorded.as_ref().and_then(job_instance);
             if run_restarts && recorded.is_some() {
                 change.actions = replace_actions(order);
                 change.action_reason = run_change.action_reason.clone();
@@ -347,14 +339,13 @@ impl Builder<'_> {
         // A run naming a fleet that does not exist was reported by the graph;
         // one that exists only as a state row the plan could not read is
         // reported here, so no job is ever planned without a place.
-        let unusable: Vec<&String> = request
+        let unusable = request
             .fleets
             .iter()
             .flatten()
-            .filter(|f| !pool.fleets.contains_key(*f))
-            .collect();
-        if let Some(fleet) = unusable.first() {
-            let address = ResourceAddr::Fleet((*fleet).clone());
+            .find(|f| !pool.fleets.contains_key(*f));
+        if let Some(fleet) = unusable {
+            let address = ResourceAddr::Fleet(fleet.clone());
             if self.recorded.contains_key(&address)
                 && !self.desired.resources.contains_key(&address)
             {
