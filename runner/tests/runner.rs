@@ -40,11 +40,7 @@ async fn exit_codes_become_statuses_and_reasons() {
     );
     assert!(bad.sealed && ok.sealed, "finished jobs have sealed logs");
     let log = collect_log(&runner.client, &bad.id).await;
-    let err: Vec<_> = log
-        .iter()
-        .filter(|e| e.record.s == LogStream::Stderr)
-        .map(|e| e.record.m.as_str())
-        .collect();
+    let err: Vec<_> = common::lines(&log, LogStream::Stderr);
     assert_eq!(err, ["oops"]);
     assert_eq!(log.last().unwrap().record.m, "exited with code 3");
 }
@@ -82,12 +78,8 @@ async fn env_working_dir_archives_and_artifacts() {
     let info = runner.client.submit(&sub).await.unwrap();
     let info = wait_finished(&runner.client, &info.id).await;
     assert_eq!(info.status, JobStatus::Done, "{info:?}");
-    let out: Vec<String> = collect_log(&runner.client, &info.id)
-        .await
-        .into_iter()
-        .filter(|e| e.record.s == LogStream::Stdout)
-        .map(|e| e.record.m)
-        .collect();
+    let log = collect_log(&runner.client, &info.id).await;
+    let out = common::lines(&log, LogStream::Stdout);
     assert_eq!(out, ["hello world from pkg", "from the repo"]);
     let log_len = collect_log(&runner.client, &info.id).await.len();
     assert_eq!(info.artifacts.len(), 1);
@@ -139,11 +131,7 @@ async fn a_stopped_job_keeps_its_whole_log() {
         (JobStatus::Terminated, Some("terminated_by_user"))
     );
     let log = collect_log(&runner.client, &info.id).await;
-    let lines: Vec<&str> = log
-        .iter()
-        .filter(|e| e.record.s == LogStream::Stdout)
-        .map(|e| e.record.m.as_str())
-        .collect();
+    let lines: Vec<&str> = common::lines(&log, LogStream::Stdout);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(
             *line,

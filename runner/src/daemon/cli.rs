@@ -26,7 +26,7 @@ enum Command {
         dir: PathBuf,
         /// Address to listen on (port 0 picks a free port; the chosen
         /// address is written to `<dir>/runner.json`).
-        #[arg(long, default_value = "127.0.0.1:10999")]
+        #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], crate::api::DEFAULT_PORT)))]
         listen: SocketAddr,
         /// Token clients must present.
         #[arg(long, env = "DSTACK_RUNNER_TOKEN", conflicts_with = "token_file")]

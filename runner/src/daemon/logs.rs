@@ -4,7 +4,7 @@
 //! see a half-written line (they read only up to the committed length).
 
 use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::{mpsc, watch};
 
@@ -31,7 +31,6 @@ pub fn now_ms() -> i64 {
 
 /// The appending side of a log.
 pub struct LogWriter {
-    path: PathBuf,
     out: BufWriter<std::fs::File>,
     len: u64,
     progress: watch::Sender<LogProgress>,
@@ -51,12 +50,7 @@ impl LogWriter {
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         out.seek(SeekFrom::Start(len))?;
         progress.send_replace(LogProgress { len, sealed: false });
-        Ok(Self {
-            path: path.to_path_buf(),
-            out,
-            len,
-            progress,
-        })
+        Ok(Self { out, len, progress })
     }
 
     /// Appends one line (not yet visible to readers until [`Self::flush`]).
@@ -93,11 +87,6 @@ impl LogWriter {
             sealed: true,
         });
         Ok(self.len)
-    }
-
-    /// The log file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -251,7 +240,7 @@ pub fn read_page(
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
+    fn temp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("dstack-logs-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

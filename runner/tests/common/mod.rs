@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dstack_runner::RunnerClient;
-use dstack_runner::api::{ExecutorKind, JobInfo, JobSubmission, Limits, LogEntry};
+use dstack_runner::api::{ExecutorKind, JobInfo, JobSubmission, Limits, LogEntry, LogStream};
 
 /// A runner daemon in a temporary directory.
 pub struct Runner {
@@ -219,4 +219,12 @@ pub async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The messages of one stream of a log, in order.
+pub fn lines(log: &[LogEntry], stream: LogStream) -> Vec<&str> {
+    log.iter()
+        .filter(|e| e.record.s == stream)
+        .map(|e| e.record.m.as_str())
+        .collect()
 }

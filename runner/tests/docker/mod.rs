@@ -59,16 +59,8 @@ async fn docker_exit_codes_env_and_cleanup() {
         "{info:?}"
     );
     let log = collect_log(&runner.client, &info.id).await;
-    let out: Vec<_> = log
-        .iter()
-        .filter(|e| e.record.s == LogStream::Stdout)
-        .map(|e| e.record.m.as_str())
-        .collect();
-    let err: Vec<_> = log
-        .iter()
-        .filter(|e| e.record.s == LogStream::Stderr)
-        .map(|e| e.record.m.as_str())
-        .collect();
+    let out: Vec<_> = crate::common::lines(&log, LogStream::Stdout);
+    let err: Vec<_> = crate::common::lines(&log, LogStream::Stderr);
     assert_eq!(out, ["hi in /workflow"]);
     assert_eq!(err, ["to-stderr"]);
     let container = info.container.expect("container id recorded");
@@ -149,11 +141,7 @@ async fn docker_stopped_job_keeps_its_whole_log_and_artifacts() {
         "{info:?}"
     );
     let log = collect_log(&runner.client, &info.id).await;
-    let lines: Vec<&str> = log
-        .iter()
-        .filter(|e| e.record.s == LogStream::Stdout)
-        .map(|e| e.record.m.as_str())
-        .collect();
+    let lines: Vec<&str> = crate::common::lines(&log, LogStream::Stdout);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(*line, format!("line {}", i + 1));
     }
@@ -225,12 +213,8 @@ async fn docker_archives_and_mounts() {
     let info = runner.client.submit(&sub).await.unwrap();
     let info = wait_finished(&runner.client, &info.id).await;
     assert_eq!(info.status, JobStatus::Done, "{info:?}");
-    let out: Vec<String> = collect_log(&runner.client, &info.id)
-        .await
-        .into_iter()
-        .filter(|e| e.record.s == LogStream::Stdout)
-        .map(|e| e.record.m)
-        .collect();
+    let log = collect_log(&runner.client, &info.id).await;
+    let out = crate::common::lines(&log, LogStream::Stdout);
     assert_eq!(out, ["from the archive", "from the archive"]);
     assert_eq!(
         std::fs::read_to_string(volume.path().join("out.txt")).unwrap(),
