@@ -208,7 +208,8 @@ fn instance_backend(state: &dyn StateStore, instance: &ResourceAddr) -> (String,
     }
 }
 
-fn age(ms: i64) -> String {
+/// How long ago `ms` (ms since epoch) was, as `ps` and `state list` show it.
+pub(crate) fn age(ms: i64) -> String {
     let secs = ((dstack_state::now_ms() - ms) / 1000).max(0);
     match secs {
         s if s < 60 => format!("{s}s ago"),

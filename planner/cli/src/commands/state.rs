@@ -7,15 +7,7 @@ use crate::cli::StateCommand;
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
 
-fn age(ms: i64) -> String {
-    let secs = ((dstack_state::now_ms() - ms) / 1000).max(0) as u64;
-    match secs {
-        s if s < 60 => format!("{s}s ago"),
-        s if s < 3600 => format!("{}m ago", s / 60),
-        s if s < 86400 => format!("{}h ago", s / 3600),
-        s => format!("{}d ago", s / 86400),
-    }
-}
+use super::jobs::age;
 
 /// Runs a state subcommand.
 pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliError> {

@@ -2,6 +2,7 @@
 //! deletions of what is no longer configured, and user overrides
 //! (`--replace`, `--no-recreate`, volume protection).
 
+use super::children_of;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::plan::{ActionWord, FieldChange, ResourceChange};
 use dstack_state::RecordedResource;
@@ -172,10 +173,9 @@ impl Builder<'_> {
         if recorded.address.kind() != ResourceKind::Run {
             return recorded.status.clone();
         }
-        let jobs: Vec<&RecordedResource> = match recorded.address.children() {
-            Some(range) => self.recorded.range(range).map(|(_, r)| r).collect(),
-            None => Vec::new(),
-        };
+        let jobs: Vec<&RecordedResource> = children_of(&self.recorded, &recorded.address)
+            .map(|(_, r)| r)
+            .collect();
         if jobs.is_empty() {
             return recorded.status.clone();
         }

@@ -1,6 +1,7 @@
 //! Fleet instances: an offer for each new one, a check that each recorded
 //! one still fits its fleet, and elastic instances kept while allowed.
 
+use super::children_of;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::config::{Configuration, FleetConfig};
 use dstack_schemas::offer::Offer;
@@ -41,15 +42,9 @@ impl Builder<'_> {
                 .changes
                 .get(&address)
                 .is_some_and(|c| c.verb() == "replace");
-            let instances: Vec<DesiredResource> = match address.children() {
-                Some(range) => self
-                    .desired
-                    .resources
-                    .range(range)
-                    .map(|(_, r)| r.clone())
-                    .collect(),
-                None => Vec::new(),
-            };
+            let instances: Vec<DesiredResource> = children_of(&self.desired.resources, &address)
+                .map(|(_, r)| r.clone())
+                .collect();
             for desired in &instances {
                 let change = self.instance_change(desired, &fleet, fleet_replaced);
                 self.changes.insert(desired.address.clone(), change);
@@ -177,15 +172,10 @@ impl Builder<'_> {
         desired_count: u32,
         fleet_replaced: bool,
     ) {
-        let extra: Vec<dstack_state::RecordedResource> = match fleet_address.children() {
-            Some(range) => self
-                .recorded
-                .range(range)
-                .filter(|(a, _)| !self.desired.resources.contains_key(a))
-                .map(|(_, r)| r.clone())
-                .collect(),
-            None => Vec::new(),
-        };
+        let extra: Vec<dstack_state::RecordedResource> = children_of(&self.recorded, fleet_address)
+            .filter(|(a, _)| !self.desired.resources.contains_key(a))
+            .map(|(_, r)| r.clone())
+            .collect();
         let max = fleet.nodes.and_then(|n| n.max);
         for (n, recorded) in extra.into_iter().enumerate() {
             let fits = recorded_offer(recorded.offer.as_ref())

@@ -8,10 +8,10 @@ use dstack_schemas::grammar::{CpuSpec, GpuSpec, Memory, Range};
 use dstack_schemas::plan::ActionWord;
 use dstack_schemas::spec::InstanceSpec;
 
-use super::Builder;
 use super::Scope;
 use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
 use super::instances::{fleet_requirements, recorded_offer};
+use super::{Builder, children_of};
 use crate::apply::job_instance;
 use crate::desired::{DesiredResource, LOCAL_FLEET};
 use crate::fingerprint::fingerprint;
@@ -167,16 +167,9 @@ impl Builder<'_> {
             else {
                 continue;
             };
-            let instances: Vec<&RecordedResource> = address
-                .children()
-                .map(|range| {
-                    self.recorded
-                        .range(range)
-                        .map(|(_, r)| r)
-                        .filter(|r| r.address.kind() == ResourceKind::Instance)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let instances: Vec<&RecordedResource> = children_of(&self.recorded, address)
+                .map(|(_, r)| r)
+                .collect();
             let name = address.name().to_string();
             let count = instances.len() as u32;
             let could_grow = fleet.ssh_config.is_none()
@@ -244,15 +237,9 @@ impl Builder<'_> {
         };
         let run_type = run_change.after.as_ref().and_then(run_type_of);
         let order = replace_order(ResourceKind::Job, run_type.as_deref());
-        let jobs: Vec<DesiredResource> = match run.children() {
-            Some(range) => self
-                .desired
-                .resources
-                .range(range)
-                .map(|(_, r)| r.clone())
-                .collect(),
-            None => Vec::new(),
-        };
+        let jobs: Vec<DesiredResource> = children_of(&self.desired.resources, run)
+            .map(|(_, r)| r.clone())
+            .collect();
         let mut to_place = Vec::new();
         for desired in jobs {
             let recorded = self.recorded.get(&desired.address).cloned();
@@ -312,10 +299,7 @@ impl Builder<'_> {
             .cloned()
             .unwrap_or_default();
         let multinode = matches!(config, Some(Configuration::Task(_)))
-            && run
-                .children()
-                .map_or(0, |range| self.desired.resources.range(range).count())
-                > 1;
+            && children_of(&self.desired.resources, run).count() > 1;
         let request = RunRequest {
             run: run.name().to_string(),
             jobs: jobs

@@ -84,6 +84,18 @@ struct Builder<'a> {
     rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
 }
 
+/// The entries of `map` that are children of `parent` (a fleet's instances,
+/// a run's jobs), in address order; none for other kinds.
+fn children_of<'m, V>(
+    map: &'m BTreeMap<ResourceAddr, V>,
+    parent: &ResourceAddr,
+) -> impl Iterator<Item = (&'m ResourceAddr, &'m V)> {
+    parent
+        .children()
+        .into_iter()
+        .flat_map(move |range| map.range(range))
+}
+
 /// Makes the plan.
 pub fn build_plan(input: &PlanInput) -> PlanDoc {
     let mut b = Builder::new(input);

@@ -1,6 +1,7 @@
 //! Money in the plan: $/h of each change before and after, the plan's
 //! totals, and each run's cost over its life when it is bounded.
 
+use super::children_of;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::grammar::{IdleDuration, Memory, OffDuration};
@@ -143,10 +144,8 @@ impl Builder<'_> {
             None => RUN_IDLE_DEFAULT.secs(),
         };
         let (mut min_rate, mut max_rate, mut idle) = (Usd::ZERO, Usd::ZERO, 0u64);
-        let jobs: Vec<&dstack_schemas::plan::ResourceChange> = match run.children() {
-            Some(range) => self.changes.range(range).map(|(_, c)| c).collect(),
-            None => Vec::new(),
-        };
+        let jobs: Vec<&dstack_schemas::plan::ResourceChange> =
+            children_of(&self.changes, run).map(|(_, c)| c).collect();
         for job in jobs {
             let Some(instance) = job.placement.as_ref().and_then(|p| self.changes.get(p)) else {
                 continue;
