@@ -2,18 +2,24 @@
 //! intent journal written around every provider call, apply history, the
 //! state lock, and job logs.
 //!
-//! `model` is the data, `store` the trait every backend implements,
+//! `model` is the data, `store` the traits every backend implements (one
+//! per concept, [`StateStore`] all of them), `error` what goes wrong,
 //! `sqlite` the default backend, `mem` an in-memory one for tests, and
-//! `testing` the conformance suite both must pass.
+//! `testing` the conformance suites both must pass.
 
+pub mod error;
 pub mod mem;
 pub mod model;
 pub mod sqlite;
 pub mod store;
 pub mod testing;
 
+pub use error::StateError;
 pub use model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
     RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
-pub use store::{StateError, StateStore, acquire_lock};
+pub use store::{
+    ApplyHistory, IntentJournal, LogStore, ResourceStore, StateLock, StateStore, WorkflowStore,
+    acquire_lock,
+};

@@ -11,7 +11,10 @@ use crate::model::{
     RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 use crate::sqlite::random_id;
-use crate::store::{StateError, StateStore, pid_alive};
+use crate::store::{
+    ApplyHistory, IntentJournal, LogStore, ResourceStore, StateError, StateLock, WorkflowStore,
+    pid_alive,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -50,7 +53,7 @@ impl MemStore {
     }
 }
 
-impl StateStore for MemStore {
+impl ResourceStore for MemStore {
     fn lineage(&self) -> Result<String, StateError> {
         Ok(self.lineage.clone())
     }
@@ -87,7 +90,9 @@ impl StateStore for MemStore {
         inner.resources.remove(address);
         Ok(())
     }
+}
 
+impl IntentJournal for MemStore {
     fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError> {
         let mut inner = self.inner();
         let id = inner.intents.len() as i64 + 1;
@@ -138,7 +143,9 @@ impl StateStore for MemStore {
             .cloned()
             .collect())
     }
+}
 
+impl ApplyHistory for MemStore {
     fn begin_apply(
         &self,
         plan_id: &str,
@@ -183,7 +190,9 @@ impl StateStore for MemStore {
             .cloned()
             .collect())
     }
+}
 
+impl StateLock for MemStore {
     fn try_lock(&self, request: &LockRequest) -> Result<LockInfo, StateError> {
         let mut inner = self.inner();
         if let Some(held) = &inner.lock {
@@ -215,7 +224,9 @@ impl StateStore for MemStore {
     fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
         Ok(self.inner().lock.clone())
     }
+}
 
+impl LogStore for MemStore {
     fn append_logs(&self, lines: &[LogLine]) -> Result<(), StateError> {
         let mut inner = self.inner();
         for l in lines {
@@ -254,7 +265,9 @@ impl StateStore for MemStore {
             .cloned()
             .collect())
     }
+}
 
+impl WorkflowStore for MemStore {
     fn put_workflow_run(&self, run: &WorkflowRun) -> Result<(), StateError> {
         self.inner()
             .workflow_runs

@@ -1,82 +1,32 @@
-//! `StateStore`: what every state backend provides, and the errors it
-//! reports. Locking with a timeout is built on `try_lock` here, once.
+//! The store traits, one per concept of recorded state: resources,
+//! the intent journal, apply history, the lock, job logs and workflow
+//! runs. [`StateStore`] is all of them together (implemented for every
+//! type that implements the parts), so callers that need everything take
+//! one `&dyn StateStore` and a store is built one trait at a time.
+//!
+//! The traits are synchronous. Every method is one short transaction:
+//! the planner reads recorded state once into memory before planning, and
+//! the apply engine writes a row or an intent around provider calls that
+//! take seconds, so a store call never sits on the hot path. A store whose
+//! client is asynchronous (PostgreSQL behind a connection pool) runs each
+//! call through `tokio::task::block_in_place` (the CLI's runtimes are
+//! multi-threaded), which hands the worker's other tasks to another thread
+//! while the query waits, so it never stalls the runtime.
+//!
+//! Locking with a timeout is built on [`StateLock::try_lock`] here, once.
 
 use std::time::{Duration, Instant};
 
 use dstack_schemas::addr::ResourceAddr;
 
+pub use crate::error::StateError;
 use crate::model::{
     ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
     RecordedResource, WorkflowJob, WorkflowRun,
 };
 
-/// Everything that can go wrong with recorded state.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Another operation holds the lock.
-    #[error("state is locked by {} ({}, lock id {}) since {}", .0.request.holder, .0.request.operation, .0.id, format_ms(.0.created_at))]
-    Locked(LockInfo),
-    /// A write expected another version (someone changed the row meanwhile).
-    #[error("state row {address} changed meanwhile (expected {expected}, found {found})")]
-    Conflict {
-        /// The row.
-        address: ResourceAddr,
-        /// What the writer expected.
-        expected: String,
-        /// What is there.
-        found: String,
-    },
-    /// No lock with this id.
-    #[error("no lock with id `{0}` is held")]
-    NoSuchLock(String),
-    /// The database was written by a newer dstack.
-    #[error(
-        "state at {path} has schema version {found}, newer than this dstack understands ({known}); upgrade dstack"
-    )]
-    TooNew {
-        /// Database path.
-        path: String,
-        /// Version found.
-        found: i64,
-        /// Newest version known here.
-        known: i64,
-    },
-    /// The file is not a state database, or is damaged.
-    #[error("state at {path} is unreadable: {reason}")]
-    Corrupt {
-        /// Database path.
-        path: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// A stored value did not decode.
-    #[error("state row {address} is damaged: {reason}")]
-    BadRow {
-        /// The row.
-        address: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The database failed.
-    #[error("state database error")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A file operation failed.
-    #[error("state file error")]
-    Io(#[from] std::io::Error),
-}
-
-fn format_ms(ms: i64) -> String {
-    let secs = (crate::model::now_ms() - ms).max(0) / 1000;
-    match secs {
-        s if s < 120 => format!("{s}s ago"),
-        s if s < 7200 => format!("{}m ago", s / 60),
-        s => format!("{}h ago", s / 3600),
-    }
-}
-
-/// Recorded state. Every method is a short transaction; implementations
-/// are safe to share between threads.
-pub trait StateStore: Send + Sync {
+/// The recorded resources, one row per address, and the state's identity.
+pub trait ResourceStore: Send + Sync {
     /// A UUID fixed when the state was created.
     fn lineage(&self) -> Result<String, StateError>;
 
@@ -96,7 +46,11 @@ pub trait StateStore: Send + Sync {
 
     /// Removes a row if the current one matches `expected`.
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError>;
+}
 
+/// The intent journal: a row before every provider call, finished after
+/// it, so a crashed apply can be settled.
+pub trait IntentJournal: Send + Sync {
     /// Journals a provider call about to happen; returns its id.
     fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError>;
 
@@ -113,7 +67,10 @@ pub trait StateStore: Send + Sync {
 
     /// All intents of one apply, in order.
     fn intents_of(&self, apply_id: &str) -> Result<Vec<Intent>, StateError>;
+}
 
+/// The history of applies and destroys.
+pub trait ApplyHistory: Send + Sync {
     /// Records the start of an apply; returns its id.
     fn begin_apply(
         &self,
@@ -132,7 +89,10 @@ pub trait StateStore: Send + Sync {
 
     /// The newest applies first.
     fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>, StateError>;
+}
 
+/// The one lock that keeps two mutating operations apart.
+pub trait StateLock: Send + Sync {
     /// Takes the lock now or fails with [`StateError::Locked`]. A lock whose
     /// holder process is gone (same host) is broken and replaced.
     fn try_lock(&self, request: &LockRequest) -> Result<LockInfo, StateError>;
@@ -142,7 +102,10 @@ pub trait StateStore: Send + Sync {
 
     /// The lock, if held.
     fn current_lock(&self) -> Result<Option<LockInfo>, StateError>;
+}
 
+/// Job logs copied from runners, so they outlive runners and instances.
+pub trait LogStore: Send + Sync {
     /// Appends job log lines (ignores lines already stored at the same offset).
     fn append_logs(&self, lines: &[LogLine]) -> Result<(), StateError>;
 
@@ -153,7 +116,10 @@ pub trait StateStore: Send + Sync {
         submission: Option<u32>,
         after_offset: Option<u64>,
     ) -> Result<Vec<LogLine>, StateError>;
+}
 
+/// Runs of 2022-format workflows and their jobs.
+pub trait WorkflowStore: Send + Sync {
     /// Records a workflow run (insert or replace).
     fn put_workflow_run(&self, run: &WorkflowRun) -> Result<(), StateError>;
 
@@ -173,10 +139,22 @@ pub trait StateStore: Send + Sync {
     fn done_workflow_job(&self, input_hash: &str) -> Result<Option<WorkflowJob>, StateError>;
 }
 
+/// Recorded state: every part. Implemented for every type that implements
+/// them all; use the parts where a caller needs only one.
+pub trait StateStore:
+    ResourceStore + IntentJournal + ApplyHistory + StateLock + LogStore + WorkflowStore
+{
+}
+
+impl<T> StateStore for T where
+    T: ResourceStore + IntentJournal + ApplyHistory + StateLock + LogStore + WorkflowStore + ?Sized
+{
+}
+
 /// Takes the lock, retrying with backoff (100 ms doubling to 2 s) until
 /// `timeout`; then fails naming the holder.
 pub fn acquire_lock(
-    store: &dyn StateStore,
+    store: &dyn StateLock,
     request: &LockRequest,
     timeout: Duration,
 ) -> Result<LockInfo, StateError> {

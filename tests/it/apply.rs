@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dstack_state::StateStore;
+use dstack_state::StateLock;
 
 use crate::harness::{dstack_bin, root};
 use crate::plan_cases::{CaseProject, redact};

@@ -1,0 +1,66 @@
+//! The [`IntentJournal`] and [`ApplyHistory`] suites: intents open until
+//! finished, applies newest first with their outcome and summary.
+
+use super::fixtures::addr;
+use crate::model::{IntentOutcome, NewIntent};
+use crate::store::{ApplyHistory, IntentJournal};
+
+/// Runs every intent-journal check against `store` (which must start empty).
+pub fn conformance(store: &dyn IntentJournal) {
+    let intent = NewIntent {
+        apply_id: "apply-1".into(),
+        address: addr("fleet/a/instance/0"),
+        operation: "create".into(),
+        token: "tok-1".into(),
+        provider: Some("fake".into()),
+        payload: Some(serde_json::json!({"spec": {"nodes": 1}})),
+    };
+    let id = store.begin_intent(&intent).expect("begin");
+    let other = store
+        .begin_intent(&NewIntent {
+            apply_id: "apply-2".into(),
+            token: "tok-2".into(),
+            payload: None,
+            ..intent.clone()
+        })
+        .expect("begin another");
+    let open = store.open_intents().expect("open");
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0].intent, intent);
+    assert_eq!(open[1].id, other);
+    store
+        .finish_intent(id, IntentOutcome::Done, Some("i-9"))
+        .expect("finish");
+    let open = store.open_intents().expect("open");
+    assert_eq!(open.len(), 1, "a finished intent is no longer open");
+    assert_eq!(open[0].id, other);
+    let all = store.intents_of("apply-1").expect("of apply");
+    assert_eq!(all.len(), 1, "intents of another apply are not listed");
+    assert_eq!(all[0].outcome, Some(IntentOutcome::Done));
+    assert_eq!(all[0].detail.as_deref(), Some("i-9"));
+    store
+        .finish_intent(other, IntentOutcome::Abandoned, None)
+        .expect("finish");
+}
+
+/// Runs every apply-history check against `store` (which must start empty).
+pub fn history_conformance(store: &dyn ApplyHistory) {
+    let first = store
+        .begin_apply("plan-1", "me@host", "apply")
+        .expect("begin apply");
+    store
+        .finish_apply(&first, "succeeded", &serde_json::json!({"created": 2}))
+        .expect("finish");
+    let second = store
+        .begin_apply("plan-2", "me@host", "destroy")
+        .expect("begin apply");
+    let history = store.applies(10).expect("history");
+    assert_eq!(history[0].id, second, "newest first");
+    assert_eq!(history[0].outcome, None, "a running apply has no outcome");
+    assert_eq!(history[1].outcome.as_deref(), Some("succeeded"));
+    assert_eq!(history[1].summary["created"], 2);
+    assert_eq!(store.applies(1).expect("history").len(), 1, "limit");
+    store
+        .finish_apply(&second, "failed", &serde_json::json!({}))
+        .expect("finish");
+}

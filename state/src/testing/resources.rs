@@ -1,0 +1,90 @@
+//! The [`ResourceStore`] suite: rows round-trip, versions guard writes,
+//! listing is in address order, the lineage is stable.
+
+use dstack_schemas::addr::ResourceAddr;
+
+use super::fixtures::{addr, resource};
+use crate::model::Expected;
+use crate::store::{ResourceStore, StateError};
+
+/// Runs every resource check against `store` (which must start empty).
+pub fn conformance(store: &dyn ResourceStore) {
+    lineage_is_stable(store);
+    rows_round_trip(store);
+    versions_guard_writes(store);
+    list_is_ordered(store);
+}
+
+fn lineage_is_stable(store: &dyn ResourceStore) {
+    let a = store.lineage().expect("lineage");
+    assert!(a.len() >= 16, "lineage too short: {a}");
+    assert_eq!(store.lineage().expect("lineage"), a, "lineage changed");
+}
+
+fn rows_round_trip(store: &dyn ResourceStore) {
+    let r = resource("fleet/pool/instance/0");
+    let stored = store.put(&r, Expected::Absent).expect("put");
+    assert_eq!(stored.version, 1);
+    let back = store.get(&r.address).expect("get").expect("row exists");
+    assert_eq!(back.spec, r.spec);
+    assert_eq!(back.price_per_hour, r.price_per_hour);
+    assert_eq!(back.offer, r.offer);
+    assert_eq!(back.data, r.data);
+    assert_eq!(back.provider_id, r.provider_id);
+    assert_eq!(back.version, 1);
+    store
+        .remove(&r.address, Expected::Version(1))
+        .expect("remove");
+    assert!(store.get(&r.address).expect("get").is_none());
+}
+
+fn versions_guard_writes(store: &dyn ResourceStore) {
+    let r = resource("volume/data");
+    store.put(&r, Expected::Absent).expect("first put");
+    assert!(
+        matches!(
+            store.put(&r, Expected::Absent),
+            Err(StateError::Conflict { .. })
+        ),
+        "double create allowed"
+    );
+    let v2 = store.put(&r, Expected::Version(1)).expect("update at v1");
+    assert_eq!(v2.version, 2);
+    assert!(
+        matches!(
+            store.put(&r, Expected::Version(1)),
+            Err(StateError::Conflict { .. })
+        ),
+        "stale write allowed"
+    );
+    assert!(matches!(
+        store.remove(&r.address, Expected::Version(1)),
+        Err(StateError::Conflict { .. })
+    ));
+    store.remove(&r.address, Expected::Any).expect("remove any");
+}
+
+fn list_is_ordered(store: &dyn ResourceStore) {
+    for a in [
+        "run/b",
+        "fleet/a/instance/10",
+        "fleet/a/instance/2",
+        "fleet/a",
+        "run/a/job/0",
+    ] {
+        store.put(&resource(a), Expected::Absent).expect("put");
+    }
+    let listed: Vec<String> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort_by_key(|a| a.parse::<ResourceAddr>().expect("addr"));
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.len(), 5);
+    for a in listed {
+        store.remove(&addr(&a), Expected::Any).expect("cleanup");
+    }
+}
