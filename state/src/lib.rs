@@ -16,8 +16,8 @@ pub mod testing;
 
 pub use error::StateError;
 pub use model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, WorkflowJob, WorkflowRun, now_ms,
+    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
+    NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 pub use store::{
     ApplyHistory, IntentJournal, LogStore, ResourceStore, StateLock, StateStore, WorkflowStore,

@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use dstack_schemas::addr::ResourceAddr;
 
 use crate::model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, WorkflowJob, WorkflowRun, now_ms,
+    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
+    NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 use crate::sqlite::random_id;
 use crate::store::{
@@ -22,7 +22,8 @@ struct Inner {
     intents: Vec<Intent>,
     applies: Vec<ApplyRecord>,
     lock: Option<LockInfo>,
-    logs: BTreeMap<(String, u32, u64), LogLine>,
+    logs: BTreeMap<(String, String, u64), LogLine>,
+    submissions: BTreeMap<String, Vec<LogSubmission>>,
     workflow_runs: BTreeMap<String, WorkflowRun>,
     workflow_jobs: Vec<WorkflowJob>,
 }
@@ -226,13 +227,60 @@ impl StateLock for MemStore {
     }
 }
 
+impl Inner {
+    fn record_submission(&mut self, job: &str, id: &str, instance: Option<&str>) -> LogSubmission {
+        let known = self.submissions.entry(job.to_string()).or_default();
+        if let Some(s) = known.iter().find(|s| s.id == id) {
+            return s.clone();
+        }
+        let submission = LogSubmission {
+            job: job.to_string(),
+            id: id.to_string(),
+            number: known.len() as u32,
+            instance: instance.map(str::to_string),
+            sealed: false,
+            recorded_at: now_ms(),
+        };
+        known.push(submission.clone());
+        submission
+    }
+}
+
 impl LogStore for MemStore {
+    fn record_submission(
+        &self,
+        job: &str,
+        submission: &str,
+        instance: Option<&str>,
+    ) -> Result<LogSubmission, StateError> {
+        Ok(self.inner().record_submission(job, submission, instance))
+    }
+
+    fn seal_submission(&self, job: &str, submission: &str) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        let known = inner.submissions.get_mut(job).into_iter().flatten();
+        for s in known.filter(|s| s.id == submission) {
+            s.sealed = true;
+        }
+        Ok(())
+    }
+
+    fn submissions(&self, job: &str) -> Result<Vec<LogSubmission>, StateError> {
+        Ok(self
+            .inner()
+            .submissions
+            .get(job)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     fn append_logs(&self, lines: &[LogLine]) -> Result<(), StateError> {
         let mut inner = self.inner();
         for l in lines {
+            inner.record_submission(&l.job, &l.submission, None);
             inner
                 .logs
-                .entry((l.job.clone(), l.submission, l.offset))
+                .entry((l.job.clone(), l.submission.clone(), l.offset))
                 .or_insert_with(|| l.clone());
         }
         Ok(())
@@ -241,27 +289,27 @@ impl LogStore for MemStore {
     fn logs(
         &self,
         job: &str,
-        submission: Option<u32>,
+        submission: Option<&str>,
         after_offset: Option<u64>,
     ) -> Result<Vec<LogLine>, StateError> {
         let inner = self.inner();
-        let submission = submission.unwrap_or_else(|| {
+        let latest = || {
             inner
-                .logs
-                .keys()
-                .filter(|(j, _, _)| j == job)
-                .map(|(_, s, _)| *s)
-                .max()
-                .unwrap_or(0)
-        });
+                .submissions
+                .get(job)
+                .and_then(|s| s.last())
+                .map(|s| s.id.clone())
+        };
+        let Some(submission) = submission.map(str::to_string).or_else(latest) else {
+            return Ok(Vec::new());
+        };
+        let start = (job.to_string(), submission.clone(), 0);
+        let end = (job.to_string(), submission, u64::MAX);
         Ok(inner
             .logs
-            .values()
-            .filter(|l| {
-                l.job == job
-                    && l.submission == submission
-                    && after_offset.is_none_or(|o| l.offset > o)
-            })
+            .range(start..=end)
+            .map(|(_, l)| l)
+            .filter(|l| after_offset.is_none_or(|o| l.offset > o))
             .cloned()
             .collect())
     }

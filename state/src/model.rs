@@ -250,11 +250,12 @@ pub struct LockInfo {
 /// One line of a job's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
-    /// Job address (`run/NAME/job/N`), as text.
+    /// Job address (`run/NAME/job/N`, or a workflow job's key), as text.
     pub job: String,
-    /// Submission number (a resubmitted job starts a new log).
-    pub submission: u32,
-    /// Byte offset in the runner's log.
+    /// The submission it belongs to: the runner's job id. Each time a job
+    /// runs again it is a new submission with a log of its own.
+    pub submission: String,
+    /// Byte offset in the runner's log of that submission.
     pub offset: u64,
     /// Time (ms).
     pub timestamp: i64,
@@ -262,6 +263,24 @@ pub struct LogLine {
     pub stream: String,
     /// The text, without trailing newline.
     pub text: String,
+}
+
+/// One submission of a job: one run of it on a runner, with its own log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSubmission {
+    /// Job address (or workflow job key), as text.
+    pub job: String,
+    /// The runner's job id.
+    pub id: String,
+    /// Its place among the job's submissions: 0 for the first.
+    pub number: u32,
+    /// The instance whose runner holds the log, when known.
+    pub instance: Option<String>,
+    /// Whether state holds the whole log (the runner sealed it and every
+    /// line was copied).
+    pub sealed: bool,
+    /// When first recorded (ms).
+    pub recorded_at: i64,
 }
 
 /// A run of 2022-format workflows (`dstack run WORKFLOW`).

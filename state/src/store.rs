@@ -21,8 +21,8 @@ use dstack_schemas::addr::ResourceAddr;
 
 pub use crate::error::StateError;
 use crate::model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, NewIntent,
-    RecordedResource, WorkflowJob, WorkflowRun,
+    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
+    NewIntent, RecordedResource, WorkflowJob, WorkflowRun,
 };
 
 /// The recorded resources, one row per address, and the state's identity.
@@ -105,15 +105,34 @@ pub trait StateLock: Send + Sync {
 }
 
 /// Job logs copied from runners, so they outlive runners and instances.
+/// Each submission of a job (each run of it on a runner) has a log of its
+/// own, so a job that runs again never continues, or shows, an old one.
 pub trait LogStore: Send + Sync {
-    /// Appends job log lines (ignores lines already stored at the same offset).
+    /// Records a submission of `job` (once; recording it again changes
+    /// nothing) and returns it. `instance` says which runner holds its log.
+    fn record_submission(
+        &self,
+        job: &str,
+        submission: &str,
+        instance: Option<&str>,
+    ) -> Result<LogSubmission, StateError>;
+
+    /// Marks a submission's log as complete in state.
+    fn seal_submission(&self, job: &str, submission: &str) -> Result<(), StateError>;
+
+    /// The submissions of a job, first to latest.
+    fn submissions(&self, job: &str) -> Result<Vec<LogSubmission>, StateError>;
+
+    /// Appends log lines (ignores lines already stored at the same offset
+    /// of the same submission; records submissions not seen before).
     fn append_logs(&self, lines: &[LogLine]) -> Result<(), StateError>;
 
-    /// Log lines of a job after `after_offset`, in order.
+    /// Lines of one submission of a job (the latest with `None`) after
+    /// `after_offset`, in order.
     fn logs(
         &self,
         job: &str,
-        submission: Option<u32>,
+        submission: Option<&str>,
         after_offset: Option<u64>,
     ) -> Result<Vec<LogLine>, StateError>;
 }

@@ -192,6 +192,11 @@ pub enum Command {
         /// Job number (multi-node tasks, replicas).
         #[arg(long, default_value_t = 0)]
         job: u32,
+        /// Which submission's log: 0 is the job's first run, 1 the next
+        /// (after `--replace` or a changed configuration ran it again), ...;
+        /// the latest by default.
+        #[arg(long, value_name = "N")]
+        submission: Option<u32>,
         /// Also print the runner's own lines (pulling, exit, stop).
         #[arg(short = 'd', long)]
         diagnose: bool,

@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_logs.sql"),
     include_str!("migrations/0003_intent_payload.sql"),
     include_str!("migrations/0004_workflows.sql"),
+    include_str!("migrations/0005_log_submissions.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -157,7 +158,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ResourceStore;
+    use crate::store::{LogStore, ResourceStore};
 
     fn temp_path() -> PathBuf {
         std::env::temp_dir()
@@ -192,7 +193,55 @@ mod tests {
             .expect("get")
             .expect("kept");
         assert_eq!(row.version, 3);
-        crate::store::LogStore::append_logs(&store, &[]).expect("logs table exists");
+        store.append_logs(&[]).expect("logs table exists");
+    }
+
+    #[test]
+    fn migrating_logs_keeps_every_line_under_a_submission_of_its_own() {
+        let path = temp_path();
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).expect("v1..v4");
+            }
+            conn.execute_batch(
+                "INSERT INTO meta VALUES ('lineage', 'abcdefabcdefabcdef');
+                 INSERT INTO logs VALUES ('run/r/job/0', 0, 0, 5, 'stdout', 'first run');
+                 INSERT INTO logs VALUES ('run/r/job/0', 0, 10, 6, 'stdout', 'first run, line 2');
+                 INSERT INTO logs VALUES ('run/r/job/0', 1, 0, 7, 'stdout', 'second run');
+                 INSERT INTO logs VALUES ('workflow/w-1/train', 0, 0, 8, 'stdout', 'training');
+                 INSERT INTO workflow_jobs VALUES ('w-1', 'train', 'h', 'done', 9, '{\"runner_job\": \"j-77\"}');",
+            )
+            .expect("v4 rows");
+            conn.pragma_update(None, "user_version", 4)
+                .expect("version");
+        }
+        let store = SqliteStore::open(&path).expect("migrate");
+        let ids: Vec<(String, u32)> = store
+            .submissions("run/r/job/0")
+            .expect("submissions")
+            .into_iter()
+            .map(|s| (s.id, s.number))
+            .collect();
+        assert_eq!(
+            ids,
+            [("legacy-0".to_string(), 0), ("legacy-1".to_string(), 1)]
+        );
+        let texts = |job: &str, submission: Option<&str>| -> Vec<String> {
+            store
+                .logs(job, submission, None)
+                .expect("logs")
+                .into_iter()
+                .map(|l| l.text)
+                .collect()
+        };
+        assert_eq!(texts("run/r/job/0", None), ["second run"]);
+        assert_eq!(
+            texts("run/r/job/0", Some("legacy-0")),
+            ["first run", "first run, line 2"]
+        );
+        assert_eq!(texts("workflow/w-1/train", Some("j-77")), ["training"]);
     }
 
     #[test]

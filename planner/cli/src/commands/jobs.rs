@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use dstack_planner::apply::JobRuntime;
 use dstack_planner::plan::FINISHED_STATUSES;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
-use dstack_state::{LogLine, RecordedResource, StateStore};
+use dstack_state::{RecordedResource, StateStore};
 use serde::Serialize;
 
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
 use crate::runtime::sync::{self, JobRef};
+
+use super::logs::{print_lines, print_stored};
 
 /// One job as `ps` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -281,7 +283,7 @@ fn render_ps(views: &[RunView]) -> String {
 }
 
 /// Opens the project with its runtime and an async runtime.
-fn open(
+pub(super) fn open(
     options: &ProjectOptions,
 ) -> Result<(Project, Arc<dyn JobRuntime>, tokio::runtime::Runtime), CliError> {
     let project = Project::open(options)?;
@@ -367,7 +369,7 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
     }
 }
 
-fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
+pub(super) fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
     let jobs = sync::job_refs(project.state.as_ref(), Some(run)).map_err(CliError::Usage)?;
     if jobs.is_empty() {
         let known = project.state.get(&ResourceAddr::Run(run.into()))?.is_some();
@@ -380,7 +382,7 @@ fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
     Ok(jobs)
 }
 
-fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
+pub(super) fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
     jobs.iter()
         .find(|j| matches!(j.row.address, ResourceAddr::Job(_, n) if n == index))
         .ok_or_else(|| {
@@ -392,90 +394,6 @@ fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
                     .join(", ")
             ))
         })
-}
-
-/// Prints log lines: output to stdout, errors to stderr, the runner's own
-/// lines (only with `diagnose`) to stderr; one write per stream per batch.
-pub fn print_lines(lines: &[LogLine], diagnose: bool) {
-    let mut out = String::new();
-    let mut err = String::new();
-    for line in lines {
-        match line.stream.as_str() {
-            "stdout" => {
-                out.push_str(&line.text);
-                out.push('\n');
-            }
-            "stderr" => {
-                err.push_str(&line.text);
-                err.push('\n');
-            }
-            _ if diagnose => {
-                err.push_str("[runner] ");
-                err.push_str(&line.text);
-                err.push('\n');
-            }
-            _ => {}
-        }
-    }
-    if !out.is_empty() {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
-    }
-    if !err.is_empty() {
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(err.as_bytes());
-        let _ = stderr.flush();
-    }
-}
-
-/// Prints what state holds of a job's log.
-fn print_stored(state: &dyn StateStore, job: &JobRef, diagnose: bool) -> Result<(), CliError> {
-    print_lines(
-        &state.logs(&job.log_key(), Some(job.submission), None)?,
-        diagnose,
-    );
-    Ok(())
-}
-
-/// `dstack logs RUN`.
-pub fn logs(
-    options: &ProjectOptions,
-    run: &str,
-    follow: bool,
-    job_index: u32,
-    diagnose: bool,
-) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    if super::workflows::is_workflow_run(project.state.as_ref(), run)? {
-        return super::workflows::logs(&project, runtime.as_ref(), &rt, run, follow, diagnose);
-    }
-    let jobs = jobs_of(&project, run)?;
-    let job = pick_job(&jobs, job_index)?.clone();
-    print_stored(project.state.as_ref(), &job, diagnose)?;
-    let sealed = job.row.data.get("logs_sealed").and_then(|s| s.as_bool()) == Some(true);
-    if sealed {
-        return Ok(0);
-    }
-    let wait = if follow {
-        Duration::from_secs(5)
-    } else {
-        Duration::ZERO
-    };
-    let mut printer = |l: &[LogLine]| print_lines(l, diagnose);
-    let copied = rt.block_on(async {
-        tokio::select! {
-            r = sync::copy_logs(project.state.as_ref(), runtime.as_ref(), &job, wait, &mut printer) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    if let Some(Err(e)) = copied {
-        eprintln!(
-            "warning: the rest of the log is on the runner, which cannot be asked now: {}",
-            e.message
-        );
-    }
-    Ok(0)
 }
 
 /// `dstack stop RUN...`.
@@ -580,7 +498,8 @@ pub fn attach(
 ) -> Result<i32, CliError> {
     let jobs = jobs_of(project, run)?;
     let job = pick_job(&jobs, job_index)?.clone();
-    print_stored(project.state.as_ref(), &job, diagnose)?;
+    let source = job.log_source();
+    print_stored(project.state.as_ref(), &source, diagnose)?;
     let started = Instant::now();
     let followed = rt.block_on(async {
         let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
@@ -589,7 +508,7 @@ pub fn attach(
                 match sync::copy_logs(
                     project.state.as_ref(),
                     runtime.as_ref(),
-                    &job,
+                    &source,
                     Duration::from_secs(5),
                     &mut |l| print_lines(l, diagnose),
                 )

@@ -2,6 +2,7 @@
 
 mod apply;
 mod jobs;
+mod logs;
 mod offer;
 mod plan;
 mod schema;
@@ -96,8 +97,18 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             run,
             follow,
             job,
+            submission,
             diagnose,
-        } => jobs::logs(&project, &run, follow, job, diagnose),
+        } => logs::logs(
+            &project,
+            logs::LogsOptions {
+                run,
+                follow,
+                job,
+                submission,
+                diagnose,
+            },
+        ),
         Command::Stop { runs, abort, yes } => jobs::stop(&project, &runs, abort, yes),
         Command::Attach { run, job, diagnose } => {
             jobs::attach_command(&project, &run, job, diagnose)

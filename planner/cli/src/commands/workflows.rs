@@ -299,7 +299,7 @@ pub fn logs(
     for job in jobs {
         let origin = job.reused_from.clone().unwrap_or(job.run.clone());
         let key = workflows::log_key(&origin, &job.workflow);
-        let lines = project.state.logs(&key, Some(0), None)?;
+        let lines = project.state.logs(&key, None, None)?;
         if diagnose {
             for line in lines.iter().filter(|l| l.stream == "runner") {
                 eprintln!("[{}] [runner] {}", job.workflow, line.text);

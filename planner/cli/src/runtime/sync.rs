@@ -9,7 +9,7 @@ use std::time::Duration;
 use dstack_planner::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
 use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
-use dstack_state::{Expected, LogLine, RecordedResource, StateStore};
+use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
 
 use super::RUNTIME_NAME;
 
@@ -18,12 +18,10 @@ use super::RUNTIME_NAME;
 pub struct JobRef {
     /// The row.
     pub row: RecordedResource,
-    /// Runner job id.
+    /// Runner job id: the job's current submission.
     pub job_id: String,
     /// Where it runs.
     pub instance: InstanceTarget,
-    /// Submission number (keys its log).
-    pub submission: u32,
 }
 
 impl JobRef {
@@ -32,10 +30,31 @@ impl JobRef {
         self.row.address.to_string()
     }
 
+    /// Where the log of the job's current submission is.
+    pub fn log_source(&self) -> LogSource {
+        LogSource {
+            job: self.log_key(),
+            submission: self.job_id.clone(),
+            instance: self.instance.clone(),
+        }
+    }
+
     /// Whether the recorded status is final.
     pub fn finished(&self) -> bool {
         FINISHED.contains(&self.row.status.as_str())
     }
+}
+
+/// The log of one submission of a job: in state under `job` and
+/// `submission`, and on the runner of `instance` as job `submission`.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    /// Key of the job's log lines in state.
+    pub job: String,
+    /// The runner's job id.
+    pub submission: String,
+    /// Whose runner holds the log.
+    pub instance: InstanceTarget,
 }
 
 pub use dstack_planner::apply::instance_target;
@@ -48,16 +67,10 @@ pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef>
     let job_id = row.provider_id.clone()?;
     let instance = dstack_planner::apply::job_instance(row)?;
     let instance = instance_target(state, &instance).ok()?;
-    let submission = row
-        .data
-        .get("submission")
-        .and_then(|s| s.as_u64())
-        .unwrap_or(0) as u32;
     Some(JobRef {
         row: row.clone(),
         job_id,
         instance,
-        submission,
     })
 }
 
@@ -104,13 +117,23 @@ pub async fn refresh_job(
         },
         Err(e) => return Err(e),
     };
+    // Recorded on first sight, so a job's submissions are numbered in the
+    // order they ran even when nobody looked at their logs (best effort: a
+    // read-only state records nothing).
+    let _ = record_submission(state, &job.log_source());
     let finished = FINISHED.contains(&now.status.as_str());
     // A finished job's log is sealed: copy the rest of it before recording
     // the end, so a finished row means a complete log in state.
     let logs_sealed = finished
-        && copy_logs(state, runtime, job, Duration::ZERO, &mut |_| {})
-            .await
-            .unwrap_or(false);
+        && copy_logs(
+            state,
+            runtime,
+            &job.log_source(),
+            Duration::ZERO,
+            &mut |_| {},
+        )
+        .await
+        .unwrap_or(false);
     let mut row = job.row.clone();
     let exit_code = serde_json::json!(now.exit_code);
     let reason = serde_json::json!(now.reason);
@@ -166,10 +189,22 @@ fn stream_name(runner: &str) -> &'static str {
     }
 }
 
-/// The last log line stored for a job.
-pub fn last_stored(state: &dyn StateStore, job: &JobRef) -> Option<LogLine> {
+/// Records the submission a log belongs to, with the instance holding it.
+pub fn record_submission(
+    state: &dyn StateStore,
+    source: &LogSource,
+) -> Result<LogSubmission, StateError> {
+    state.record_submission(
+        &source.job,
+        &source.submission,
+        Some(&source.instance.address.to_string()),
+    )
+}
+
+/// The last log line stored of a submission.
+pub fn last_stored(state: &dyn StateStore, source: &LogSource) -> Option<LogLine> {
     state
-        .logs(&job.log_key(), Some(job.submission), None)
+        .logs(&source.job, Some(&source.submission), None)
         .ok()
         .and_then(|lines| lines.into_iter().last())
 }
@@ -180,67 +215,105 @@ const STATE_BATCH_LINES: usize = 20_000;
 /// Longest a followed line waits to be written to state.
 const STATE_BATCH_AGE: Duration = Duration::from_millis(500);
 
-/// Copies the job's log from its runner into state, from after the last
-/// stored line, handing each new page of lines to `on_lines` as it
+/// Log lines on their way into state, written in batches. A state that
+/// cannot be written (read-only) keeps none of them, and that is no error:
+/// the lines are still shown, and the runner keeps them.
+struct Batch<'s> {
+    state: &'s dyn StateStore,
+    pending: Vec<LogLine>,
+    since_flush: std::time::Instant,
+    writable: bool,
+}
+
+impl<'s> Batch<'s> {
+    fn new(state: &'s dyn StateStore, writable: bool) -> Self {
+        Self {
+            state,
+            pending: Vec::new(),
+            since_flush: std::time::Instant::now(),
+            writable,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.pending.len() >= STATE_BATCH_LINES || self.since_flush.elapsed() >= STATE_BATCH_AGE
+    }
+
+    fn flush(&mut self) -> Result<(), RuntimeError> {
+        self.since_flush = std::time::Instant::now();
+        if self.pending.is_empty() || !self.writable {
+            self.pending.clear();
+            return Ok(());
+        }
+        match self.state.append_logs(&self.pending) {
+            Ok(()) => {}
+            Err(StateError::ReadOnly { .. }) => self.writable = false,
+            Err(e) => return Err(RuntimeError::new(format!("cannot store log lines: {e}"))),
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// Copies a submission's log from its runner into state, from after the
+/// last stored line, handing each new page of lines to `on_lines` as it
 /// arrives. With `wait` > 0 it follows the log until it is sealed.
 /// Returns whether it is sealed.
 pub async fn copy_logs(
     state: &dyn StateStore,
     runtime: &dyn JobRuntime,
-    job: &JobRef,
+    source: &LogSource,
     wait: Duration,
     on_lines: &mut dyn FnMut(&[LogLine]),
 ) -> Result<bool, RuntimeError> {
-    let last = last_stored(state, job);
+    let mut batch = Batch::new(state, record_submission(state, source).is_ok());
+    let last = last_stored(state, source);
     let mut offset = last.as_ref().map_or(0, |l| l.offset);
     let mut seen = last.map(|l| l.offset);
-    let mut pending: Vec<LogLine> = Vec::new();
-    let mut since_flush = std::time::Instant::now();
-    let store = |pending: &mut Vec<LogLine>| -> Result<(), RuntimeError> {
-        if !pending.is_empty() {
-            state
-                .append_logs(pending)
-                .map_err(|e| RuntimeError::new(format!("cannot store log lines: {e}")))?;
-            pending.clear();
-        }
-        Ok(())
-    };
     loop {
-        let page: RuntimeLogPage =
-            match runtime.logs(&job.job_id, &job.instance, offset, wait).await {
-                Ok(p) => p,
-                Err(e) => {
-                    store(&mut pending)?;
-                    return Err(e);
-                }
-            };
-        let fresh: Vec<LogLine> = page
-            .lines
-            .iter()
-            .filter(|l| seen.is_none_or(|s| l.offset > s))
-            .map(|l| LogLine {
-                job: job.log_key(),
-                submission: job.submission,
-                offset: l.offset,
-                timestamp: l.timestamp,
-                stream: stream_name(&l.stream).to_string(),
-                text: l.text.clone(),
-            })
-            .collect();
+        let page: RuntimeLogPage = match runtime
+            .logs(&source.submission, &source.instance, offset, wait)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                batch.flush()?;
+                return Err(e);
+            }
+        };
+        let fresh = fresh_lines(source, &page, seen);
         if !fresh.is_empty() {
             on_lines(&fresh);
             seen = fresh.last().map(|l| l.offset);
-            pending.extend(fresh);
+            batch.pending.extend(fresh);
         }
         let progressed = page.next > offset;
         offset = page.next;
         let done = page.sealed || (wait.is_zero() && !progressed);
-        if done || pending.len() >= STATE_BATCH_LINES || since_flush.elapsed() >= STATE_BATCH_AGE {
-            store(&mut pending)?;
-            since_flush = std::time::Instant::now();
+        if done || batch.due() {
+            batch.flush()?;
         }
         if done {
+            if page.sealed && batch.writable {
+                let _ = state.seal_submission(&source.job, &source.submission);
+            }
             return Ok(page.sealed);
         }
     }
+}
+
+/// The lines of a page after the last one seen, as state stores them.
+fn fresh_lines(source: &LogSource, page: &RuntimeLogPage, seen: Option<u64>) -> Vec<LogLine> {
+    page.lines
+        .iter()
+        .filter(|l| seen.is_none_or(|s| l.offset > s))
+        .map(|l| LogLine {
+            job: source.job.clone(),
+            submission: source.submission.clone(),
+            offset: l.offset,
+            timestamp: l.timestamp,
+            stream: stream_name(&l.stream).to_string(),
+            text: l.text.clone(),
+        })
+        .collect()
 }

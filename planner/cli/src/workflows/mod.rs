@@ -323,7 +323,7 @@ pub async fn follow_log(
     let key = log_key(run, workflow);
     let last = engine
         .state
-        .logs(&key, Some(0), None)
+        .logs(&key, Some(job_id), None)
         .ok()
         .and_then(|l| l.last().cloned());
     let mut offset = last.as_ref().map_or(0, |l| l.offset);
@@ -340,7 +340,7 @@ pub async fn follow_log(
             .filter(|e| seen.is_none_or(|s| e.offset > s))
             .map(|e| LogLine {
                 job: key.clone(),
-                submission: 0,
+                submission: job_id.to_string(),
                 offset: e.offset,
                 timestamp: e.record.t,
                 stream: match e.record.s {
