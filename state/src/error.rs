@@ -56,6 +56,14 @@ pub enum StateError {
         /// Why (permission denied, read-only file system, ...).
         reason: String,
     },
+    /// The state file may not even be read.
+    #[error("state at {path} cannot be read: {reason}")]
+    Denied {
+        /// Database path.
+        path: String,
+        /// Why (permission denied).
+        reason: String,
+    },
     /// A stored value did not decode.
     #[error("state row {address} is damaged: {reason}")]
     BadRow {

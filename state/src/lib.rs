@@ -4,20 +4,21 @@
 //!
 //! `model` is the data, `store` the traits every backend implements (one
 //! per concept, [`StateStore`] all of them), `error` what goes wrong,
-//! `sqlite` the default backend, `mem` an in-memory one for tests, and
+//! `status` how a row's status is read, `sqlite` the default backend, `mem` an in-memory one for tests, and
 //! `testing` the conformance suites both must pass.
 
 pub mod error;
 pub mod mem;
 pub mod model;
 pub mod sqlite;
+pub mod status;
 pub mod store;
 pub mod testing;
 
 pub use error::StateError;
 pub use model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
-    NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
+    ApplyRecord, Expected, Forgotten, Intent, IntentOutcome, LockInfo, LockRequest, LogLine,
+    LogSubmission, NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 pub use store::{
     ApplyHistory, IntentJournal, LogStore, ResourceStore, StateLock, StateStore, WorkflowStore,

@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use dstack_schemas::addr::ResourceAddr;
 
 use crate::model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
-    NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
+    ApplyRecord, Expected, Forgotten, Intent, IntentOutcome, LockInfo, LockRequest, LogLine,
+    LogSubmission, NewIntent, RecordedResource, WorkflowJob, WorkflowRun, now_ms,
 };
 use crate::sqlite::random_id;
 use crate::store::{
@@ -19,6 +19,7 @@ use crate::store::{
 #[derive(Default)]
 struct Inner {
     resources: BTreeMap<ResourceAddr, RecordedResource>,
+    forgotten: Vec<Forgotten>,
     intents: Vec<Intent>,
     applies: Vec<ApplyRecord>,
     lock: Option<LockInfo>,
@@ -90,6 +91,40 @@ impl ResourceStore for MemStore {
         expected.check(address, current)?;
         inner.resources.remove(address);
         Ok(())
+    }
+
+    fn forget(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+    ) -> Result<RecordedResource, StateError> {
+        let mut inner = self.inner();
+        let current = inner.resources.get(address).map(|r| r.version);
+        expected.check(address, current)?;
+        let row = inner
+            .resources
+            .remove(address)
+            .ok_or_else(|| StateError::Conflict {
+                address: address.clone(),
+                expected: "a row".into(),
+                found: "no row".into(),
+            })?;
+        if let (Some(provider), Some(id)) = (&row.provider, &row.provider_id) {
+            inner
+                .forgotten
+                .retain(|f| (&f.provider, &f.provider_id) != (provider, id));
+            inner.forgotten.push(Forgotten {
+                address: address.clone(),
+                provider: provider.clone(),
+                provider_id: id.clone(),
+                forgotten_at: now_ms(),
+            });
+        }
+        Ok(row)
+    }
+
+    fn forgotten(&self) -> Result<Vec<Forgotten>, StateError> {
+        Ok(self.inner().forgotten.clone())
     }
 }
 

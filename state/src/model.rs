@@ -66,6 +66,20 @@ impl RecordedResource {
     }
 }
 
+/// A resource `dstack state rm` removed from state on purpose: it still
+/// exists, and the tag sweep lists it as an orphan but never adopts it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// The address it had.
+    pub address: ResourceAddr,
+    /// Backend that holds it.
+    pub provider: String,
+    /// The backend's id.
+    pub provider_id: String,
+    /// When it was forgotten (ms).
+    pub forgotten_at: i64,
+}
+
 /// What a write expects to find (optimistic concurrency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {

@@ -21,8 +21,8 @@ use dstack_schemas::addr::ResourceAddr;
 
 pub use crate::error::StateError;
 use crate::model::{
-    ApplyRecord, Expected, Intent, IntentOutcome, LockInfo, LockRequest, LogLine, LogSubmission,
-    NewIntent, RecordedResource, WorkflowJob, WorkflowRun,
+    ApplyRecord, Expected, Forgotten, Intent, IntentOutcome, LockInfo, LockRequest, LogLine,
+    LogSubmission, NewIntent, RecordedResource, WorkflowJob, WorkflowRun,
 };
 
 /// The recorded resources, one row per address, and the state's identity.
@@ -46,6 +46,18 @@ pub trait ResourceStore: Send + Sync {
 
     /// Removes a row if the current one matches `expected`.
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError>;
+
+    /// Removes a row that matches `expected` on purpose, remembering the
+    /// resource it records (when it has a provider id) as [`Forgotten`];
+    /// returns the row removed.
+    fn forget(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+    ) -> Result<RecordedResource, StateError>;
+
+    /// Every resource forgotten so far.
+    fn forgotten(&self) -> Result<Vec<Forgotten>, StateError>;
 }
 
 /// The intent journal: a row before every provider call, finished after

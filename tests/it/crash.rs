@@ -155,3 +155,98 @@ fn killing_apply_at_any_point_creates_nothing_twice() {
     }
     eprintln!("resources adopted across rounds: {adopted}");
 }
+
+/// A project of the crash test on the slow fake cloud.
+fn crash_project(name: &str, latency_ms: u64) -> CaseProject {
+    let case = crate::harness::root().join("tests/cases/plan/first-apply");
+    let p = CaseProject::new(name, &case);
+    for (file, text) in CONFIGS {
+        std::fs::write(p.dir.join(file), text).expect("config");
+    }
+    std::fs::write(
+        p.dir.join(".dstack/backends.yml"),
+        format!("backends:\n  - type: fake\n    name: aws\n    catalog: catalog.json\n    state_file: fake-cloud.json\n    latency_ms: {latency_ms}\nlocal:\n  runtime: fake\n  enabled: false\n"),
+    )
+    .expect("backends");
+    p
+}
+
+/// The issue-8 scenario: the state's write-ahead log is deleted while an
+/// apply runs, then the apply is killed, so every row it wrote is lost.
+/// Before, the emptied state was silently made anew (a new lineage) and
+/// the next apply created 17 live resources for 9 addresses; now the
+/// state keeps its lineage and the next apply adopts what it finds.
+#[test]
+fn losing_the_state_log_mid_apply_creates_nothing_twice() {
+    // By progress, not by time: the log goes after `unlink_at` resources
+    // exist, the apply is killed after `kill_at` (of the 7 it creates).
+    for (round, (unlink_at, kill_at)) in [(1usize, 3usize), (2, 5), (0, 4)].into_iter().enumerate()
+    {
+        let p = crash_project(&format!("wal-{round}"), 400);
+        let mut child = Command::new(dstack_bin())
+            .args(["apply", "-y", "--parallelism", "3"])
+            .current_dir(&p.dir)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let wal = p.dir.join(".dstack/state.db-wal");
+        wait_until(&p, round, |n| n >= unlink_at && wal.exists());
+        std::fs::remove_file(&wal).expect("delete the state's log");
+        wait_until(&p, round, |n| n >= kill_at);
+        let _ = child.kill();
+        let _ = child.wait();
+        let created = alive_by_address(&p.dir).len();
+        let kept = recorded_ids(&p).len();
+        assert!(
+            created > kept,
+            "round {round}: no row was lost ({created} created, {kept} recorded)"
+        );
+        let plan = String::from_utf8_lossy(&p.dstack(&["plan"]).stderr).to_string();
+        assert!(
+            plan.contains("tagged by this state but not recorded (its row was lost)"),
+            "round {round}: {plan}"
+        );
+
+        let out = p.dstack(&["apply", "-y"]);
+        assert!(
+            out.status.success(),
+            "round {round}: apply after the loss failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let alive = alive_by_address(&p.dir);
+        for (address, ids) in &alive {
+            assert_eq!(ids.len(), 1, "round {round}: {address} exists as {ids:?}");
+        }
+        let alive_ids: BTreeMap<String, String> = alive
+            .iter()
+            .map(|(a, ids)| (a.clone(), ids[0].clone()))
+            .collect();
+        assert_eq!(
+            alive_ids,
+            recorded_ids(&p),
+            "round {round}: cloud and state disagree"
+        );
+        let again = p.dstack(&["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "round {round}: not converged:\n{}",
+            String::from_utf8_lossy(&again.stdout)
+        );
+    }
+}
+
+/// Polls the fake cloud until `done(live resources)` (or fails after 30 s).
+fn wait_until(p: &CaseProject, round: usize, done: impl Fn(usize) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(alive_by_address(&p.dir).values().map(Vec::len).sum()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "round {round}: the apply stalled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

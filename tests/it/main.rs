@@ -14,4 +14,6 @@ mod jobs;
 mod logs;
 mod plan_cases;
 mod schemas;
+mod state_file;
+mod status;
 mod workflows;

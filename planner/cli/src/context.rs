@@ -19,6 +19,7 @@ use dstack_schemas::backends::{BackendConfig, BackendsFile, LocalConfig, load_ba
 use dstack_schemas::config::ConfigDocument;
 use dstack_schemas::offer::Catalog;
 use dstack_state::StateStore;
+use dstack_state::mem::MemStore;
 use dstack_state::sqlite::SqliteStore;
 
 use crate::error::CliError;
@@ -42,13 +43,77 @@ pub struct Project {
     pub name: String,
     /// Recorded state.
     pub state: Arc<dyn StateStore>,
+    /// The state file.
+    pub state_file: StateFile,
     /// Backend settings.
     pub backends: BackendsFile,
 }
 
+/// Where state lives, and its file when there is one.
+pub struct StateFile {
+    /// The database path (`--state`, default `<dir>/.dstack/state.db`).
+    pub path: PathBuf,
+    /// The open database; `None` when there is no file yet and the command
+    /// only reads (it then reads empty state, in memory).
+    sqlite: Option<Arc<SqliteStore>>,
+}
+
+impl StateFile {
+    /// Where the copy taken at the start of each apply or destroy goes.
+    pub fn backup_path(&self) -> PathBuf {
+        backup_path(&self.path)
+    }
+
+    /// Copies the state to [`Self::backup_path`] (nothing to copy without a
+    /// file). Every page is read, so a damaged state fails here, before
+    /// anything changes, and the last good copy stays.
+    pub fn backup(&self) -> Result<(), CliError> {
+        match &self.sqlite {
+            Some(store) => Ok(store.backup_to(&self.backup_path())?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `<state file>.backup`.
+pub fn backup_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".backup");
+    PathBuf::from(name)
+}
+
+/// What a command does to the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateAccess<'a> {
+    /// Reads it, and keeps what it learns (job statuses, log lines) when
+    /// it may: a missing file is empty state and is not created; a file this
+    /// process may not write is opened read-only.
+    Read,
+    /// Changes it (apply, destroy, run): a missing file is created, with
+    /// this lineage when given (a saved plan made against no state); a file
+    /// that may not be written is an error.
+    Change {
+        /// Lineage for a state created now.
+        lineage: Option<&'a str>,
+    },
+}
+
 impl Project {
-    /// Opens the project: backends file and state store.
+    /// Opens the project to read its state: backends file and state store.
     pub fn open(options: &ProjectOptions) -> Result<Self, CliError> {
+        Self::open_with(options, StateAccess::Read)
+    }
+
+    /// Opens the project to change its state (creating it if missing).
+    pub fn open_to_change(
+        options: &ProjectOptions,
+        lineage: Option<&str>,
+    ) -> Result<Self, CliError> {
+        Self::open_with(options, StateAccess::Change { lineage })
+    }
+
+    /// Opens the project: backends file and state store.
+    pub fn open_with(options: &ProjectOptions, access: StateAccess<'_>) -> Result<Self, CliError> {
         let dir = options.dir.clone();
         if !dir.is_dir() {
             return Err(CliError::Usage(format!(
@@ -57,11 +122,11 @@ impl Project {
             )));
         }
         let backends = read_backends(&dir)?;
-        let state_path = options
+        let path = options
             .state
             .clone()
             .unwrap_or_else(|| dir.join(".dstack").join("state.db"));
-        let state = SqliteStore::open(&state_path).map_err(CliError::State)?;
+        let (state, sqlite) = open_state(&path, access)?;
         let name = std::env::var("DSTACK_PROJECT").ok().unwrap_or_else(|| {
             dir.canonicalize()
                 .ok()
@@ -71,7 +136,8 @@ impl Project {
         Ok(Self {
             dir,
             name,
-            state: Arc::new(state),
+            state,
+            state_file: StateFile { path, sqlite },
             backends,
         })
     }
@@ -193,6 +259,24 @@ fn aws_provider(
     Err(CliError::Usage(
         "the aws backend is configured, but this dstack was built without it; build with `cargo release-build` or `--features aws`".into(),
     ))
+}
+
+type OpenedState = (Arc<dyn StateStore>, Option<Arc<SqliteStore>>);
+
+fn open_state(path: &Path, access: StateAccess<'_>) -> Result<OpenedState, CliError> {
+    let sqlite = match access {
+        StateAccess::Change { lineage } => SqliteStore::open_or_create(path, lineage)?,
+        StateAccess::Read if !path.exists() => return Ok((Arc::new(MemStore::new()), None)),
+        StateAccess::Read => SqliteStore::open_existing(path)?,
+    };
+    if sqlite.is_read_only() {
+        eprintln!(
+            "note: state at {} is read-only here (permission denied); what this command learns (job statuses, log lines) is not kept",
+            path.display()
+        );
+    }
+    let sqlite = Arc::new(sqlite);
+    Ok((sqlite.clone(), Some(sqlite)))
 }
 
 fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {

@@ -53,16 +53,12 @@ impl CliError {
                     eprintln!("  caused by: {s}");
                     source = s.source();
                 }
-                match e {
-                    StateError::TooNew { .. }
-                    | StateError::Corrupt { .. }
-                    | StateError::BadRow { .. } => {
-                        eprintln!(
-                            "  help: the state file was not changed; restore it from a backup or point --state elsewhere"
-                        );
+                match state_help(&e) {
+                    Some(help) => {
+                        eprintln!("  help: {help}");
                         exit_codes::STATE_ERROR
                     }
-                    _ => exit_codes::UNEXPECTED,
+                    None => exit_codes::UNEXPECTED,
                 }
             }
             Self::PlanErrors(code) => code,
@@ -87,6 +83,39 @@ impl CliError {
             }
         }
     }
+}
+
+/// What to do about a state file that cannot be used (exit code 9); `None`
+/// for other state errors.
+fn state_help(error: &StateError) -> Option<String> {
+    let unchanged = "the state file was left as it is";
+    Some(match error {
+        StateError::Corrupt { path, .. } => {
+            let backup = crate::context::backup_path(std::path::Path::new(path));
+            if backup.exists() {
+                format!(
+                    "{unchanged}. The copy taken at the start of the last apply or destroy is {backup}; restore it with `cp {backup} {path}` (resources created after that copy are adopted from their tags by the next apply), or point --state elsewhere",
+                    backup = backup.display()
+                )
+            } else {
+                format!(
+                    "{unchanged}, and there is no backup ({}) to restore; move it away to start from empty state, or point --state elsewhere",
+                    backup.display()
+                )
+            }
+        }
+        StateError::ReadOnly { .. } => format!(
+            "{unchanged}; nothing is damaged. Make it and its directory writable for this user (or run as their owner), or point --state elsewhere"
+        ),
+        StateError::Denied { .. } => format!(
+            "{unchanged}; nothing is damaged. Make it readable for this user (or run as its owner), or point --state elsewhere"
+        ),
+        StateError::TooNew { .. } => unchanged.to_string(),
+        StateError::BadRow { .. } => {
+            format!("{unchanged}; restore it from a backup or point --state elsewhere")
+        }
+        _ => return None,
+    })
 }
 
 impl From<anyhow::Error> for CliError {

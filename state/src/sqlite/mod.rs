@@ -1,14 +1,19 @@
 //! `SqliteStore`: the default state backend, a SQLite file (WAL, full
-//! sync) at `.dstack/state.db`. `store` opens and migrates it, `rows` reads
-//! its rows into named structs, and one module per store trait holds that
-//! trait's SQL.
+//! sync) at `.dstack/state.db`. `store` is the connection and its error
+//! classifier, `open` opens or creates the file, `migrate` its schema,
+//! `backup` copies it, `rows` reads rows into named structs, and one module
+//! per store trait holds that trait's SQL.
 
+mod backup;
 mod journal;
 mod lock;
 mod logs;
+mod migrate;
+mod open;
 mod resources;
 mod rows;
 mod store;
 mod workflows;
 
-pub use store::{SCHEMA_VERSION, SqliteStore, random_id};
+pub use migrate::SCHEMA_VERSION;
+pub use store::{SqliteStore, random_id};

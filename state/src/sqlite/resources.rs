@@ -4,9 +4,9 @@
 use dstack_schemas::addr::ResourceAddr;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::rows::{RESOURCE_COLUMNS, ResourceRow};
+use super::rows::{RESOURCE_COLUMNS, ResourceRow, bad_row};
 use super::store::SqliteStore;
-use crate::model::{Expected, RecordedResource, now_ms};
+use crate::model::{Expected, Forgotten, RecordedResource, now_ms};
 use crate::store::{ResourceStore, StateError};
 
 fn version_at(conn: &Connection, address: &str) -> Result<Option<u64>, StateError> {
@@ -108,5 +108,86 @@ impl ResourceStore for SqliteStore {
             tx.commit()?;
             Ok(())
         })
+    }
+
+    fn forget(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+    ) -> Result<RecordedResource, StateError> {
+        let row = self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let text = address.to_string();
+            let row = tx
+                .query_row(
+                    &format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE address = ?1"),
+                    [&text],
+                    ResourceRow::read,
+                )
+                .optional()?;
+            expected.check(address, version_at(&tx, &text)?)?;
+            let row = row
+                .ok_or_else(|| StateError::Conflict {
+                    address: address.clone(),
+                    expected: "a row".into(),
+                    found: "no row".into(),
+                })?
+                .decode()?;
+            if let (Some(provider), Some(id)) = (&row.provider, &row.provider_id) {
+                tx.execute(
+                    "INSERT OR REPLACE INTO forgotten (provider, provider_id, address, forgotten_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![provider, id, text, now_ms()],
+                )?;
+            }
+            tx.execute("DELETE FROM resources WHERE address = ?1", [&text])?;
+            tx.commit()?;
+            Ok(row)
+        })?;
+        Ok(row)
+    }
+
+    fn forgotten(&self) -> Result<Vec<Forgotten>, StateError> {
+        let rows: Vec<(String, String, String, i64)> = self.run(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT provider, provider_id, address, forgotten_at FROM forgotten ORDER BY forgotten_at, provider, provider_id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get("provider")?,
+                        r.get("provider_id")?,
+                        r.get("address")?,
+                        r.get("forgotten_at")?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(provider, provider_id, address, forgotten_at)| {
+                Ok(Forgotten {
+                    address: address.parse().map_err(|e| bad_row(&address, e))?,
+                    provider,
+                    provider_id,
+                    forgotten_at,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_row_is_an_error_naming_the_row() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        store.conn().execute(
+            "INSERT INTO resources (kind, address, spec, fingerprint, status, data, created_at, updated_at, version) VALUES ('fleet', 'fleet/x', 'not json', 'fp', 'active', 'null', 1, 1, 1)",
+            [],
+        ).expect("insert");
+        let err = store.list().expect_err("refused");
+        assert!(err.to_string().contains("fleet/x"), "{err}");
     }
 }

@@ -13,6 +13,7 @@ pub fn conformance(store: &dyn ResourceStore) {
     rows_round_trip(store);
     versions_guard_writes(store);
     list_is_ordered(store);
+    forgetting_removes_the_row_and_remembers_the_resource(store);
 }
 
 fn lineage_is_stable(store: &dyn ResourceStore) {
@@ -87,4 +88,41 @@ fn list_is_ordered(store: &dyn ResourceStore) {
     for a in listed {
         store.remove(&addr(&a), Expected::Any).expect("cleanup");
     }
+}
+
+fn forgetting_removes_the_row_and_remembers_the_resource(store: &dyn ResourceStore) {
+    let r = resource("fleet/pool/instance/3");
+    store.put(&r, Expected::Absent).expect("put");
+    assert!(matches!(
+        store.forget(&r.address, Expected::Version(7)),
+        Err(StateError::Conflict { .. })
+    ));
+    let removed = store
+        .forget(&r.address, Expected::Version(1))
+        .expect("forget");
+    assert_eq!(removed.provider_id, r.provider_id);
+    assert!(store.get(&r.address).expect("get").is_none());
+    let forgotten = store.forgotten().expect("forgotten");
+    assert_eq!(forgotten.len(), 1);
+    assert_eq!(forgotten[0].address, r.address);
+    assert_eq!(
+        (
+            forgotten[0].provider.as_str(),
+            forgotten[0].provider_id.as_str()
+        ),
+        ("fake", "i-1")
+    );
+    assert!(
+        matches!(
+            store.forget(&r.address, Expected::Any),
+            Err(StateError::Conflict { .. })
+        ),
+        "no row to forget"
+    );
+    // A row without a provider id leaves nothing to remember.
+    let mut local = resource("run/r");
+    local.provider_id = None;
+    store.put(&local, Expected::Absent).expect("put");
+    store.forget(&local.address, Expected::Any).expect("forget");
+    assert_eq!(store.forgotten().expect("forgotten").len(), 1);
 }

@@ -91,12 +91,21 @@ pub fn run(
     args: &PlanArgs,
     apply: ApplyOptions,
 ) -> Result<i32, CliError> {
-    let project = Project::open(options)?;
+    let saved = plan_file.map(read_saved_plan).transpose()?;
+    // A plan that read no rows (made against no state) is applied to a
+    // state created with the plan's lineage, so it is not stale by lineage
+    // alone; one that read rows never lends its lineage to a new state.
+    let lineage = saved
+        .as_ref()
+        .filter(|p| p.reads.iter().all(|r| r.version.is_none()))
+        .map(|p| p.lineage.as_str());
+    let project = Project::open_to_change(options, lineage)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let _lock = lock(&project, "apply", apply.lock_timeout)?;
-    let (plan, planned) = match plan_file {
-        Some(path) => (saved_plan(&project, path, &runtime)?, None),
-        None => {
+    project.state_file.backup()?;
+    let (plan, planned) = match (plan_file, saved) {
+        (Some(path), Some(saved)) => (check_saved_plan(&project, path, saved, &runtime)?, None),
+        _ => {
             let planned = runtime.block_on(make_plan(
                 &project,
                 PlanRequest {
@@ -117,12 +126,8 @@ pub fn run(
     carry_out(&project, &runtime, plan, planned, &apply, "Apply")
 }
 
-/// Reads a saved plan and checks it still matches the present.
-fn saved_plan(
-    project: &Project,
-    path: &Path,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<PlanDoc, CliError> {
+/// Reads a saved plan.
+fn read_saved_plan(path: &Path) -> Result<PlanDoc, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
     let plan: PlanDoc = serde_json::from_str(&text)
@@ -134,18 +139,20 @@ fn saved_plan(
             plan.format_version
         )));
     }
+    Ok(plan)
+}
+
+/// Checks a saved plan still matches the present.
+fn check_saved_plan(
+    project: &Project,
+    path: &Path,
+    plan: PlanDoc,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<PlanDoc, CliError> {
     let providers = project.providers()?;
     let market = runtime.block_on(crate::context::gather_market(project, &providers))?;
     let observed = runtime.block_on(crate::context::sweep(&providers));
-    let recorded = project.state.list()?;
-    let recovery = dstack_planner::recover::plan_recovery(
-        &project.state.open_intents()?,
-        &recorded,
-        &observed,
-    );
-    persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
-    let recorded = project.state.list()?;
-    let digest = if plan.operation == dstack_schemas::plan::PlanOperation::Apply {
+    let (configs, digest) = if plan.operation == dstack_schemas::plan::PlanOperation::Apply {
         let files: Vec<std::path::PathBuf> = match plan.config_scope.as_str() {
             "files" => plan
                 .config_files
@@ -154,18 +161,51 @@ fn saved_plan(
                 .collect(),
             _ => Vec::new(),
         };
-        Some(load_configs(project, &files).map(|(_, _, d)| d)?)
+        let (configs, _, digest) = load_configs(project, &files)?;
+        (configs, Some(digest))
     } else {
-        None
+        (Vec::new(), None)
     };
-    check_saved(
-        &plan,
-        &project.state.lineage()?,
-        &recorded,
-        digest.as_deref(),
-        &market,
-    )
-    .map_err(|s| CliError::StalePlan(s.reasons))?;
+    let recorded = project.state.list()?;
+    let lineage = project.state.lineage()?;
+    let desired = dstack_planner::desired::build_desired(&configs);
+    let recovery =
+        dstack_planner::recover::plan_recovery(&dstack_planner::recover::RecoveryInput {
+            open: &project.state.open_intents()?,
+            recorded: &recorded,
+            forgotten: &project.state.forgotten()?,
+            observed: &observed,
+            project: &project.name,
+            lineage: &lineage,
+            desired: &desired.resources,
+        });
+    persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
+    // A resource of another state may have appeared since planning.
+    let mut plan = plan;
+    dstack_planner::recover::refuse_duplicates(&mut plan, &recovery.refused);
+    let refused: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == dstack_planner::recover::OWNED_ELSEWHERE)
+        .collect();
+    if !refused.is_empty() {
+        for d in refused {
+            let place = d
+                .address
+                .as_ref()
+                .map_or(String::new(), |a| format!("{a}: "));
+            eprintln!("error: {place}{}", d.message);
+            if let Some(help) = &d.help {
+                eprintln!("  help: {help}");
+            }
+        }
+        return Err(CliError::PlanErrors(
+            dstack_schemas::exit_codes::STATE_ERROR,
+        ));
+    }
+    let recorded = project.state.list()?;
+    check_saved(&plan, &lineage, &recorded, digest.as_deref(), &market)
+        .map_err(|s| CliError::StalePlan(s.reasons))?;
     if plan.errored {
         return Err(CliError::Usage(format!(
             "{} has errors and cannot be applied",
@@ -381,9 +421,10 @@ pub fn destroy(
     targets: Vec<ResourceAddr>,
     apply: ApplyOptions,
 ) -> Result<i32, CliError> {
-    let project = Project::open(options)?;
+    let project = Project::open_to_change(options, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let _lock = lock(&project, "destroy", apply.lock_timeout)?;
+    project.state_file.backup()?;
     let args = PlanArgs {
         files: Vec::new(),
         replace: Vec::new(),
@@ -412,9 +453,10 @@ pub fn destroy(
 /// `dstack destroy --orphans`: deletes resources tagged as ours that
 /// state does not know.
 pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliError> {
-    let project = Project::open(options)?;
+    let project = Project::open_to_change(options, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let _lock = lock(&project, "destroy --orphans", Duration::ZERO)?;
+    project.state_file.backup()?;
     let providers = project.providers()?;
     let observed = runtime.block_on(crate::context::sweep(&providers));
     let recorded = project.state.list()?;

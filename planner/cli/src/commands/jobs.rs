@@ -135,20 +135,13 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
             .and_then(|t| t.as_str())
             .unwrap_or("run")
             .to_string();
-        let (status, status_message) = if job_views.is_empty() && kind != "service" {
-            // The run is recorded but no job of it was submitted: an apply
-            // could not (it said why); the next apply tries again.
-            (
-                "pending".to_string(),
-                "pending (no job submitted yet)".to_string(),
-            )
-        } else {
-            let status = derived_status(&run.status, &job_views);
-            let message = match job_views.as_slice() {
-                [only] => only.status_message.clone(),
-                _ => status.clone(),
-            };
-            (status, message)
+        let status = dstack_state::status::run_status(run, &jobs);
+        let status_message = match job_views.as_slice() {
+            // An apply could not submit its job (it said why); the next
+            // apply tries again.
+            [] if status == "pending" => "pending (no job submitted yet)".to_string(),
+            [only] => only.status_message.clone(),
+            _ => status.clone(),
         };
         let instance = job_views.first().and_then(|j| j.instance.clone());
         let (backend, price) = instance
@@ -173,28 +166,6 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
     }
     views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
     Ok(views)
-}
-
-fn derived_status(recorded: &str, jobs: &[JobView]) -> String {
-    if jobs.is_empty() {
-        return recorded.to_string();
-    }
-    let finished = |j: &JobView| FINISHED_STATUSES.contains(&j.status.as_str());
-    if jobs.iter().all(finished) {
-        if jobs.iter().all(|j| j.status == "done") {
-            "done".into()
-        } else if let Some(j) = jobs.iter().find(|j| j.status != "done") {
-            j.status.clone()
-        } else {
-            "failed".into()
-        }
-    } else if jobs.iter().any(|j| j.status == "running") {
-        "running".into()
-    } else {
-        jobs.iter()
-            .find(|j| !finished(j))
-            .map_or("running".into(), |j| j.status.clone())
-    }
 }
 
 fn instance_backend(state: &dyn StateStore, instance: &ResourceAddr) -> (String, Option<f64>) {
@@ -291,7 +262,11 @@ pub(super) fn open(
     Ok((project, runtime, tokio::runtime::Runtime::new()?))
 }
 
-fn sync_quietly(project: &Project, runtime: &dyn JobRuntime, rt: &tokio::runtime::Runtime) {
+pub(super) fn sync_quietly(
+    project: &Project,
+    runtime: &dyn JobRuntime,
+    rt: &tokio::runtime::Runtime,
+) {
     for warning in rt.block_on(sync::sync_unfinished(project.state.as_ref(), runtime)) {
         eprintln!("warning: {warning}");
     }

@@ -5,9 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dstack_planner::desired::ProjectConfig;
+use dstack_planner::desired::build_desired;
 use dstack_planner::market::{Market, Observed};
 use dstack_planner::plan::{PlanInput, PlanOptions, build_plan};
-use dstack_planner::recover::{Recovery, plan_recovery, with_adopted};
+use dstack_planner::recover::{
+    OWNED_ELSEWHERE, Recovery, RecoveryInput, plan_recovery, refuse_duplicates, with_adopted,
+};
 use dstack_planner::render::markdown::render_markdown;
 use dstack_planner::render::render_json;
 use dstack_planner::render::text::{Style, render_plan};
@@ -73,7 +76,21 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         eprintln!("warning: {warning}");
     }
     let recorded = project.state.list()?;
-    let recovery = plan_recovery(&project.state.open_intents()?, &recorded, &observed);
+    let lineage = project.state.lineage()?;
+    let desired = if request.destroy {
+        Default::default()
+    } else {
+        build_desired(&configs)
+    };
+    let recovery = plan_recovery(&RecoveryInput {
+        open: &project.state.open_intents()?,
+        recorded: &recorded,
+        forgotten: &project.state.forgotten()?,
+        observed: &observed,
+        project: &project.name,
+        lineage: &lineage,
+        desired: &desired.resources,
+    });
     if request.persist_recovery {
         persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
     }
@@ -82,7 +99,6 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     } else {
         with_adopted(&recorded, &recovery)
     };
-    let lineage = project.state.lineage()?;
     let options = PlanOptions {
         destroy: request.destroy,
         replace: request.args.replace.clone(),
@@ -101,7 +117,8 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         options: &options,
         created_at: now_rfc3339(),
     };
-    let plan = build_plan(&input);
+    let mut plan = build_plan(&input);
+    refuse_duplicates(&mut plan, &recovery.refused);
     Ok(Planned {
         plan,
         configs,
@@ -184,8 +201,16 @@ pub fn print_plan_diagnostics(planned: &Planned) {
     }
 }
 
-/// The exit code for a plan with errors: configuration problems first.
+/// The exit code for a plan with errors: a create another state's
+/// resource refuses (a state problem), then configuration problems.
 pub fn error_code(plan: &PlanDoc) -> i32 {
+    if plan
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == "error" && d.code == OWNED_ELSEWHERE)
+    {
+        return exit_codes::STATE_ERROR;
+    }
     let config_error = plan.diagnostics.iter().any(|d| {
         d.severity == "error"
             && !matches!(

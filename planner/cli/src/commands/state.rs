@@ -1,6 +1,7 @@
 //! `dstack state list|show|rm|unlock|history`.
 
 use dstack_schemas::addr::ResourceAddr;
+use dstack_state::status::status_of;
 use dstack_state::{Expected, LockRequest, acquire_lock};
 
 use crate::cli::StateCommand;
@@ -13,8 +14,14 @@ use super::jobs::age;
 pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliError> {
     let project = Project::open(options)?;
     match command {
-        StateCommand::List { json } => list(&project, json),
-        StateCommand::Show { address } => show(&project, &address),
+        StateCommand::List { json } => {
+            synced(&project)?;
+            list(&project, json)
+        }
+        StateCommand::Show { address } => {
+            synced(&project)?;
+            show(&project, &address)
+        }
         StateCommand::Rm { address } => remove(&project, &address),
         StateCommand::Unlock { id } => {
             project.state.unlock(&id)?;
@@ -38,6 +45,14 @@ pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliEr
     }
 }
 
+/// Brings job statuses from the runners first, as `ps` does, so both show
+/// the same status.
+fn synced(project: &Project) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    super::jobs::sync_quietly(project, project.runtime().as_ref(), &runtime);
+    Ok(())
+}
+
 fn list(project: &Project, json: bool) -> Result<i32, CliError> {
     let rows = project.state.list()?;
     if json {
@@ -55,11 +70,11 @@ fn list(project: &Project, json: bool) -> Result<i32, CliError> {
         "{:<40} {:<10} {:<10} {:<24} {:>10}  UPDATED",
         "ADDRESS", "STATUS", "BACKEND", "ID", "$/H"
     );
-    for r in rows {
+    for r in &rows {
         println!(
             "{:<40} {:<10} {:<10} {:<24} {:>10}  {}",
             r.address.to_string(),
-            r.status,
+            status_of(r, &rows),
             r.provider.as_deref().unwrap_or("-"),
             r.provider_id.as_deref().unwrap_or("-"),
             r.price_per_hour.map_or("-".into(), |p| p.short()),
@@ -90,15 +105,19 @@ fn remove(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
         &LockRequest::for_this_process("state rm"),
         std::time::Duration::ZERO,
     )?;
+    if let Err(e) = project.state_file.backup() {
+        let _ = project.state.unlock(&info.id);
+        return Err(e);
+    }
     let result = match project.state.get(address)? {
         Some(row) => {
             project
                 .state
-                .remove(address, Expected::Version(row.version))?;
+                .forget(address, Expected::Version(row.version))?;
             println!("Removed {address} from state. The resource itself was not deleted");
             if let (Some(p), Some(id)) = (row.provider, row.provider_id) {
                 println!(
-                    "  ({p} {id} still exists; it will be listed as an orphan until deleted or re-adopted)."
+                    "  ({p} {id} still exists; plans list it as an orphan and never adopt it back; `dstack destroy --orphans` deletes it)."
                 );
             }
             Ok(0)

@@ -134,7 +134,7 @@ pub fn run(
     target: &str,
     overrides: &[(String, String)],
 ) -> Result<i32, CliError> {
-    let project = Project::open(options)?;
+    let project = Project::open_to_change(options, None)?;
     // Names first (quietly), then the real read with every variable filled.
     let names: Vec<String> = match workflows_file(&project, &BTreeMap::new(), false) {
         Ok((file, _, _)) => file.workflows.into_iter().map(|w| w.name).collect(),

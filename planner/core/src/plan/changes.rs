@@ -12,8 +12,7 @@ use crate::desired::DesiredResource;
 use crate::diff::{Verdict, classify};
 use crate::rules::{ReplaceOrder, RuleContext, replace_order};
 
-/// Recorded statuses of runs and jobs that have ended.
-pub const FINISHED: &[&str] = &["done", "failed", "terminated", "aborted", "stopped"];
+pub use dstack_state::status::FINISHED;
 
 /// A change with only the essentials set.
 pub fn new_change(address: &ResourceAddr, actions: Vec<ActionWord>) -> ResourceChange {
@@ -170,23 +169,12 @@ impl Builder<'_> {
 
     /// A run's status as its jobs say (a run is finished when all its jobs are).
     pub(super) fn status_of(&self, recorded: &RecordedResource) -> String {
-        if recorded.address.kind() != ResourceKind::Run {
-            return recorded.status.clone();
-        }
         let jobs: Vec<&RecordedResource> = children_of(&self.recorded, &recorded.address)
             .map(|(_, r)| r)
             .collect();
-        if jobs.is_empty() {
-            return recorded.status.clone();
-        }
-        if jobs.iter().all(|j| FINISHED.contains(&j.status.as_str())) {
-            if jobs.iter().all(|j| j.status == "done") {
-                "done".into()
-            } else {
-                "failed".into()
-            }
-        } else {
-            "running".into()
+        match recorded.address.kind() {
+            ResourceKind::Run => dstack_state::status::run_status(recorded, &jobs),
+            _ => recorded.status.clone(),
         }
     }
 

@@ -1,39 +1,23 @@
-//! Crash recovery: intents left open by an apply that died (Ctrl+C, `kill
-//! -9`, a power cut) are settled from what providers observe. A resource
-//! created under an open intent's token is adopted into state with the
-//! spec the intent recorded; one that does not exist is abandoned (and will
-//! be planned again). Nothing is ever created twice.
+//! Intents left open by an apply that died (Ctrl+C, `kill -9`, a power
+//! cut), settled from what providers observe: a resource created under an
+//! open intent's token is adopted into state with the spec the intent
+//! recorded; one that does not exist is abandoned (and planned again).
 
-use dstack_schemas::addr::ResourceKind;
 use dstack_state::{Intent, IntentOutcome, RecordedResource};
 
+use super::{Recovery, adopted_row, is_cloud};
 use crate::market::Observed;
 
-/// How to settle open intents.
-#[derive(Debug, Clone, Default)]
-pub struct Recovery {
-    /// Rows to write (resources found by their intent's token).
-    pub adopted: Vec<RecordedResource>,
-    /// Intents to close, and how.
-    pub settle: Vec<(i64, IntentOutcome, String)>,
-    /// Human notes for the plan output.
-    pub notes: Vec<String>,
-}
-
-/// Decides, without IO, how to settle `open` intents given `recorded`
-/// state and the providers' sweep.
-pub fn plan_recovery(
+/// Settles `open` intents given `recorded` state and the providers' sweep.
+pub(super) fn settle_intents(
+    recovery: &mut Recovery,
     open: &[Intent],
     recorded: &[RecordedResource],
     observed: &Observed,
-) -> Recovery {
-    let mut recovery = Recovery::default();
+) {
     for intent in open {
         let address = &intent.intent.address;
-        let cloud = matches!(
-            address.kind(),
-            ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway
-        );
+        let cloud = is_cloud(address);
         let creating = intent.intent.operation == "create";
         let provider_swept = intent
             .intent
@@ -70,27 +54,16 @@ pub fn plan_recovery(
             }
             Some((provider, info)) => {
                 let payload = intent.intent.payload.clone().unwrap_or_default();
-                let mut row = RecordedResource::new(
-                    address.clone(),
-                    payload
-                        .get("spec")
-                        .cloned()
-                        .unwrap_or(serde_json::Value::Null),
-                    payload
-                        .get("fingerprint")
-                        .and_then(|f| f.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-                row.provider = Some(provider.to_string());
-                row.provider_id = Some(info.provider_id.clone());
-                row.status = "active".into();
-                row.offer = info
-                    .offer
-                    .as_ref()
-                    .and_then(|o| serde_json::to_value(o).ok());
-                row.price_per_hour = info.price.map(|p| p.0);
-                row.data = info.data.clone();
+                let spec = payload
+                    .get("spec")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                let fingerprint = payload
+                    .get("fingerprint")
+                    .and_then(|f| f.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut row = adopted_row(address, provider, info, spec, fingerprint);
                 if let Some(existing) = already {
                     row.version = existing.version;
                 }
@@ -112,30 +85,20 @@ pub fn plan_recovery(
             }
         }
     }
-    recovery
-}
-
-/// `recorded` with adopted rows in place of what they replace.
-pub fn with_adopted(recorded: &[RecordedResource], recovery: &Recovery) -> Vec<RecordedResource> {
-    let mut out: Vec<RecordedResource> = recorded
-        .iter()
-        .filter(|r| !recovery.adopted.iter().any(|a| a.address == r.address))
-        .cloned()
-        .collect();
-    for row in &recovery.adopted {
-        let mut row = row.clone();
-        row.version = row.version.max(1);
-        out.push(row);
-    }
-    out.sort_by(|a, b| a.address.cmp(&b.address));
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use dstack_provider::{ResourceInfo, ResourceStatus, ownership_tags};
+    use dstack_schemas::addr::ResourceKind;
     use dstack_state::NewIntent;
+
+    fn settle(open: &[Intent], recorded: &[RecordedResource], observed: &Observed) -> Recovery {
+        let mut recovery = Recovery::default();
+        settle_intents(&mut recovery, open, recorded, observed);
+        recovery
+    }
 
     fn intent(id: i64, token: &str) -> Intent {
         Intent {
@@ -179,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_resource_created_before_the_crash_is_adopted_with_the_intended_spec() {
-        let recovery = plan_recovery(&[intent(7, "tok")], &[], &observed("tok"));
+        let recovery = settle(&[intent(7, "tok")], &[], &observed("tok"));
         assert_eq!(recovery.adopted.len(), 1);
         assert_eq!(recovery.adopted[0].provider_id.as_deref(), Some("i-1"));
         assert_eq!(recovery.adopted[0].fingerprint, "sha256:1");
@@ -191,14 +154,14 @@ mod tests {
 
     #[test]
     fn a_create_that_never_happened_is_abandoned() {
-        let recovery = plan_recovery(&[intent(8, "tok")], &[], &observed("other"));
+        let recovery = settle(&[intent(8, "tok")], &[], &observed("other"));
         assert!(recovery.adopted.is_empty());
         assert_eq!(recovery.settle[0].1, IntentOutcome::Abandoned);
     }
 
     #[test]
     fn an_unanswered_provider_leaves_the_intent_open() {
-        let recovery = plan_recovery(&[intent(9, "tok")], &[], &Observed::default());
+        let recovery = settle(&[intent(9, "tok")], &[], &Observed::default());
         assert!(recovery.settle.is_empty());
         assert_eq!(recovery.notes.len(), 1);
     }
