@@ -31,7 +31,11 @@ fn state_with(dir: &std::path::Path, resources: usize, lines: usize) -> SqliteSt
                 offset: ((batch * 10_000 + i) * 80) as u64,
                 timestamp: 1,
                 stream: "stdout".into(),
-                text: format!("step {} loss 0.{:06} lr 3e-4 tokens/s 51234", batch * 10_000 + i, i),
+                text: format!(
+                    "step {} loss 0.{:06} lr 3e-4 tokens/s 51234",
+                    batch * 10_000 + i,
+                    i
+                ),
             })
             .collect();
         store.append_logs(&page).expect("logs");
@@ -49,7 +53,9 @@ fn main() {
         let mut times: Vec<f64> = (0..5)
             .map(|_| {
                 let start = Instant::now();
-                store.backup_to(&dir.join("state.db.backup")).expect("backup");
+                store
+                    .backup_to(&dir.join("state.db.backup"))
+                    .expect("backup");
                 start.elapsed().as_secs_f64() * 1000.0
             })
             .collect();

@@ -195,9 +195,19 @@ fn a_read_only_state_serves_reads_and_names_the_permission_for_writes() {
     }
     let apply = unprivileged(&p.dir, &["apply", "-y", "--replace", "run/tk"]);
     let stderr = text(&apply.stderr);
-    set_mode(&dot, 0o755);
     assert_eq!(apply.status.code(), Some(9), "{stderr}");
     insta::assert_snapshot!("read_only_apply", stderr);
+    // Not even readable: said so, not called damage.
+    set_mode(&dot.join("state.db"), 0o000);
+    let plan = unprivileged(&p.dir, &["plan"]);
+    set_mode(&dot, 0o755);
+    assert_eq!(plan.status.code(), Some(9), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stderr)
+            .starts_with("error: state at ./.dstack/state.db cannot be read: Permission denied"),
+        "{}",
+        text(&plan.stderr)
+    );
 }
 
 #[test]
