@@ -88,12 +88,7 @@ impl RemoteProcess {
             .acquire_owned()
             .await
             .map_err(|_| session.lost())?;
-        let channel = session
-            .inner
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| session.fail(e, ErrorKind::Channel))?;
+        let channel = open_session_channel(session).await?;
         channel
             .exec(true, command)
             .await
@@ -190,6 +185,32 @@ impl RemoteProcess {
     pub async fn kill(&self) {
         let _ = self.channel.signal(Sig::KILL).await;
         let _ = self.channel.close().await;
+    }
+}
+
+/// Opens a session channel, waiting out a host at its `MaxSessions` limit:
+/// sshd frees a finished session's slot a moment after closing its channel,
+/// so a new session right behind may be refused ("no more sessions").
+async fn open_session_channel(session: &Session) -> Result<Channel<Msg>, SshError> {
+    const PATIENCE: Duration = Duration::from_secs(5);
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match session.inner.handle.channel_open_session().await {
+            Ok(channel) => return Ok(channel),
+            Err(russh::Error::ChannelOpenFailure(
+                russh::ChannelOpenFailure::ConnectFailed
+                | russh::ChannelOpenFailure::ResourceShortage,
+            )) if started.elapsed() < PATIENCE && !session.is_closed() => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(error) => {
+                return Err(session.fail(error, ErrorKind::Channel).with_detail(
+                    "the host refused a new session (its sshd MaxSessions may be reached)",
+                ));
+            }
+        }
     }
 }
 

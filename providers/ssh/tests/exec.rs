@@ -137,7 +137,8 @@ async fn many_commands_at_once_share_one_connection() {
     });
     let outputs = futures_join_all(runs).await;
     for (i, output) in outputs.into_iter().enumerate() {
-        assert_eq!(output.unwrap().trim(), i.to_string());
+        let output = output.unwrap_or_else(|e| panic!("{e:?}\n{}", hosts["box"].sshd_log_text()));
+        assert_eq!(output.trim(), i.to_string());
     }
     assert_eq!(hosts["box"].ssh_connections().unwrap(), 1);
 }

@@ -303,7 +303,7 @@ impl Host {
         if let Some(sshd) = self.procs().sshd.take() {
             kill_tree(sshd);
         }
-        Ok(())
+        self.wait_not_listening(22, Duration::from_secs(10))
     }
 
     /// Starts sshd again (after [`Host::kill_sshd`]); returns once it listens.
@@ -351,11 +351,8 @@ impl Host {
     /// Waits until something on the host listens on TCP `port`.
     pub fn wait_listening(&self, port: u16, patience: Duration) -> Result<(), HarnessError> {
         let deadline = Instant::now() + patience;
-        let filter = format!("( sport = :{port} )");
         loop {
-            let listed =
-                cmd::run(Command::new("ss").args(["-N", &self.netns(), "-Hltn", &filter]))?;
-            if !listed.stdout.trim().is_empty() {
+            if self.listening(port)? {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -366,6 +363,28 @@ impl Host {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn listening(&self, port: u16) -> Result<bool, HarnessError> {
+        let filter = format!("( sport = :{port} )");
+        let listed = cmd::run(Command::new("ss").args(["-N", &self.netns(), "-Hltn", &filter]))?;
+        Ok(!listed.stdout.trim().is_empty())
+    }
+
+    fn wait_not_listening(&self, port: u16, patience: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + patience;
+        while self.listening(port)? {
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout {
+                    host: self.name.clone(),
+                    what: format!(
+                        "port {port} still listens {patience:?} after its process was killed"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
     }
 
     /// The pids of every process on the host.

@@ -58,3 +58,25 @@ pub fn quick() -> ConnectOptions {
 
 /// A generous bound for commands in tests.
 pub const CMD: Duration = Duration::from_secs(30);
+
+/// Serves `body` at `/index.html` on host `name`'s loopback port `port`
+/// (busybox httpd), returning once it listens.
+pub fn serve_on_loopback(hosts: &HostSet, name: &str, port: u16, body: &str) {
+    let host = &hosts[name];
+    host.root(&format!(
+        "mkdir -p /root/www && printf %s {body} > /root/www/index.html && \
+         (busybox httpd -f -p 127.0.0.1:{port} -h /root/www </dev/null >/dev/null 2>&1 &)",
+        body = shlex::try_quote(body).unwrap()
+    ))
+    .unwrap();
+    host.wait_listening(port, Duration::from_secs(10)).unwrap();
+}
+
+/// An HTTP client that never uses a proxy from the environment.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
