@@ -62,7 +62,7 @@ pub enum ExecEvent {
 
 /// A command running on a host (the streaming form of exec).
 pub struct RemoteProcess {
-    channel: Channel<Msg>,
+    channel: ClosingChannel,
     session: Session,
     status: Option<ExitStatus>,
     finished: bool,
@@ -94,7 +94,10 @@ impl RemoteProcess {
             .await
             .map_err(|e| session.fail(e, ErrorKind::Channel))?;
         Ok(Self {
-            channel,
+            channel: ClosingChannel {
+                channel: Some(channel),
+                closed: false,
+            },
             session: session.clone(),
             status: None,
             finished: false,
@@ -153,6 +156,7 @@ impl RemoteProcess {
 
     fn finish(&mut self) -> Result<Option<ExecEvent>, SshError> {
         self.finished = true;
+        self.channel.closed = true;
         match self.status.take() {
             Some(status) => Ok(Some(ExecEvent::Exit(status))),
             None if self.session.is_closed() => Err(self.session.lost()),
@@ -185,6 +189,50 @@ impl RemoteProcess {
     pub async fn kill(&self) {
         let _ = self.channel.signal(Sig::KILL).await;
         let _ = self.channel.close().await;
+    }
+}
+
+/// A session channel that is closed when dropped unfinished (russh closes
+/// only streams on drop), so a cancelled call does not keep a session
+/// open on the host, where it would count against `MaxSessions`.
+struct ClosingChannel {
+    channel: Option<Channel<Msg>>,
+    /// The host closed it already: nothing to do on drop.
+    closed: bool,
+}
+
+impl std::ops::Deref for ClosingChannel {
+    type Target = Channel<Msg>;
+
+    fn deref(&self) -> &Channel<Msg> {
+        self.channel
+            .as_ref()
+            .expect("the channel is taken only when dropped")
+    }
+}
+
+impl std::ops::DerefMut for ClosingChannel {
+    fn deref_mut(&mut self) -> &mut Channel<Msg> {
+        self.channel
+            .as_mut()
+            .expect("the channel is taken only when dropped")
+    }
+}
+
+impl Drop for ClosingChannel {
+    fn drop(&mut self) {
+        let (Some(channel), Ok(runtime)) =
+            (self.channel.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        runtime.spawn(async move {
+            let _ = channel.eof().await;
+            let _ = channel.close().await;
+        });
     }
 }
 

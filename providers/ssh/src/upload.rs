@@ -87,41 +87,53 @@ impl Session {
         mode: u32,
         timeout: Duration,
     ) -> Result<UploadReport, SshError> {
+        let temp = quote(
+            self,
+            &format!("{remote_path}.dstack-upload-{}", temp_suffix()),
+        )?;
         let transfer = async {
             match source {
-                UploadSource::Bytes(bytes) => self.upload_from(bytes, remote_path, mode).await,
+                UploadSource::Bytes(bytes) => {
+                    self.upload_from(bytes, remote_path, &temp, mode).await
+                }
                 UploadSource::File(path) => {
                     let file = tokio::fs::File::open(path).await.map_err(|e| {
                         SshError::new(self.label(), ErrorKind::InvalidInput)
                             .with_detail(format!("cannot read {}", path.display()))
                             .with_source(e)
                     })?;
-                    self.upload_from(file, remote_path, mode).await
+                    self.upload_from(file, remote_path, &temp, mode).await
                 }
             }
         };
-        tokio::time::timeout(timeout, transfer)
-            .await
-            .unwrap_or_else(|_| {
+        match tokio::time::timeout(timeout, transfer).await {
+            Ok(result) => result,
+            Err(_) => {
+                // Best effort: the connection may be what timed out.
+                self.remove_quietly(&temp).await;
                 Err(SshError::new(self.label(), ErrorKind::Timeout(timeout))
                     .with_detail(format!("uploading {remote_path}")))
-            })
+            }
+        }
     }
 
+    async fn remove_quietly(&self, quoted_path: &str) {
+        let remove = format!("rm -f -- {quoted_path}");
+        let _ = self.exec(&remove, Duration::from_secs(5)).await;
+    }
+
+    /// Streams into `temp` (already quoted), checks, then renames.
     async fn upload_from<R>(
         &self,
         reader: R,
         remote_path: &str,
+        temp: &str,
         mode: u32,
     ) -> Result<UploadReport, SshError>
     where
         R: AsyncRead + Unpin,
     {
         let target = quote(self, remote_path)?;
-        let temp = quote(
-            self,
-            &format!("{remote_path}.dstack-upload-{}", temp_suffix()),
-        )?;
         let dir = quote(self, parent_of(remote_path))?;
         let receive =
             format!("set -e; umask 077; mkdir -p -- {dir}; cat > {temp}; sha256sum -- {temp}");
@@ -142,9 +154,7 @@ impl Session {
             .unwrap_or("")
             .to_owned();
         if !received.success() || remote_sum != sent {
-            let _ = self
-                .exec(&format!("rm -f -- {temp}"), Duration::from_secs(30))
-                .await;
+            self.remove_quietly(temp).await;
             let why = if received.success() {
                 format!("checksum mismatch: sent {sent}, the host has {remote_sum}")
             } else {

@@ -156,3 +156,25 @@ where
     }
     results
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_command_does_not_keep_its_session_open_on_the_host() {
+    let hosts = hosts(&[HostSpec::new("box")]);
+    let session = Session::connect(&target(&hosts, "box", "root"), &quick())
+        .await
+        .unwrap();
+    // More than sshd's MaxSessions (10) commands that wait for their input,
+    // each abandoned by its caller.
+    for _ in 0..12 {
+        let started = session.spawn("cat").await.unwrap();
+        drop(started);
+    }
+    let started = Instant::now();
+    let output = session.exec("echo still-room", CMD).await.unwrap();
+    assert_eq!(output.stdout_text(), "still-room\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}

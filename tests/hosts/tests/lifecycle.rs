@@ -87,8 +87,11 @@ fn hosts_of_a_crashed_test_process_are_swept() {
         if line == "ready" {
             break;
         }
-        let (slot, netns) = line.split_once(' ').unwrap();
-        held.push((slot.parse::<u32>().unwrap(), netns.to_owned()));
+        if line.starts_with("key ") {
+            continue;
+        }
+        let words: Vec<&str> = line.split(' ').collect();
+        held.push((words[0].parse::<u32>().unwrap(), words[1].to_owned()));
     }
     assert_eq!(held.len(), 2, "the holder did not build its hosts");
     let pids: Vec<u32> = held

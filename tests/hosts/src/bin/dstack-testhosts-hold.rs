@@ -1,6 +1,8 @@
 //! `dstack-testhosts-hold N`: builds N test hosts, prints one line per host
-//! (`slot NETNS`) and then `ready`, and waits to be killed. The harness's
-//! tests SIGKILL it to prove that a crashed test's hosts are swept.
+//! (`SLOT NETNS ADDR`), the user key (`key PATH`) and then `ready`, and
+//! waits to be killed. The harness's tests SIGKILL it to prove that a
+//! crashed test's hosts are swept; by hand it gives hosts to poke at
+//! (`ssh -i PATH -o StrictHostKeyChecking=no root@ADDR`).
 
 use std::io::Write;
 
@@ -23,8 +25,15 @@ fn main() {
     };
     let mut stdout = std::io::stdout().lock();
     for host in hosts.hosts() {
-        let _ = writeln!(stdout, "{} {}", host.slot_index(), host.netns());
+        let _ = writeln!(
+            stdout,
+            "{} {} {}",
+            host.slot_index(),
+            host.netns(),
+            host.addr()
+        );
     }
+    let _ = writeln!(stdout, "key {}", hosts.user_key().private_path.display());
     let _ = writeln!(stdout, "ready");
     let _ = stdout.flush();
     drop(stdout);
