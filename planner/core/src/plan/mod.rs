@@ -80,6 +80,8 @@ struct Builder<'a> {
     changes: BTreeMap<ResourceAddr, ResourceChange>,
     diagnostics: Vec<PlanDiagnostic>,
     drift: Vec<ResourceDrift>,
+    /// Addresses the refresh found gone (see [`observe::GONE`]).
+    gone: std::collections::BTreeSet<ResourceAddr>,
     /// Offer rankings of fleets, computed once each.
     rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
 }
@@ -136,6 +138,7 @@ impl<'a> Builder<'a> {
             changes: BTreeMap::new(),
             diagnostics: Vec::new(),
             drift: Vec::new(),
+            gone: std::collections::BTreeSet::new(),
             rankings: BTreeMap::new(),
         }
     }

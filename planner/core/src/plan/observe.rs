@@ -58,6 +58,9 @@ impl Builder<'_> {
                 }
             };
             if let Some((kind, detail, observed_status)) = drift {
+                if GONE.contains(&kind) {
+                    self.gone.insert(recorded.address.clone());
+                }
                 self.drift.push(ResourceDrift {
                     address: recorded.address.clone(),
                     drift: kind.into(),
