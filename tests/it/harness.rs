@@ -45,3 +45,32 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Runs `dstack ARGS` in `cwd` with colours off.
+pub fn dstack_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(dstack_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("DSTACK_PROJECT_DIR")
+        .output()
+        .expect("dstack binary runs")
+}
+
+/// A fresh, empty directory for one test (removed first if a previous run
+/// left it).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dstack-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Stdout and stderr of a finished command, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -13,4 +13,5 @@ mod harness;
 mod jobs;
 mod plan_cases;
 mod schemas;
+mod volumes;
 mod workflows;

@@ -324,6 +324,16 @@ fn print_event(event: &ApplyEvent) {
                 noun(op)
             );
         }
+        ApplyEvent::AlreadyGone {
+            address,
+            secs,
+            detail,
+            ..
+        } => {
+            println!(
+                "{address}: nothing to delete, it was already gone after {secs:.1}s [{detail}]"
+            );
+        }
         ApplyEvent::Failed { address, op, error } => {
             eprintln!("{address}: {} failed: {error}", noun(op))
         }
@@ -355,8 +365,13 @@ fn print_report(report: &ApplyReport, verb: &str) {
     println!();
     match report.outcome.as_str() {
         "succeeded" => println!(
-            "{verb} complete! {done} step(s) done in {:.1}s ({}).",
-            report.secs, report.apply_id
+            "{verb} complete! {done} step(s) done in {:.1}s ({}){}.",
+            report.secs,
+            report.apply_id,
+            match already_gone(report) {
+                0 => String::new(),
+                n => format!("; {n} found nothing to delete (already gone)"),
+            }
         ),
         other => {
             println!(
@@ -373,6 +388,23 @@ fn print_report(report: &ApplyReport, verb: &str) {
             );
         }
     }
+}
+
+/// Deletes that found nothing there.
+fn already_gone(report: &ApplyReport) -> usize {
+    report
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                StepOutcome::Done {
+                    already_gone: true,
+                    ..
+                }
+            )
+        })
+        .count()
 }
 
 /// `dstack destroy`.
@@ -417,7 +449,7 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
     let _lock = lock(&project, "destroy --orphans", Duration::ZERO)?;
     let providers = project.providers()?;
     let observed = runtime.block_on(crate::context::sweep(&providers));
-    let recorded = project.state.list()?;
+    let recorded = super::plan::with_canonical_ids(project.state.list()?, &providers);
     let known: std::collections::BTreeSet<(String, String)> = recorded
         .iter()
         .filter_map(|r| Some((r.provider.clone()?, r.provider_id.clone()?)))

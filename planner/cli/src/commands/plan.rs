@@ -82,6 +82,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     } else {
         with_adopted(&recorded, &recovery)
     };
+    let recorded = with_canonical_ids(recorded, &providers);
     let lineage = project.state.lineage()?;
     let options = PlanOptions {
         destroy: request.destroy,
@@ -110,6 +111,22 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         observed,
         recovery,
     })
+}
+
+/// Recorded rows with each provider id in the form its backend gives today
+/// (local volume ids recorded relative to some directory become the absolute
+/// path), so they compare equal to what the sweep observes.
+pub fn with_canonical_ids(
+    mut rows: Vec<dstack_state::RecordedResource>,
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+) -> Vec<dstack_state::RecordedResource> {
+    for row in &mut rows {
+        let provider = row.provider.as_ref().and_then(|p| providers.get(p));
+        if let (Some(provider), Some(id)) = (provider, &row.provider_id) {
+            row.provider_id = Some(provider.canonical_id(row.address.kind(), id));
+        }
+    }
+    rows
 }
 
 /// Writes adopted rows and closes the intents recovery decided on.
