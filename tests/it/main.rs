@@ -11,6 +11,7 @@ mod diagnostics;
 mod examples;
 mod harness;
 mod jobs;
+mod output;
 mod plan_cases;
 mod schemas;
 mod volumes;

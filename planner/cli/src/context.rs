@@ -203,7 +203,7 @@ fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
     let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);
     let color = color_enabled();
     for d in &diags {
-        eprintln!("{}", diagnostic_text(&file, d, color));
+        errln!("{}", diagnostic_text(&file, d, color));
     }
     parsed.ok_or(CliError::InvalidConfig)
 }
@@ -227,7 +227,7 @@ pub fn load_configs(
     let mut hasher_input = Vec::new();
     for file in &loaded {
         for d in &file.loaded.diagnostics {
-            eprintln!("{}", diagnostic_text(&file.loaded.file, d, color));
+            errln!("{}", diagnostic_text(&file.loaded.file, d, color));
         }
         invalid |= file.loaded.has_errors();
         if let Some(ConfigDocument::Config(config)) = &file.loaded.document {

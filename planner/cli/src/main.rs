@@ -1,6 +1,11 @@
 //! The `dstack` command: argument parsing, the composition root (the only
 //! place that names concrete providers and stores), rendering and exit codes.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod output;
+
 mod cli;
 mod commands;
 mod context;
@@ -16,5 +21,5 @@ fn main() {
         Ok(code) => code,
         Err(err) => err.report(),
     };
-    std::process::exit(code);
+    std::process::exit(output::finish(code));
 }

@@ -2,7 +2,7 @@
 //! them. Each first brings job statuses from the runners into state, so
 //! what they show is the truth, and every log line shown is also stored.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -291,7 +291,7 @@ fn open(
 
 fn sync_quietly(project: &Project, runtime: &dyn JobRuntime, rt: &tokio::runtime::Runtime) {
     for warning in rt.block_on(sync::sync_unfinished(project.state.as_ref(), runtime)) {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
 }
 
@@ -337,21 +337,21 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
         let views = selected(views, &ps);
         if ps.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&views).map_err(anyhow::Error::from)?
-            );
+            )?;
             return Ok(0);
         }
         if ps.watch && std::io::stdout().is_terminal() {
-            print!("\x1b[2J\x1b[H");
+            out!("\x1b[2J\x1b[H")?;
         }
         if views.is_empty() {
-            println!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.");
+            outln!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.")?;
         } else {
-            print!("{}", render_ps(&views));
+            out!("{}", render_ps(&views))?;
         }
-        std::io::stdout().flush()?;
+        crate::output::flush()?;
         if !ps.watch {
             return Ok(0);
         }
@@ -417,15 +417,14 @@ pub fn print_lines(lines: &[LogLine], diagnose: bool) {
             _ => {}
         }
     }
+    // A failure to write stdout is remembered by `crate::output` (the
+    // command's exit code says it); followers stop on `output::failure()`.
     if !out.is_empty() {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        let _ =
+            crate::output::write_out_bytes(out.as_bytes()).and_then(|()| crate::output::flush());
     }
     if !err.is_empty() {
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(err.as_bytes());
-        let _ = stderr.flush();
+        crate::output::write_err_bytes(err.as_bytes());
     }
 }
 
@@ -470,7 +469,7 @@ pub fn logs(
         }
     });
     if let Some(Err(e)) = copied {
-        eprintln!(
+        errln!(
             "warning: the rest of the log is on the runner, which cannot be asked now: {}",
             e.message
         );
@@ -500,7 +499,7 @@ pub fn stop(
         let started = Instant::now();
         for job in jobs.iter().filter(|j| !j.finished()) {
             if let Err(e) = rt.block_on(runtime.stop(&job.job_id, &job.instance, abort)) {
-                eprintln!("{}: cannot stop: {}", job.row.address, e.message);
+                errln!("{}: cannot stop: {}", job.row.address, e.message);
                 failed += 1;
             }
         }
@@ -516,12 +515,12 @@ pub fn stop(
             .find(|v| &v.name == run)
             .map_or("unknown".into(), |v| v.status_message.clone());
         if ended {
-            println!(
+            outln!(
                 "run/{run}: {status} ({:.1}s)",
                 started.elapsed().as_secs_f64()
-            );
+            )?;
         } else {
-            println!("run/{run}: still stopping ({status}); `dstack ps` shows when it ends");
+            outln!("run/{run}: still stopping ({status}); `dstack ps` shows when it ends")?;
         }
     }
     Ok(if failed > 0 { 1 } else { 0 })
@@ -596,6 +595,9 @@ pub fn attach(
                 .await
                 {
                     Ok(true) => return Ok(()),
+                    // Nobody reads the log any more: stop following (the
+                    // run goes on; the exit code says why we stopped).
+                    Ok(false) if crate::output::failure().is_some() => return Ok(()),
                     Ok(false) => {}
                     Err(e) => return Err(e),
                 }
@@ -609,16 +611,19 @@ pub fn attach(
     });
     match followed {
         None => {
-            eprintln!(
+            errln!(
                 "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
             );
             Ok(0)
         }
         Some(Err(e)) => {
-            eprintln!("error: lost the log of {}: {}", job.row.address, e.message);
+            errln!("error: lost the log of {}: {}", job.row.address, e.message);
             Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))
         }
         Some(Ok(())) => {
+            if let Some(failed) = crate::output::failure() {
+                return Err(CliError::Output(failed));
+            }
             rt.block_on(wait_all_finished(
                 project,
                 runtime.as_ref(),
@@ -645,7 +650,7 @@ async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &
                 .unwrap_or_default();
             if !ports.is_empty() {
                 for p in ports {
-                    eprintln!(
+                    errln!(
                         "Port {} of {} is at http://{}:{}",
                         p["container"],
                         job.row.address,
@@ -673,7 +678,7 @@ fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, 
     let first_bad = view.jobs.iter().find(|j| j.status != "done");
     match first_bad {
         None => {
-            eprintln!("run/{run}: {} in {secs:.1}s", view.status_message);
+            errln!("run/{run}: {} in {secs:.1}s", view.status_message);
             Ok(0)
         }
         Some(job) => {
@@ -681,7 +686,7 @@ fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, 
                 .message
                 .clone()
                 .unwrap_or_else(|| job.status_message.clone());
-            eprintln!("run/{run}: {} ({why})", job.status);
+            errln!("run/{run}: {} ({why})", job.status);
             let code = job.exit_code.filter(|&c| c != 0).map_or(1, |c| c as i32);
             Err(CliError::JobExit(code))
         }
