@@ -14,5 +14,6 @@ mod jobs;
 mod output;
 mod plan_cases;
 mod schemas;
+mod special_files;
 mod volumes;
 mod workflows;

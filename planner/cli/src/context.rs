@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use dstack_planner::apply::{FakeRuntime, JobRuntime};
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::fingerprint::digest;
@@ -105,9 +104,7 @@ impl Project {
         let offers = match &fake.catalog {
             Some(path) => {
                 let full = self.dot_dstack().join(path);
-                let text = std::fs::read_to_string(&full).with_context(|| {
-                    format!("cannot read the fake backend's catalog {}", full.display())
-                })?;
+                let text = crate::files::read_text(&full).map_err(CliError::file)?;
                 let catalog = Catalog::from_json(&text)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
                 let mut offers = Vec::new();
@@ -147,8 +144,8 @@ impl Project {
             if let BackendConfig::Fake(fake) = backend
                 && let Some(path) = &fake.catalog
             {
-                let text = std::fs::read_to_string(self.dot_dstack().join(path))
-                    .map_err(anyhow::Error::from)?;
+                let text = crate::files::read_text(&self.dot_dstack().join(path))
+                    .map_err(CliError::file)?;
                 let own = Catalog::from_json(&text).map_err(|e| CliError::Usage(e.to_string()))?;
                 catalog.catalog_version = own.catalog_version.clone();
                 for mut prices in own.backends {
@@ -197,7 +194,7 @@ fn aws_provider(
 
 fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
     let path = dir.join(".dstack").join("backends.yml");
-    let Ok(bytes) = std::fs::read(&path) else {
+    let Some(bytes) = crate::files::read_optional(&path).map_err(CliError::file)? else {
         return Ok(BackendsFile::default());
     };
     let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);

@@ -25,6 +25,9 @@ pub enum CliError {
     Interrupted,
     /// An attached job ended with this exit code (its end already reported).
     JobExit(i32),
+    /// A file dstack reads is not a regular file (a FIFO, a socket) or
+    /// cannot be read.
+    File(crate::files::FileError),
     /// Standard output could not be written (said by `output::finish`).
     Output(crate::output::OutputError),
     /// Anything else.
@@ -84,6 +87,16 @@ impl CliError {
             Self::Interrupted => exit_codes::INTERRUPTED,
             Self::JobExit(code) => code,
             Self::Output(failed) => failed.exit_code(),
+            Self::File(e) => {
+                errln!("error: {e}");
+                if let Some(source) = std::error::Error::source(&e) {
+                    errln!("  caused by: {source}");
+                }
+                if matches!(e, crate::files::FileError::NotRegular(_)) {
+                    errln!("  help: replace it with a regular file, or remove it");
+                }
+                exit_codes::INVALID_CONFIG
+            }
             Self::Unexpected(err) => {
                 errln!("error: {err:#}");
                 exit_codes::UNEXPECTED
@@ -101,6 +114,17 @@ impl From<anyhow::Error> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         Self::Unexpected(err.into())
+    }
+}
+
+impl CliError {
+    /// A file that could not be read: a missing or special file is the
+    /// user's to fix (exit 3), any other failure is unexpected.
+    pub fn file(e: crate::files::FileError) -> Self {
+        match e {
+            crate::files::FileError::Io { .. } => Self::Unexpected(e.into()),
+            _ => Self::File(e),
+        }
     }
 }
 

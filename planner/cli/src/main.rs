@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod files;
 mod project;
 mod render;
 mod runtime;

@@ -123,8 +123,13 @@ fn saved_plan(
     path: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<PlanDoc, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let text = crate::files::read_text(path).map_err(|e| {
+        let why = match &e {
+            crate::files::FileError::Io { source, .. } => format!("{e}: {source}"),
+            _ => e.to_string(),
+        };
+        CliError::Usage(format!("cannot read the plan: {why}"))
+    })?;
     let plan: PlanDoc = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{} is not a dstack plan: {e}", path.display())))?;
     if plan.format_version.split('.').next() != Some("1") {

@@ -23,7 +23,7 @@ fn read_document(
     path: &Path,
     variables: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Option<ConfigDocument>, CliError> {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Some(bytes) = crate::files::read_optional(path).map_err(CliError::file)? else {
         return Ok(None);
     };
     let name = path.display().to_string();
@@ -94,11 +94,12 @@ fn workflows_file(
     print: bool,
 ) -> Result<LoadedWorkflows, CliError> {
     let path = project.dot_dstack().join("workflows.yaml");
-    let bytes = std::fs::read(&path).map_err(|_| {
-        CliError::Usage(format!(
+    let bytes = crate::files::read_regular(&path).map_err(|e| match e {
+        crate::files::FileError::Missing(_) => CliError::Usage(format!(
             "{} does not exist; `dstack run` runs the workflows defined there",
             path.display()
-        ))
+        )),
+        e => CliError::file(e),
     })?;
     let name = path.display().to_string();
     let loaded = load_config_with(&name, &bytes, &Limits::default(), vars);
