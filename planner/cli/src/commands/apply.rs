@@ -239,7 +239,7 @@ fn carry_out(
     match runs.as_slice() {
         [run] => {
             outln!()?;
-            super::jobs::attach(project, &project.runtime(), runtime, run, 0, false)
+            super::attach::attach(project, &project.runtime(), runtime, run, 0, false)
         }
         _ => {
             outln!(

@@ -1,4 +1,4 @@
-//! `dstack ps`, `logs`, `stop` and `attach`: runs as their jobs report
+//! `dstack ps` and `logs`: runs as their jobs report
 //! them. Each first brings job statuses from the runners into state, so
 //! what they show is the truth, and every log line shown is also stored.
 
@@ -281,7 +281,7 @@ fn render_ps(views: &[RunView]) -> String {
 }
 
 /// Opens the project with its runtime and an async runtime.
-fn open(
+pub(super) fn open(
     options: &ProjectOptions,
 ) -> Result<(Project, Arc<dyn JobRuntime>, tokio::runtime::Runtime), CliError> {
     let project = Project::open(options)?;
@@ -367,7 +367,7 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
     }
 }
 
-fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
+pub(super) fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
     let jobs = sync::job_refs(project.state.as_ref(), Some(run)).map_err(CliError::Usage)?;
     if jobs.is_empty() {
         let known = project.state.get(&ResourceAddr::Run(run.into()))?.is_some();
@@ -380,7 +380,7 @@ fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {
     Ok(jobs)
 }
 
-fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
+pub(super) fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
     jobs.iter()
         .find(|j| matches!(j.row.address, ResourceAddr::Job(_, n) if n == index))
         .ok_or_else(|| {
@@ -429,7 +429,11 @@ pub fn print_lines(lines: &[LogLine], diagnose: bool) {
 }
 
 /// Prints what state holds of a job's log.
-fn print_stored(state: &dyn StateStore, job: &JobRef, diagnose: bool) -> Result<(), CliError> {
+pub(super) fn print_stored(
+    state: &dyn StateStore,
+    job: &JobRef,
+    diagnose: bool,
+) -> Result<(), CliError> {
     print_lines(
         &state.logs(&job.log_key(), Some(job.submission), None)?,
         diagnose,
@@ -477,57 +481,8 @@ pub fn logs(
     Ok(0)
 }
 
-/// `dstack stop RUN...`.
-pub fn stop(
-    options: &ProjectOptions,
-    runs: &[String],
-    abort: bool,
-    yes: bool,
-) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    let what = if abort { "Abort" } else { "Stop" };
-    if !yes && !super::apply::confirm(&format!("{what} {}?", runs.join(", ")))? {
-        return Err(CliError::Declined);
-    }
-    let mut failed = 0;
-    for run in runs {
-        if super::workflows::is_workflow_run(project.state.as_ref(), run)? {
-            failed += super::workflows::stop(&project, runtime.as_ref(), &rt, run, abort)?;
-            continue;
-        }
-        let jobs = jobs_of(&project, run)?;
-        let started = Instant::now();
-        for job in jobs.iter().filter(|j| !j.finished()) {
-            if let Err(e) = rt.block_on(runtime.stop(&job.job_id, &job.instance, abort)) {
-                errln!("{}: cannot stop: {}", job.row.address, e.message);
-                failed += 1;
-            }
-        }
-        let ended = rt.block_on(wait_all_finished(
-            &project,
-            runtime.as_ref(),
-            run,
-            Duration::from_secs(330),
-        ))?;
-        let views = run_views(project.state.as_ref())?;
-        let status = views
-            .iter()
-            .find(|v| &v.name == run)
-            .map_or("unknown".into(), |v| v.status_message.clone());
-        if ended {
-            outln!(
-                "run/{run}: {status} ({:.1}s)",
-                started.elapsed().as_secs_f64()
-            )?;
-        } else {
-            outln!("run/{run}: still stopping ({status}); `dstack ps` shows when it ends")?;
-        }
-    }
-    Ok(if failed > 0 { 1 } else { 0 })
-}
-
 /// Refreshes a run's jobs until all are finished or `limit` passes.
-async fn wait_all_finished(
+pub(super) async fn wait_all_finished(
     project: &Project,
     runtime: &dyn JobRuntime,
     run: &str,
@@ -552,143 +507,5 @@ async fn wait_all_finished(
             return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `dstack attach RUN`.
-pub fn attach_command(
-    options: &ProjectOptions,
-    run: &str,
-    job: u32,
-    diagnose: bool,
-) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    attach(&project, &runtime, &rt, run, job, diagnose)
-}
-
-/// Follows a run: prints its ports once known and the job's log as it
-/// comes, until the run ends (exit code: the job's) or Ctrl+C (detaches;
-/// the run goes on).
-pub fn attach(
-    project: &Project,
-    runtime: &Arc<dyn JobRuntime>,
-    rt: &tokio::runtime::Runtime,
-    run: &str,
-    job_index: u32,
-    diagnose: bool,
-) -> Result<i32, CliError> {
-    let jobs = jobs_of(project, run)?;
-    let job = pick_job(&jobs, job_index)?.clone();
-    print_stored(project.state.as_ref(), &job, diagnose)?;
-    let started = Instant::now();
-    let followed = rt.block_on(async {
-        let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
-        let follow = async {
-            loop {
-                match sync::copy_logs(
-                    project.state.as_ref(),
-                    runtime.as_ref(),
-                    &job,
-                    Duration::from_secs(5),
-                    &mut |l| print_lines(l, diagnose),
-                )
-                .await
-                {
-                    Ok(true) => return Ok(()),
-                    // Nobody reads the log any more: stop following (the
-                    // run goes on; the exit code says why we stopped).
-                    Ok(false) if crate::output::failure().is_some() => return Ok(()),
-                    Ok(false) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        tokio::select! {
-            r = follow => Some(r),
-            _ = ports => None,
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    match followed {
-        None => {
-            errln!(
-                "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
-            );
-            Ok(0)
-        }
-        Some(Err(e)) => {
-            errln!("error: lost the log of {}: {}", job.row.address, e.message);
-            Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))
-        }
-        Some(Ok(())) => {
-            if let Some(failed) = crate::output::failure() {
-                return Err(CliError::Output(failed));
-            }
-            rt.block_on(wait_all_finished(
-                project,
-                runtime.as_ref(),
-                run,
-                Duration::from_secs(60),
-            ))?;
-            finish_report(project, run, started)
-        }
-    }
-}
-
-/// Prints where a job's ports are reachable once it runs; never returns
-/// (so it never ends the `select!` it runs in).
-async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &JobRef) {
-    loop {
-        let job = sync::reload(state, job);
-        if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
-            let ports = row
-                .data
-                .get("runtime")
-                .and_then(|r| r.get("ports"))
-                .and_then(|p| p.as_array())
-                .cloned()
-                .unwrap_or_default();
-            if !ports.is_empty() {
-                for p in ports {
-                    errln!(
-                        "Port {} of {} is at http://{}:{}",
-                        p["container"],
-                        job.row.address,
-                        p["host_ip"].as_str().unwrap_or("127.0.0.1"),
-                        p["host"]
-                    );
-                }
-                break;
-            }
-            if row.status != "submitted" && row.status != "pulling" {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    std::future::pending::<()>().await
-}
-
-fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, CliError> {
-    let views = run_views(project.state.as_ref())?;
-    let Some(view) = views.into_iter().find(|v| v.name == run) else {
-        return Ok(0);
-    };
-    let secs = started.elapsed().as_secs_f64();
-    let first_bad = view.jobs.iter().find(|j| j.status != "done");
-    match first_bad {
-        None => {
-            errln!("run/{run}: {} in {secs:.1}s", view.status_message);
-            Ok(0)
-        }
-        Some(job) => {
-            let why = job
-                .message
-                .clone()
-                .unwrap_or_else(|| job.status_message.clone());
-            errln!("run/{run}: {} ({why})", job.status);
-            let code = job.exit_code.filter(|&c| c != 0).map_or(1, |c| c as i32);
-            Err(CliError::JobExit(code))
-        }
     }
 }

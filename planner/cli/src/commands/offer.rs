@@ -62,7 +62,7 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
                 )));
             }
         },
-        max_price: args.max_price.and_then(Usd::from_dollars_f64),
+        max_price: args.max_price,
         backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
         regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
         instance_types: None,

@@ -331,15 +331,10 @@ pub fn logs(
 
 /// `dstack stop RUN` of a workflow run: stops its running jobs; the
 /// `dstack run` that drives it then skips the rest. Returns failures.
-pub fn stop(
-    project: &Project,
-    _runtime: &dyn JobRuntime,
-    rt: &tokio::runtime::Runtime,
-    run: &str,
-    abort: bool,
-) -> Result<usize, CliError> {
-    let client = rt
-        .block_on(LocalRunner::new(&project.dot_dstack()).ensure())
+pub async fn stop(project: &Project, run: &str, abort: bool) -> Result<usize, CliError> {
+    let client = LocalRunner::new(&project.dot_dstack())
+        .ensure()
+        .await
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     let mut failed = 0;
     for job in project.state.workflow_jobs(run)? {
@@ -347,7 +342,7 @@ pub fn stop(
             continue;
         }
         if let Some(id) = &job.runner_job {
-            match rt.block_on(client.stop(id, abort)) {
+            match client.stop(id, abort).await {
                 Ok(_) => outln!("workflow/{run}/{}: stop requested", job.workflow)?,
                 Err(e) => {
                     errln!("workflow/{run}/{}: {e}", job.workflow);
