@@ -253,7 +253,7 @@ fn default_gateway(desired: &Desired) -> Result<ResourceAddr, String> {
     let gateways: Vec<(&ResourceAddr, bool)> = desired
         .resources
         .values()
-        .filter_map(|r| match &r.config {
+        .filter_map(|r| match r.config.as_deref() {
             Some(dstack_schemas::config::Configuration::Gateway(g)) => {
                 Some((&r.address, g.default == Some(true)))
             }

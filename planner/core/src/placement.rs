@@ -106,8 +106,6 @@ pub struct NewInstance {
     pub fallbacks: Vec<Offer>,
     /// How many offers matched.
     pub matched: usize,
-    /// The dearest matching offer.
-    pub dearest: Offer,
 }
 
 /// Where a run's jobs go.
@@ -373,7 +371,6 @@ impl<'p> Attempt<'p> {
         Ok(NewInstance {
             address: ResourceAddr::Instance(self.fleet.name.clone(), self.next_index),
             fleet: self.fleet.name.clone(),
-            dearest: ranking.dearest().cloned().unwrap_or_else(|| offer.clone()),
             fallbacks: ranking
                 .matched
                 .iter()
@@ -522,14 +519,14 @@ mod tests {
             .collect();
         assert_eq!(placed.assignments, expected);
         assert_eq!(placed.new_instances.len(), (nodes - idle) as usize);
-        assert!(
-            placed
-                .new_instances
-                .iter()
-                .all(|n| n.offer.instance_type == "cheap"
-                    && n.dearest.instance_type == "dear"
-                    && n.matched == 3)
-        );
+        assert!(placed.new_instances.iter().all(|n| {
+            n.offer.instance_type == "cheap"
+                && n.fallbacks
+                    .iter()
+                    .map(|o| o.instance_type.as_str())
+                    .eq(["mid", "dear"])
+                && n.matched == 3
+        }));
         let work = pool.work();
         assert_eq!(work.rankings, 1, "offers are ranked once per requirements");
         assert!(

@@ -390,8 +390,17 @@ impl std::io::Write for HashWriter {
 /// stamped on it. The document's field order is fixed by its types, so its
 /// JSON is canonical.
 fn plan_id(doc: &PlanDoc) -> String {
-    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
+    // Buffered: the serialiser writes many tiny pieces, SHA-256 likes blocks.
+    let mut hasher = std::io::BufWriter::with_capacity(
+        1 << 16,
+        HashWriter(<sha2::Sha256 as sha2::Digest>::new()),
+    );
     let _ = serde_json::to_writer(&mut hasher, doc);
+    let _ = std::io::Write::flush(&mut hasher);
+    let (mut hasher, unwritten) = hasher.into_parts();
+    if let Ok(rest) = unwritten {
+        sha2::Digest::update(&mut hasher.0, rest);
+    }
     let d = hex::encode(sha2::Digest::finalize(hasher.0));
     format!("plan-{}", &d[..12])
 }

@@ -189,7 +189,7 @@ impl Builder<'_> {
             .desired
             .resources
             .get(&fleet)
-            .and_then(|r| r.config.clone())
+            .and_then(|r| r.config.as_deref())
         {
             Some(Configuration::Fleet(f)) => match f.profile.idle_duration {
                 Some(IdleDuration::After(d)) => d.secs(),
@@ -218,7 +218,8 @@ impl Builder<'_> {
             return *dearest;
         }
         let address = ResourceAddr::Fleet(fleet.to_string());
-        let Some(Configuration::Fleet(f)) = &self.desired.resources.get(&address)?.config else {
+        let Some(Configuration::Fleet(f)) = self.desired.resources.get(&address)?.config.as_deref()
+        else {
             return None;
         };
         let fleet_requirements = fleet_requirements(f);
