@@ -90,7 +90,7 @@ impl Builder<'_> {
                 change.address.name().to_string(),
                 FleetCapacity {
                     name: change.address.name().to_string(),
-                    requirements: fleet_requirements(&fleet),
+                    requirements: fleet_requirements(fleet),
                     cluster: fleet.placement == Some(Placement::Cluster),
                     count: 0,
                     max: if fleet.ssh_config.is_some() {
