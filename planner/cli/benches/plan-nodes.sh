@@ -8,7 +8,9 @@
 #
 # Builds and uses target/release/dstack (`cargo build --release -p dstack`;
 # the AWS backend is not needed). Prints one line per N: the median and the
-# fastest wall time, the median peak RSS, and how many lines the plan had.
+# fastest wall time, the median CPU time (user + system: what the process
+# itself spent, less disturbed by other work on the machine), the median peak
+# RSS, and how many lines the plan had.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 runs=${1:-5}
@@ -37,21 +39,24 @@ YAML
 export NO_COLOR=1
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-printf '%8s %12s %12s %10s %8s\n' nodes median_s fastest_s rss_mb lines
+printf '%8s %10s %10s %10s %8s %8s\n' nodes median_s fastest_s cpu_s rss_mb lines
 for n in "${sizes[@]}"; do
     printf 'type: task\nname: big\nnodes: %s\ncommands: [hostname]\n' "$n" >"$project/big.dstack.yml"
     walls=()
+    cpus=()
     rss=()
     for _ in $(seq 1 "$runs"); do
-        /usr/bin/time -f '%e %M' -o "$project/time" "$dstack" --project-dir "$project" plan >"$project/out"
-        read -r wall kb <"$project/time"
+        /usr/bin/time -f '%e %M %U %S' -o "$project/time" "$dstack" --project-dir "$project" plan >"$project/out"
+        read -r wall kb user sys <"$project/time"
         walls+=("$wall")
+        cpus+=("$(echo "$user + $sys" | bc)")
         rss+=("$kb")
     done
     lines=$(wc -l <"$project/out")
-    printf '%8s %12s %12s %10s %8s\n' "$n" \
+    printf '%8s %10s %10s %10s %8s %8s\n' "$n" \
         "$(printf '%s\n' "${walls[@]}" | median)" \
         "$(printf '%s\n' "${walls[@]}" | sort -n | head -1)" \
+        "$(printf '%s\n' "${cpus[@]}" | median)" \
         "$(( $(printf '%s\n' "${rss[@]}" | median) / 1024 ))" \
         "$lines"
 done

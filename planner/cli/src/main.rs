@@ -16,6 +16,11 @@ mod render;
 mod runtime;
 mod workflows;
 
+/// mimalloc: a plan of many resources is mostly small allocations, which
+/// the system allocator serves at about twice the cost (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = cli::Cli::parse_args();
     let code = match commands::run(args) {
