@@ -58,8 +58,7 @@ pub struct FleetCapacity {
     pub growth_note: Option<String>,
 }
 
-/// How much placing has looked at so far: tests check the algorithm's
-/// shape with it (linear, not quadratic), benchmarks need no clock for it.
+/// How much placing has looked at: tests check it is linear, with no clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Work {
     /// Instances looked at (fit checks, queue steps, refusal reports).
@@ -453,23 +452,27 @@ mod tests {
         }
     }
 
+    /// A fleet of `count` instances; a cloud one (cluster, growing to
+    /// `max`) or this machine.
+    fn fleet(name: &str, count: u32, max: Option<u32>, cloud: bool) -> FleetCapacity {
+        FleetCapacity {
+            name: name.into(),
+            requirements: cpus(u32::from(cloud)),
+            cluster: cloud,
+            count,
+            max,
+            can_grow: cloud,
+            growth_note: None,
+        }
+    }
+
     /// Fleet `pool` (cluster, may grow to `max`) with `idle` instances whose
     /// prices cycle through 7 values, so the cheapest-first order is not the
     /// address order.
     fn pool(idle: u32, max: Option<u32>) -> Pool {
         let mut pool = Pool::default();
-        pool.fleets.insert(
-            "pool".into(),
-            FleetCapacity {
-                name: "pool".into(),
-                requirements: cpus(1),
-                cluster: true,
-                count: idle,
-                max,
-                can_grow: true,
-                growth_note: None,
-            },
-        );
+        pool.fleets
+            .insert("pool".into(), fleet("pool", idle, max, true));
         for i in 0..idle {
             pool.add_slot(Slot {
                 address: ResourceAddr::Instance("pool".into(), i),
@@ -574,18 +577,8 @@ mod tests {
     #[test]
     fn this_machine_takes_every_job_of_a_single_node_run() {
         let mut pool = Pool::default();
-        pool.fleets.insert(
-            "local".into(),
-            FleetCapacity {
-                name: "local".into(),
-                requirements: cpus(0),
-                cluster: false,
-                count: 1,
-                max: Some(1),
-                can_grow: false,
-                growth_note: None,
-            },
-        );
+        pool.fleets
+            .insert("local".into(), fleet("local", 1, Some(1), false));
         pool.add_slot(Slot {
             address: ResourceAddr::Instance("local".into(), 0),
             fleet: "local".into(),
@@ -596,12 +589,8 @@ mod tests {
         let mut req = request(3, &cpus(1));
         req.multinode = false;
         let placed = pool.place(&req, &[]).expect("placed");
-        assert!(
-            placed
-                .assignments
-                .iter()
-                .all(|(_, i)| i == &ResourceAddr::Instance("local".into(), 0))
-        );
+        let on: Vec<String> = placed.assignments.iter().map(|a| a.1.to_string()).collect();
+        assert_eq!(on, ["fleet/local/instance/0"; 3]);
         assert!(placed.new_instances.is_empty());
     }
 }
