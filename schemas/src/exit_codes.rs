@@ -29,6 +29,9 @@ pub const DECLINED: i32 = 11;
 pub const USAGE: i32 = 64;
 /// Interrupted by Ctrl+C.
 pub const INTERRUPTED: i32 = 130;
+/// Standard output was closed by its reader (`dstack plan | head`): the
+/// command stopped quietly, as a process killed by SIGPIPE would (128 + 13).
+pub const OUTPUT_CLOSED: i32 = 141;
 
 /// Every code with its meaning, for `--help` and the README.
 pub const ALL: &[(i32, &str)] = &[
@@ -49,4 +52,5 @@ pub const ALL: &[(i32, &str)] = &[
     (DECLINED, "confirmation declined"),
     (USAGE, "bad command-line usage"),
     (INTERRUPTED, "interrupted"),
+    (OUTPUT_CLOSED, "standard output closed by its reader"),
 ];

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::exit_codes;
+use dstack_schemas::money::Usd;
 
 /// dstack in Rust: declarative GPU infrastructure with plans you can trust.
 #[derive(Debug, Parser)]
@@ -131,11 +132,11 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long = "yes")]
         yes: bool,
-        /// Steps running at once.
-        #[arg(long, default_value_t = 10)]
+        /// Steps running at once (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = parse_parallelism)]
         parallelism: usize,
         /// Wait this long for the state lock (e.g. `30s`, `5m`).
-        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
         lock_timeout: std::time::Duration,
         /// Do not attach to the runs started (issue logs with `dstack logs`).
         #[arg(short = 'd', long = "detach")]
@@ -152,11 +153,11 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long = "yes")]
         yes: bool,
-        /// Steps running at once.
-        #[arg(long, default_value_t = 10)]
+        /// Steps running at once (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = parse_parallelism)]
         parallelism: usize,
         /// Wait this long for the state lock.
-        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
         lock_timeout: std::time::Duration,
     },
     /// Inspect and repair recorded state.
@@ -172,8 +173,8 @@ pub enum Command {
         /// Every run.
         #[arg(short = 'a', long)]
         all: bool,
-        /// The last N runs.
-        #[arg(short = 'n', long = "last")]
+        /// The last N runs (at least 1).
+        #[arg(short = 'n', long = "last", value_parser = parse_count)]
         last: Option<usize>,
         /// JSON output.
         #[arg(long)]
@@ -190,7 +191,7 @@ pub enum Command {
         #[arg(short = 'f', long)]
         follow: bool,
         /// Job number (multi-node tasks, replicas).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
         /// Which submission's log: 0 is the job's first run, 1 the next
         /// (after `--replace` or a changed configuration ran it again), ...;
@@ -212,13 +213,17 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long = "yes")]
         yes: bool,
+        /// Give up waiting for the runs to end after this long (1s to 24h),
+        /// saying where each still is; the stop goes on without us.
+        #[arg(long, default_value = "60s", value_parser = parse_stop_timeout)]
+        timeout: std::time::Duration,
     },
     /// Follow a run's log and show its ports, until it ends or Ctrl+C.
     Attach {
         /// Run name.
         run: String,
         /// Job number.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
         /// Also print the runner's own lines.
         #[arg(short = 'd', long)]
@@ -245,6 +250,70 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+}
+
+/// Most steps an apply runs at once.
+pub const MAX_PARALLELISM: usize = 1000;
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    let n = parse_count(text)?;
+    if n > MAX_PARALLELISM {
+        return Err(format!("must be at most {MAX_PARALLELISM}"));
+    }
+    Ok(n)
+}
+
+/// How long `stop` waits: 1s to 24h.
+fn parse_stop_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 5m)"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    if d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("must be at most 24h".into());
+    }
+    Ok(d)
+}
+
+/// A count of things: a whole number, 1 or more.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("not a whole number (e.g. 10)".into()),
+    }
+}
+
+/// Prices above this are not prices (and would not fit in micro-dollars).
+const MAX_PRICE_DOLLARS: f64 = 1e9;
+
+/// A job number: 0 or more.
+fn parse_job(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "not a job number (0, 1, ...; `dstack ps` shows a run's jobs)".into())
+}
+
+/// How long to wait for the state lock (`0s`: not at all).
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 0s, 30s, 5m)"))
+}
+
+/// Dollars per hour: a finite number, 0 or more (`1.5`, `$1.5`).
+fn parse_max_price(text: &str) -> Result<Usd, String> {
+    let number = text.trim().strip_prefix('$').unwrap_or(text.trim());
+    let dollars: f64 = number
+        .parse()
+        .map_err(|_| "not a number of dollars per hour (e.g. 1.5)".to_string())?;
+    if !dollars.is_finite() {
+        return Err("must be a finite number of dollars per hour".into());
+    }
+    if dollars < 0.0 {
+        return Err("must not be negative".into());
+    }
+    Usd::from_dollars_f64(dollars)
+        .filter(|p| p.as_dollars_f64() < MAX_PRICE_DOLLARS)
+        .ok_or_else(|| format!("must be below ${MAX_PRICE_DOLLARS}/h"))
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -307,8 +376,8 @@ pub enum StateCommand {
     },
     /// Past applies, newest first.
     History {
-        /// How many.
-        #[arg(short = 'n', long, default_value_t = 20)]
+        /// How many (at least 1).
+        #[arg(short = 'n', long, default_value_t = 20, value_parser = parse_count)]
         limit: usize,
     },
 }
@@ -331,17 +400,17 @@ pub struct OfferArgs {
     /// `spot`, `on-demand` or `auto`.
     #[arg(long, default_value = "auto")]
     pub spot_policy: String,
-    /// Highest $/h.
-    #[arg(long)]
-    pub max_price: Option<f64>,
+    /// Highest $/h, e.g. `1.5` (a finite number, 0 or more).
+    #[arg(long, value_parser = parse_max_price, allow_negative_numbers = true)]
+    pub max_price: Option<Usd>,
     /// Only these backends (repeatable).
     #[arg(short = 'b', long = "backend")]
     pub backends: Vec<String>,
     /// Only these regions (repeatable).
     #[arg(short = 'r', long = "region")]
     pub regions: Vec<String>,
-    /// How many to show.
-    #[arg(long, default_value_t = 20)]
+    /// How many to show (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = parse_count)]
     pub max_offers: usize,
     /// JSON output.
     #[arg(long)]

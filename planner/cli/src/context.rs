@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use dstack_planner::apply::{FakeRuntime, JobRuntime};
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::fingerprint::digest;
@@ -171,9 +170,7 @@ impl Project {
         let offers = match &fake.catalog {
             Some(path) => {
                 let full = self.dot_dstack().join(path);
-                let text = std::fs::read_to_string(&full).with_context(|| {
-                    format!("cannot read the fake backend's catalog {}", full.display())
-                })?;
+                let text = crate::files::read_text(&full).map_err(CliError::file)?;
                 let catalog = Catalog::from_json(&text)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
                 let mut offers = Vec::new();
@@ -213,8 +210,8 @@ impl Project {
             if let BackendConfig::Fake(fake) = backend
                 && let Some(path) = &fake.catalog
             {
-                let text = std::fs::read_to_string(self.dot_dstack().join(path))
-                    .map_err(anyhow::Error::from)?;
+                let text = crate::files::read_text(&self.dot_dstack().join(path))
+                    .map_err(CliError::file)?;
                 let own = Catalog::from_json(&text).map_err(|e| CliError::Usage(e.to_string()))?;
                 catalog.catalog_version = own.catalog_version.clone();
                 for mut prices in own.backends {
@@ -270,7 +267,7 @@ fn open_state(path: &Path, access: StateAccess<'_>) -> Result<OpenedState, CliEr
         StateAccess::Read => SqliteStore::open_existing(path)?,
     };
     if sqlite.is_read_only() {
-        eprintln!(
+        errln!(
             "note: state at {} is read-only here (permission denied); what this command learns (job statuses, log lines) is not kept",
             path.display()
         );
@@ -281,13 +278,13 @@ fn open_state(path: &Path, access: StateAccess<'_>) -> Result<OpenedState, CliEr
 
 fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
     let path = dir.join(".dstack").join("backends.yml");
-    let Ok(bytes) = std::fs::read(&path) else {
+    let Some(bytes) = crate::files::read_optional(&path).map_err(CliError::file)? else {
         return Ok(BackendsFile::default());
     };
     let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);
     let color = color_enabled();
     for d in &diags {
-        eprintln!("{}", diagnostic_text(&file, d, color));
+        errln!("{}", diagnostic_text(&file, d, color));
     }
     parsed.ok_or(CliError::InvalidConfig)
 }
@@ -311,7 +308,7 @@ pub fn load_configs(
     let mut hasher_input = Vec::new();
     for file in &loaded {
         for d in &file.loaded.diagnostics {
-            eprintln!("{}", diagnostic_text(&file.loaded.file, d, color));
+            errln!("{}", diagnostic_text(&file.loaded.file, d, color));
         }
         invalid |= file.loaded.has_errors();
         if let Some(ConfigDocument::Config(config)) = &file.loaded.document {

@@ -25,6 +25,11 @@ pub enum CliError {
     Interrupted,
     /// An attached job ended with this exit code (its end already reported).
     JobExit(i32),
+    /// A file dstack reads is not a regular file (a FIFO, a socket) or
+    /// cannot be read.
+    File(crate::files::FileError),
+    /// Standard output could not be written (said by `output::finish`).
+    Output(crate::output::OutputError),
     /// Anything else.
     Unexpected(anyhow::Error),
 }
@@ -34,28 +39,28 @@ impl CliError {
     pub fn report(self) -> i32 {
         match self {
             Self::Usage(msg) => {
-                eprintln!("error: {msg}");
+                errln!("error: {msg}");
                 exit_codes::USAGE
             }
             Self::InvalidConfig => exit_codes::INVALID_CONFIG,
             Self::State(StateError::Locked(info)) => {
-                eprintln!("error: {}", StateError::Locked(info.clone()));
-                eprintln!(
+                errln!("error: {}", StateError::Locked(info.clone()));
+                errln!(
                     "  help: wait for it to finish; if its process died elsewhere, run `dstack state unlock {}`",
                     info.id
                 );
                 exit_codes::STATE_LOCKED
             }
             Self::State(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
-                    eprintln!("  caused by: {s}");
+                    errln!("  caused by: {s}");
                     source = s.source();
                 }
                 match state_help(&e) {
                     Some(help) => {
-                        eprintln!("  help: {help}");
+                        errln!("  help: {help}");
                         exit_codes::STATE_ERROR
                     }
                     None => exit_codes::UNEXPECTED,
@@ -63,22 +68,33 @@ impl CliError {
             }
             Self::PlanErrors(code) => code,
             Self::StalePlan(reasons) => {
-                eprintln!("error: the saved plan is stale and was not applied:");
+                errln!("error: the saved plan is stale and was not applied:");
                 for r in reasons {
-                    eprintln!("  - {r}");
+                    errln!("  - {r}");
                 }
-                eprintln!("  help: run `dstack plan -o FILE` again and review the new plan");
+                errln!("  help: run `dstack plan -o FILE` again and review the new plan");
                 exit_codes::STALE_PLAN
             }
             Self::ApplyPartial => exit_codes::APPLY_PARTIAL,
             Self::Declined => {
-                eprintln!("Apply cancelled.");
+                errln!("Apply cancelled.");
                 exit_codes::DECLINED
             }
             Self::Interrupted => exit_codes::INTERRUPTED,
             Self::JobExit(code) => code,
+            Self::Output(failed) => failed.exit_code(),
+            Self::File(e) => {
+                errln!("error: {e}");
+                if let Some(source) = std::error::Error::source(&e) {
+                    errln!("  caused by: {source}");
+                }
+                if matches!(e, crate::files::FileError::NotRegular(_)) {
+                    errln!("  help: replace it with a regular file, or remove it");
+                }
+                exit_codes::INVALID_CONFIG
+            }
             Self::Unexpected(err) => {
-                eprintln!("error: {err:#}");
+                errln!("error: {err:#}");
                 exit_codes::UNEXPECTED
             }
         }
@@ -127,6 +143,23 @@ impl From<anyhow::Error> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         Self::Unexpected(err.into())
+    }
+}
+
+impl CliError {
+    /// A file that could not be read: a missing or special file is the
+    /// user's to fix (exit 3), any other failure is unexpected.
+    pub fn file(e: crate::files::FileError) -> Self {
+        match e {
+            crate::files::FileError::Io { .. } => Self::Unexpected(e.into()),
+            _ => Self::File(e),
+        }
+    }
+}
+
+impl From<crate::output::OutputError> for CliError {
+    fn from(err: crate::output::OutputError) -> Self {
+        Self::Output(err)
     }
 }
 

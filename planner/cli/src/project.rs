@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use dstack_schemas::config::{ConfigDocument, LoadedFile, load_config, load_config_with};
 use dstack_schemas::yaml::Limits;
+
+use crate::error::CliError;
+use crate::files::{FileError, read_optional, read_regular, special};
 
 /// One configuration file, read.
 #[derive(Debug, Clone)]
@@ -45,9 +47,12 @@ fn skip_dir(path: &Path) -> bool {
         || (name.starts_with('.') && name != ".dstack" && name != ".")
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Configuration files under `dir`, sorted; a file with a configuration's
+/// name that is not a regular file (a FIFO, a socket) is skipped with a
+/// warning, so it can never hang the walk.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read directory {}", dir.display()))?
+        .map_err(|e| anyhow::anyhow!("cannot read directory {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
@@ -57,15 +62,26 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
                 walk(&path, out)?;
             }
         } else if is_config_name(&path) {
-            out.push(path);
+            match special(&path) {
+                Some(s) => errln!(
+                    "{}",
+                    crate::files::Special {
+                        path: display_path(&path).into(),
+                        ..s
+                    }
+                    .warning()
+                ),
+                None => out.push(path),
+            }
         }
     }
     Ok(())
 }
 
 /// Expands `inputs` (files and directories) into configuration files; no
-/// inputs means the project directory.
-pub fn discover(project_dir: &Path, inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// inputs means the project directory. An input that is neither a
+/// directory nor a regular file (nor `-`, standard input) is an error.
+pub fn discover(project_dir: &Path, inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     let inputs = if inputs.is_empty() {
         vec![project_dir.to_path_buf()]
     } else {
@@ -75,10 +91,21 @@ pub fn discover(project_dir: &Path, inputs: &[PathBuf]) -> anyhow::Result<Vec<Pa
     for input in inputs {
         if input.is_dir() {
             walk(&input, &mut out)?;
-        } else if input.exists() || input.as_os_str() == "-" {
+        } else if input.as_os_str() == "-" {
+            out.push(input);
+        } else if let Some(s) = special(&input) {
+            return Err(CliError::Usage(format!(
+                "-f {}: it is {}, not a regular file; dstack reads only regular files",
+                input.display(),
+                s.what
+            )));
+        } else if input.exists() {
             out.push(input);
         } else {
-            anyhow::bail!("{} does not exist", input.display());
+            return Err(CliError::Usage(format!(
+                "{} does not exist",
+                input.display()
+            )));
         }
     }
     Ok(out)
@@ -100,10 +127,23 @@ fn sibling_variables(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> 
     };
     for name in ["variables.yaml", "variables.yml"] {
         let candidate = dir.join(name);
-        if candidate != path
-            && let Ok(bytes) = std::fs::read(&candidate)
-            && let Some(ConfigDocument::Variables(vars)) =
-                load_config(&candidate.display().to_string(), &bytes).document
+        if candidate == path {
+            continue;
+        }
+        let bytes = match read_optional(&candidate) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
+            Err(FileError::NotRegular(s)) => {
+                errln!("{}", s.warning());
+                continue;
+            }
+            Err(e) => {
+                errln!("warning: {e:#}");
+                continue;
+            }
+        };
+        if let Some(ConfigDocument::Variables(vars)) =
+            load_config(&candidate.display().to_string(), &bytes).document
         {
             return vars.variables;
         }
@@ -112,7 +152,7 @@ fn sibling_variables(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> 
 }
 
 /// Reads and parses each file (`-` is standard input).
-pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ProjectFile>> {
+pub fn load_files(paths: &[PathBuf]) -> Result<Vec<ProjectFile>, CliError> {
     paths
         .iter()
         .map(|path| {
@@ -121,7 +161,7 @@ pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ProjectFile>> {
                 std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
                 buf
             } else {
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+                read_regular(path).map_err(CliError::file)?
             };
             let name = if path.as_os_str() == "-" {
                 "<stdin>".to_string()

@@ -3,6 +3,7 @@
 //! instances, run jobs) and the references that become graph edges.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::config::service::GatewayRef;
@@ -59,10 +60,11 @@ pub struct DesiredResource {
     pub spec: serde_json::Value,
     /// Fingerprint of `spec`.
     pub fingerprint: String,
-    /// The normalised configuration (top-level resources only).
-    pub config: Option<Configuration>,
-    /// Job shape (jobs only).
-    pub job: Option<JobShape>,
+    /// The normalised configuration (top-level resources only). Shared:
+    /// a run with 10,000 jobs is cloned and moved often, its config never.
+    pub config: Option<Arc<Configuration>>,
+    /// Job shape (jobs only; shared by the jobs of one group).
+    pub job: Option<Arc<JobShape>>,
     /// Where it is defined.
     pub origin: Option<Origin>,
     /// What it refers to.
@@ -242,7 +244,7 @@ fn add_resource(
             fingerprint: fingerprint(&spec),
             address,
             spec,
-            config: Some(normalized),
+            config: Some(Arc::new(normalized)),
             job: None,
             origin: Some(origin),
             references,
@@ -323,7 +325,14 @@ fn add_jobs(
             deployment: deployment.clone(),
         };
         let addr = ResourceAddr::Job(name.into(), shape.index);
-        insert_child(desired, addr, &spec, index, String::new(), Some(shape));
+        insert_child(
+            desired,
+            addr,
+            &spec,
+            index,
+            String::new(),
+            Some(Arc::new(shape)),
+        );
     }
 }
 
@@ -333,7 +342,7 @@ fn insert_child<T: serde::Serialize>(
     spec: &T,
     config: usize,
     pointer: String,
-    job: Option<JobShape>,
+    job: Option<Arc<JobShape>>,
 ) {
     let spec = serde_json::to_value(spec).unwrap_or_default();
     desired.resources.insert(

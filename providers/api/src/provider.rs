@@ -179,6 +179,14 @@ pub trait Provider: Send + Sync {
     /// Backend name (`local`, `aws`, `fake`, ...).
     fn name(&self) -> &str;
 
+    /// The id this backend gives today to the resource recorded as
+    /// `provider_id` (ids recorded in an older form are read in their
+    /// current one, so recorded and observed ids compare equal).
+    fn canonical_id(&self, kind: ResourceKind, provider_id: &str) -> String {
+        let _ = kind;
+        provider_id.to_string()
+    }
+
     /// Every offer of this backend now (filtering and ranking are the
     /// planner's).
     async fn offers(&self) -> Result<Vec<Offer>, ProviderError>;

@@ -2,6 +2,11 @@
 //! `local` fleet (its offer is what [`detect_machine`] finds, at $0), and
 //! volumes are directories under `.dstack/volumes/`. Jobs run through the
 //! runner, not through this provider.
+//!
+//! A volume's id is the absolute path of its directory, so it means the same
+//! from any working directory. Ids recorded before that were relative
+//! (`./.dstack/volumes/NAME`, `examples/.dstack/volumes/NAME`): they are read
+//! as the directory of that name in this project's volumes directory.
 
 mod machine;
 
@@ -28,11 +33,45 @@ pub struct LocalProvider {
 }
 
 impl LocalProvider {
-    /// Volumes live under `volumes_dir` (usually `<project>/.dstack/volumes`).
+    /// Volumes live under `volumes_dir` (usually `<project>/.dstack/volumes`;
+    /// made absolute against the current directory once, here).
     pub fn new(volumes_dir: impl AsRef<Path>) -> Self {
+        let dir = volumes_dir.as_ref();
         Self {
-            volumes_dir: volumes_dir.as_ref().to_path_buf(),
+            volumes_dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
         }
+    }
+
+    /// The directory a volume id names. Absolute ids are paths; a relative
+    /// id ending in `.dstack/volumes/NAME` (as recorded by older versions,
+    /// relative to whatever directory they ran in) is volume NAME of this
+    /// project; any other relative id is a path within the project.
+    pub fn volume_dir(&self, provider_id: &str) -> PathBuf {
+        let path = Path::new(provider_id);
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let parts: Vec<&std::ffi::OsStr> = path
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        match parts.as_slice() {
+            [.., dot, volumes, name] if *dot == ".dstack" && *volumes == "volumes" => {
+                self.volumes_dir.join(name)
+            }
+            _ => self.project_dir().join(path),
+        }
+    }
+
+    /// The project directory (`volumes_dir` is `<project>/.dstack/volumes`).
+    fn project_dir(&self) -> &Path {
+        self.volumes_dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.volumes_dir)
     }
 
     fn error(&self, kind: ErrorKind, message: impl Into<String>) -> ProviderError {
@@ -44,15 +83,20 @@ impl LocalProvider {
         let meta: serde_json::Value = serde_json::from_str(&marker).ok()?;
         let tags: BTreeMap<String, String> =
             serde_json::from_value(meta.get("tags")?.clone()).ok()?;
+        let path = dir.display().to_string();
         Some(ResourceInfo {
             kind: ResourceKind::Volume,
-            provider_id: dir.display().to_string(),
+            provider_id: path.clone(),
             status: ResourceStatus::Running,
             tags,
             region: Some("local".into()),
             offer: None,
             price: None,
-            data: serde_json::json!({ "path": dir.display().to_string(), "size_gb": meta.get("size_gb") }),
+            data: serde_json::json!({
+                "path": path,
+                "mount_source": path,
+                "size_gb": meta.get("size_gb"),
+            }),
         })
     }
 }
@@ -61,6 +105,13 @@ impl LocalProvider {
 impl Provider for LocalProvider {
     fn name(&self) -> &str {
         "local"
+    }
+
+    fn canonical_id(&self, kind: ResourceKind, provider_id: &str) -> String {
+        match kind {
+            ResourceKind::Volume => self.volume_dir(provider_id).display().to_string(),
+            _ => provider_id.to_string(),
+        }
     }
 
     async fn offers(&self) -> Result<Vec<Offer>, ProviderError> {
@@ -112,7 +163,7 @@ impl Provider for LocalProvider {
         provider_id: &str,
         size: Memory,
     ) -> Result<ResourceInfo, ProviderError> {
-        let dir = PathBuf::from(provider_id);
+        let dir = self.volume_dir(provider_id);
         let mut info = self.volume_info(&dir).ok_or_else(|| {
             self.error(ErrorKind::NotFound, format!("no volume at {provider_id}"))
         })?;
@@ -124,7 +175,7 @@ impl Provider for LocalProvider {
     }
 
     async fn delete_volume(&self, provider_id: &str) -> Result<(), ProviderError> {
-        let dir = PathBuf::from(provider_id);
+        let dir = self.volume_dir(provider_id);
         if !dir.join(MARKER).exists() {
             return Ok(());
         }
@@ -158,7 +209,7 @@ impl Provider for LocalProvider {
         provider_id: &str,
     ) -> Result<Option<ResourceInfo>, ProviderError> {
         Ok(match kind {
-            ResourceKind::Volume => self.volume_info(Path::new(provider_id)),
+            ResourceKind::Volume => self.volume_info(&self.volume_dir(provider_id)),
             _ => None,
         })
     }
@@ -230,5 +281,35 @@ mod tests {
             .expect("delete again");
         assert!(provider.list_owned().await.expect("list").is_empty());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn volume_ids_are_absolute_and_old_relative_ids_name_this_projects_volumes() {
+        let provider = LocalProvider::new("/srv/proj/.dstack/volumes");
+        let cases = [
+            (
+                "/srv/proj/.dstack/volumes/data",
+                "/srv/proj/.dstack/volumes/data",
+            ),
+            ("/elsewhere/vol", "/elsewhere/vol"),
+            ("./.dstack/volumes/data", "/srv/proj/.dstack/volumes/data"),
+            (".dstack/volumes/data", "/srv/proj/.dstack/volumes/data"),
+            (
+                "examples/.dstack/volumes/data",
+                "/srv/proj/.dstack/volumes/data",
+            ),
+            ("mnt/cache", "/srv/proj/mnt/cache"),
+        ];
+        for (id, dir) in cases {
+            assert_eq!(provider.volume_dir(id), PathBuf::from(dir), "{id}");
+            assert_eq!(provider.canonical_id(ResourceKind::Volume, id), dir, "{id}");
+        }
+        assert_eq!(
+            provider.canonical_id(ResourceKind::Instance, "./x"),
+            "./x",
+            "only volume ids are paths"
+        );
+        let relative = LocalProvider::new(".dstack/volumes");
+        assert!(relative.volume_dir("data").is_absolute());
     }
 }

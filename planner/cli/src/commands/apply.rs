@@ -1,7 +1,7 @@
 //! `dstack apply` (plan, confirm, apply; or apply a saved plan exactly) and
 //! `dstack destroy`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,7 +56,7 @@ fn lock<'a>(
     if timeout > Duration::ZERO
         && let Ok(Some(held)) = project.state.current_lock()
     {
-        eprintln!(
+        errln!(
             "Waiting up to {} for the state lock held by {} ({})...",
             humantime::format_duration(timeout),
             held.request.holder,
@@ -73,8 +73,8 @@ pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
             "{question} needs an answer; there is no terminal to ask on, so pass -y to confirm"
         )));
     }
-    print!("\n{question} Only 'yes' will be accepted: ");
-    std::io::stdout().flush()?;
+    out!("\n{question} Only 'yes' will be accepted: ")?;
+    crate::output::flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
@@ -128,8 +128,13 @@ pub fn run(
 
 /// Reads a saved plan.
 fn read_saved_plan(path: &Path) -> Result<PlanDoc, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let text = crate::files::read_text(path).map_err(|e| {
+        let why = match &e {
+            crate::files::FileError::Io { source, .. } => format!("{e}: {source}"),
+            _ => e.to_string(),
+        };
+        CliError::Usage(format!("cannot read the plan: {why}"))
+    })?;
     let plan: PlanDoc = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{} is not a dstack plan: {e}", path.display())))?;
     if plan.format_version.split('.').next() != Some("1") {
@@ -194,9 +199,9 @@ fn check_saved_plan(
                 .address
                 .as_ref()
                 .map_or(String::new(), |a| format!("{a}: "));
-            eprintln!("error: {place}{}", d.message);
+            errln!("error: {place}{}", d.message);
             if let Some(help) = &d.help {
-                eprintln!("  help: {help}");
+                errln!("  help: {help}");
             }
         }
         return Err(CliError::PlanErrors(
@@ -227,7 +232,7 @@ fn carry_out(
     if let Some(p) = &planned {
         print_plan_diagnostics(p);
     }
-    print!("{}", render_plan(&plan, style()));
+    out!("{}", render_plan(&plan, style()))?;
     if plan.errored {
         return Err(CliError::PlanErrors(error_code(&plan)));
     }
@@ -260,7 +265,7 @@ fn carry_out(
         providers,
         options.parallelism,
     )?;
-    print_report(&report, verb);
+    print_report(&report, verb)?;
     if report.outcome == "interrupted" {
         return Err(CliError::Interrupted);
     }
@@ -273,14 +278,14 @@ fn carry_out(
     }
     match runs.as_slice() {
         [run] => {
-            println!();
-            super::jobs::attach(project, &project.runtime(), runtime, run, 0, false)
+            outln!()?;
+            super::attach::attach(project, &project.runtime(), runtime, run, 0, false)
         }
         _ => {
-            println!(
+            outln!(
                 "\nSubmitted runs {}; follow one with `dstack logs NAME -f`.",
                 runs.join(", ")
-            );
+            )?;
             Ok(0)
         }
     }
@@ -327,16 +332,16 @@ fn execute(
     runtime.block_on(async {
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                print_event(&event);
+                let _ = print_event(&event);
             }
         });
         let signal_cancel = cancel.clone();
         let watcher = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nInterrupt received: no new steps will start; waiting for running ones (Ctrl+C again to quit now; state stays consistent).");
+                errln!("\nInterrupt received: no new steps will start; waiting for running ones (Ctrl+C again to quit now; state stays consistent).");
                 signal_cancel.store(true, Ordering::SeqCst);
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("Quitting now. Run `dstack plan` to see what exists.");
+                    errln!("Quitting now. Run `dstack plan` to see what exists.");
                     std::process::exit(dstack_schemas::exit_codes::INTERRUPTED);
                 }
             }
@@ -349,26 +354,39 @@ fn execute(
     })
 }
 
-fn print_event(event: &ApplyEvent) {
+/// One line of apply progress; a failure to print is remembered by
+/// [`crate::output`] and the apply goes on.
+fn print_event(event: &ApplyEvent) -> Result<(), crate::output::OutputError> {
     match event {
-        ApplyEvent::Started { address, op } => println!("{address}: {}...", progressive(op)),
-        ApplyEvent::Note { address, message } => println!("{address}: {message}"),
+        ApplyEvent::Started { address, op } => outln!("{address}: {}...", progressive(op))?,
+        ApplyEvent::Note { address, message } => outln!("{address}: {message}")?,
         ApplyEvent::Finished {
             address,
             op,
             secs,
             detail,
         } => {
-            println!(
+            outln!(
                 "{address}: {} complete after {secs:.1}s [{detail}]",
                 noun(op)
-            );
+            )?;
+        }
+        ApplyEvent::AlreadyGone {
+            address,
+            secs,
+            detail,
+            ..
+        } => {
+            outln!(
+                "{address}: nothing to delete, it was already gone after {secs:.1}s [{detail}]"
+            )?;
         }
         ApplyEvent::Failed { address, op, error } => {
-            eprintln!("{address}: {} failed: {error}", noun(op))
+            errln!("{address}: {} failed: {error}", noun(op))
         }
-        ApplyEvent::Skipped { address, reason } => eprintln!("{address}: skipped ({reason})"),
+        ApplyEvent::Skipped { address, reason } => errln!("{address}: skipped ({reason})"),
     }
+    Ok(())
 }
 
 fn progressive(op: &str) -> &'static str {
@@ -387,32 +405,55 @@ fn noun(op: &str) -> &'static str {
     }
 }
 
-fn print_report(report: &ApplyReport, verb: &str) {
+fn print_report(report: &ApplyReport, verb: &str) -> Result<(), crate::output::OutputError> {
     let done = report.count("done");
     let failed = report.count("failed");
     let skipped = report.count("skipped");
     let not_started = report.count("not_started");
-    println!();
+    outln!()?;
     match report.outcome.as_str() {
-        "succeeded" => println!(
-            "{verb} complete! {done} step(s) done in {:.1}s ({}).",
-            report.secs, report.apply_id
-        ),
+        "succeeded" => outln!(
+            "{verb} complete! {done} step(s) done in {:.1}s ({}){}.",
+            report.secs,
+            report.apply_id,
+            match already_gone(report) {
+                0 => String::new(),
+                n => format!("; {n} found nothing to delete (already gone)"),
+            }
+        )?,
         other => {
-            println!(
+            outln!(
                 "{verb} {other}: {done} done, {failed} failed, {skipped} skipped, {not_started} not started ({}).",
                 report.apply_id
-            );
+            )?;
             for step in &report.steps {
                 if let StepOutcome::Failed { error } = &step.outcome {
-                    println!("  failed: {} {}: {error}", step.op, step.address);
+                    outln!("  failed: {} {}: {error}", step.op, step.address)?;
                 }
             }
-            println!(
+            outln!(
                 "State records exactly what exists; fix the cause and run `dstack apply` again."
-            );
+            )?;
         }
     }
+    Ok(())
+}
+
+/// Deletes that found nothing there.
+fn already_gone(report: &ApplyReport) -> usize {
+    report
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                StepOutcome::Done {
+                    already_gone: true,
+                    ..
+                }
+            )
+        })
+        .count()
 }
 
 /// `dstack destroy`.
@@ -459,7 +500,7 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
     project.state_file.backup()?;
     let providers = project.providers()?;
     let observed = runtime.block_on(crate::context::sweep(&providers));
-    let recorded = project.state.list()?;
+    let recorded = super::plan::with_canonical_ids(project.state.list()?, &providers);
     let known: std::collections::BTreeSet<(String, String)> = recorded
         .iter()
         .filter_map(|r| Some((r.provider.clone()?, r.provider_id.clone()?)))
@@ -470,18 +511,18 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
         .filter(|(p, r)| !known.contains(&(p.clone(), r.provider_id.clone())))
         .collect();
     if orphans.is_empty() {
-        println!("No orphans: every resource tagged as dstack's is in state.");
+        outln!("No orphans: every resource tagged as dstack's is in state.")?;
         return Ok(0);
     }
-    println!("Resources tagged as dstack's that state does not know:");
+    outln!("Resources tagged as dstack's that state does not know:")?;
     for (provider, r) in &orphans {
         let rate = r.price.map_or(String::new(), |p| format!(" {p}"));
-        println!(
+        outln!(
             "  - {provider} {} {}{rate} ({})",
             r.kind,
             r.provider_id,
             r.address().map_or("no address".into(), |a| a.to_string())
-        );
+        )?;
     }
     if !yes && !confirm(&format!("Delete these {} resource(s)?", orphans.len()))? {
         return Err(CliError::Declined);
@@ -501,10 +542,10 @@ pub fn destroy_orphans(options: &ProjectOptions, yes: bool) -> Result<i32, CliEr
             }
         });
         match result {
-            Ok(()) => println!("{provider} {}: deleted", r.provider_id),
+            Ok(()) => outln!("{provider} {}: deleted", r.provider_id)?,
             Err(e) => {
                 failed += 1;
-                eprintln!("{provider} {}: {e}", r.provider_id);
+                errln!("{provider} {}: {e}", r.provider_id);
             }
         }
     }

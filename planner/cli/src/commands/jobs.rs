@@ -1,8 +1,8 @@
-//! `dstack ps`, `logs`, `stop` and `attach`: runs as their jobs report
+//! `dstack ps` and `logs`: runs as their jobs report
 //! them. Each first brings job statuses from the runners into state, so
 //! what they show is the truth, and every log line shown is also stored.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,6 @@ use serde::Serialize;
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
 use crate::runtime::sync::{self, JobRef};
-
-use super::logs::{print_lines, print_stored};
 
 /// One job as `ps` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -268,7 +266,7 @@ pub(super) fn sync_quietly(
     rt: &tokio::runtime::Runtime,
 ) {
     for warning in rt.block_on(sync::sync_unfinished(project.state.as_ref(), runtime)) {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
 }
 
@@ -314,21 +312,21 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
         let views = selected(views, &ps);
         if ps.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&views).map_err(anyhow::Error::from)?
-            );
+            )?;
             return Ok(0);
         }
         if ps.watch && std::io::stdout().is_terminal() {
-            print!("\x1b[2J\x1b[H");
+            out!("\x1b[2J\x1b[H")?;
         }
         if views.is_empty() {
-            println!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.");
+            outln!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.")?;
         } else {
-            print!("{}", render_ps(&views));
+            out!("{}", render_ps(&views))?;
         }
-        std::io::stdout().flush()?;
+        crate::output::flush()?;
         if !ps.watch {
             return Ok(0);
         }
@@ -371,57 +369,8 @@ pub(super) fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError>
         })
 }
 
-/// `dstack stop RUN...`.
-pub fn stop(
-    options: &ProjectOptions,
-    runs: &[String],
-    abort: bool,
-    yes: bool,
-) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    let what = if abort { "Abort" } else { "Stop" };
-    if !yes && !super::apply::confirm(&format!("{what} {}?", runs.join(", ")))? {
-        return Err(CliError::Declined);
-    }
-    let mut failed = 0;
-    for run in runs {
-        if super::workflows::is_workflow_run(project.state.as_ref(), run)? {
-            failed += super::workflows::stop(&project, runtime.as_ref(), &rt, run, abort)?;
-            continue;
-        }
-        let jobs = jobs_of(&project, run)?;
-        let started = Instant::now();
-        for job in jobs.iter().filter(|j| !j.finished()) {
-            if let Err(e) = rt.block_on(runtime.stop(&job.job_id, &job.instance, abort)) {
-                eprintln!("{}: cannot stop: {}", job.row.address, e.message);
-                failed += 1;
-            }
-        }
-        let ended = rt.block_on(wait_all_finished(
-            &project,
-            runtime.as_ref(),
-            run,
-            Duration::from_secs(330),
-        ))?;
-        let views = run_views(project.state.as_ref())?;
-        let status = views
-            .iter()
-            .find(|v| &v.name == run)
-            .map_or("unknown".into(), |v| v.status_message.clone());
-        if ended {
-            println!(
-                "run/{run}: {status} ({:.1}s)",
-                started.elapsed().as_secs_f64()
-            );
-        } else {
-            println!("run/{run}: still stopping ({status}); `dstack ps` shows when it ends");
-        }
-    }
-    Ok(if failed > 0 { 1 } else { 0 })
-}
-
 /// Refreshes a run's jobs until all are finished or `limit` passes.
-async fn wait_all_finished(
+pub(super) async fn wait_all_finished(
     project: &Project,
     runtime: &dyn JobRuntime,
     run: &str,
@@ -446,138 +395,5 @@ async fn wait_all_finished(
             return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `dstack attach RUN`.
-pub fn attach_command(
-    options: &ProjectOptions,
-    run: &str,
-    job: u32,
-    diagnose: bool,
-) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    attach(&project, &runtime, &rt, run, job, diagnose)
-}
-
-/// Follows a run: prints its ports once known and the job's log as it
-/// comes, until the run ends (exit code: the job's) or Ctrl+C (detaches;
-/// the run goes on).
-pub fn attach(
-    project: &Project,
-    runtime: &Arc<dyn JobRuntime>,
-    rt: &tokio::runtime::Runtime,
-    run: &str,
-    job_index: u32,
-    diagnose: bool,
-) -> Result<i32, CliError> {
-    let jobs = jobs_of(project, run)?;
-    let job = pick_job(&jobs, job_index)?.clone();
-    let source = job.log_source();
-    print_stored(project.state.as_ref(), &source, diagnose)?;
-    let started = Instant::now();
-    let followed = rt.block_on(async {
-        let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
-        let follow = async {
-            loop {
-                match sync::copy_logs(
-                    project.state.as_ref(),
-                    runtime.as_ref(),
-                    &source,
-                    Duration::from_secs(5),
-                    &mut |l| print_lines(l, diagnose),
-                )
-                .await
-                {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        tokio::select! {
-            r = follow => Some(r),
-            _ = ports => None,
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    match followed {
-        None => {
-            eprintln!(
-                "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
-            );
-            Ok(0)
-        }
-        Some(Err(e)) => {
-            eprintln!("error: lost the log of {}: {}", job.row.address, e.message);
-            Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))
-        }
-        Some(Ok(())) => {
-            rt.block_on(wait_all_finished(
-                project,
-                runtime.as_ref(),
-                run,
-                Duration::from_secs(60),
-            ))?;
-            finish_report(project, run, started)
-        }
-    }
-}
-
-/// Prints where a job's ports are reachable once it runs; never returns
-/// (so it never ends the `select!` it runs in).
-async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &JobRef) {
-    loop {
-        let job = sync::reload(state, job);
-        if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
-            let ports = row
-                .data
-                .get("runtime")
-                .and_then(|r| r.get("ports"))
-                .and_then(|p| p.as_array())
-                .cloned()
-                .unwrap_or_default();
-            if !ports.is_empty() {
-                for p in ports {
-                    eprintln!(
-                        "Port {} of {} is at http://{}:{}",
-                        p["container"],
-                        job.row.address,
-                        p["host_ip"].as_str().unwrap_or("127.0.0.1"),
-                        p["host"]
-                    );
-                }
-                break;
-            }
-            if row.status != "submitted" && row.status != "pulling" {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    std::future::pending::<()>().await
-}
-
-fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, CliError> {
-    let views = run_views(project.state.as_ref())?;
-    let Some(view) = views.into_iter().find(|v| v.name == run) else {
-        return Ok(0);
-    };
-    let secs = started.elapsed().as_secs_f64();
-    let first_bad = view.jobs.iter().find(|j| j.status != "done");
-    match first_bad {
-        None => {
-            eprintln!("run/{run}: {} in {secs:.1}s", view.status_message);
-            Ok(0)
-        }
-        Some(job) => {
-            let why = job
-                .message
-                .clone()
-                .unwrap_or_else(|| job.status_message.clone());
-            eprintln!("run/{run}: {} ({why})", job.status);
-            let code = job.exit_code.filter(|&c| c != 0).map_or(1, |c| c as i32);
-            Err(CliError::JobExit(code))
-        }
     }
 }

@@ -3,7 +3,6 @@
 //! time it ran) has a log of its own: the latest is shown unless
 //! `--submission N` (0 is the first) asks for an earlier one.
 
-use std::io::Write;
 use std::time::Duration;
 
 use dstack_state::{LogLine, LogSubmission, StateStore};
@@ -44,15 +43,14 @@ pub fn print_lines(lines: &[LogLine], diagnose: bool) {
         buffer.push_str(&line.text);
         buffer.push('\n');
     }
+    // A failure to write stdout is remembered by `crate::output` (the
+    // command's exit code says it); followers stop on `output::failure()`.
     if !out.is_empty() {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        let _ =
+            crate::output::write_out_bytes(out.as_bytes()).and_then(|()| crate::output::flush());
     }
     if !err.is_empty() {
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(err.as_bytes());
-        let _ = stderr.flush();
+        crate::output::write_err_bytes(err.as_bytes());
     }
 }
 
@@ -153,7 +151,7 @@ pub fn logs(options: &ProjectOptions, args: LogsOptions) -> Result<i32, CliError
         }
     });
     if let Some(Err(e)) = copied {
-        eprintln!(
+        errln!(
             "warning: the rest of the log is on the runner, which cannot be asked now: {}",
             e.message
         );

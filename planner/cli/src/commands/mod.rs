@@ -1,12 +1,14 @@
 //! One module per subcommand; `run` dispatches.
 
 mod apply;
+mod attach;
 mod jobs;
 mod logs;
 mod offer;
 mod plan;
 mod schema;
 mod state;
+mod stop;
 mod validate;
 mod workflows;
 
@@ -109,9 +111,22 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 diagnose,
             },
         ),
-        Command::Stop { runs, abort, yes } => jobs::stop(&project, &runs, abort, yes),
+        Command::Stop {
+            runs,
+            abort,
+            yes,
+            timeout,
+        } => stop::stop(
+            &project,
+            &runs,
+            stop::StopOptions {
+                abort,
+                yes,
+                timeout,
+            },
+        ),
         Command::Attach { run, job, diagnose } => {
-            jobs::attach_command(&project, &run, job, diagnose)
+            attach::attach_command(&project, &run, job, diagnose)
         }
         Command::Run { workflow, vars } => workflows::run(&project, &workflow, &vars),
         Command::Artifacts { command } => match command {

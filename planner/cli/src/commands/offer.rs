@@ -62,7 +62,7 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
                 )));
             }
         },
-        max_price: args.max_price.and_then(Usd::from_dollars_f64),
+        max_price: args.max_price,
         backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
         regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
         instance_types: None,
@@ -86,33 +86,39 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
             "total": ranking.matched.len(),
             "offers": ranking.matched.iter().take(args.max_offers).collect::<Vec<_>>(),
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?
-        );
+        )?;
         return Ok(0);
     }
-    println!("Resources:    {}", requirements.describe());
-    println!("Spot policy:  {}", args.spot_policy);
-    println!(
+    outln!("Resources:    {}", requirements.describe())?;
+    outln!("Spot policy:  {}", args.spot_policy)?;
+    outln!(
         "Max price:    {}",
         requirements.max_price.map_or("off".into(), |p| p.short())
-    );
-    println!("Catalog:      {}\n", market.catalog_version);
+    )?;
+    outln!("Catalog:      {}\n", market.catalog_version)?;
     for (backend, why) in &market.failures {
-        eprintln!("warning: backend {backend} gave no offers: {why}");
+        errln!("warning: backend {backend} gave no offers: {why}");
     }
     if ranking.matched.is_empty() {
-        println!("No offer matches. {}", ranking.explain_rejections());
+        outln!("No offer matches. {}", ranking.explain_rejections())?;
         return Ok(dstack_schemas::exit_codes::NO_OFFER);
     }
-    println!(
+    outln!(
         " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
-        "#", "BACKEND", "REGION", "INSTANCE", "RESOURCES", "SPOT", "PRICE"
-    );
+        "#",
+        "BACKEND",
+        "REGION",
+        "INSTANCE",
+        "RESOURCES",
+        "SPOT",
+        "PRICE"
+    )?;
     for (i, o) in ranking.matched.iter().take(args.max_offers).enumerate() {
         let resources = o.resources().replace(" (spot)", "");
-        println!(
+        outln!(
             " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
             i + 1,
             o.backend,
@@ -121,16 +127,16 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
             resources,
             if o.spot { "yes" } else { "no" },
             o.price.0.short()
-        );
+        )?;
     }
     if ranking.matched.len() > args.max_offers {
         let max = ranking.dearest().map_or(Usd::ZERO, |o| o.price.0);
-        println!(
+        outln!(
             "  ...\n Shown {} of {} offers, {} max",
             args.max_offers,
             ranking.matched.len(),
             max.short()
-        );
+        )?;
     }
     Ok(0)
 }

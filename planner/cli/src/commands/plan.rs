@@ -73,7 +73,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         crate::runtime::sync::sync_unfinished(project.state.as_ref(), project.runtime().as_ref())
             .await
     {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     let recorded = project.state.list()?;
     let lineage = project.state.lineage()?;
@@ -99,6 +99,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     } else {
         with_adopted(&recorded, &recovery)
     };
+    let recorded = with_canonical_ids(recorded, &providers);
     let options = PlanOptions {
         destroy: request.destroy,
         replace: request.args.replace.clone(),
@@ -129,6 +130,22 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     })
 }
 
+/// Recorded rows with each provider id in the form its backend gives today
+/// (local volume ids recorded relative to some directory become the absolute
+/// path), so they compare equal to what the sweep observes.
+pub fn with_canonical_ids(
+    mut rows: Vec<dstack_state::RecordedResource>,
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+) -> Vec<dstack_state::RecordedResource> {
+    for row in &mut rows {
+        let provider = row.provider.as_ref().and_then(|p| providers.get(p));
+        if let (Some(provider), Some(id)) = (provider, &row.provider_id) {
+            row.provider_id = Some(provider.canonical_id(row.address.kind(), id));
+        }
+    }
+    rows
+}
+
 /// Writes adopted rows and closes the intents recovery decided on.
 pub fn persist_recovery(
     state: &dyn StateStore,
@@ -152,13 +169,13 @@ pub fn persist_recovery(
 pub fn print_plan_diagnostics(planned: &Planned) {
     let color = color_enabled();
     for note in &planned.recovery.notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
     for (backend, why) in &planned.market.failures {
-        eprintln!("warning: backend {backend} gave no offers: {why}");
+        errln!("warning: backend {backend} gave no offers: {why}");
     }
     for (backend, why) in &planned.observed.failures {
-        eprintln!(
+        errln!(
             "warning: could not list resources of {backend} (orphans and drift there are unknown): {why}"
         );
     }
@@ -172,9 +189,9 @@ pub fn print_plan_diagnostics(planned: &Planned) {
                 .address
                 .as_ref()
                 .map_or(String::new(), |a| format!("{a}: "));
-            eprintln!("{}: {place}{}", d.severity, d.message);
+            errln!("{}: {place}{}", d.severity, d.message);
             if let Some(help) = &d.help {
-                eprintln!("  help: {help}");
+                errln!("  help: {help}");
             }
             continue;
         };
@@ -197,7 +214,7 @@ pub fn print_plan_diagnostics(planned: &Planned) {
         if let Some(help) = &d.help {
             diag = diag.help(help);
         }
-        eprintln!("{}", diagnostic_text(&config.file, &diag, color));
+        errln!("{}", diagnostic_text(&config.file, &diag, color));
     }
 }
 
@@ -258,29 +275,29 @@ pub fn run(
     print_plan_diagnostics(&planned);
     let plan = &planned.plan;
     match format {
-        PlanFormat::Text => print!(
+        PlanFormat::Text => out!(
             "{}",
             render_plan(
                 plan,
                 Style::new(color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stdout()))
             )
-        ),
-        PlanFormat::Json => println!("{}", render_json(plan)),
-        PlanFormat::Markdown => print!("{}", render_markdown(plan)),
+        )?,
+        PlanFormat::Json => outln!("{}", render_json(plan))?,
+        PlanFormat::Markdown => out!("{}", render_markdown(plan))?,
     }
     if let Some(path) = out {
         std::fs::write(path, render_json(plan) + "\n")?;
         if format == PlanFormat::Text {
-            println!(
+            outln!(
                 "\nSaved the plan to {}. Apply exactly this plan with `dstack apply {}`.",
                 path.display(),
                 path.display()
-            );
+            )?;
         }
     } else if format == PlanFormat::Text && plan.has_changes && !plan.errored {
-        println!(
+        outln!(
             "\nNote: this plan was not saved (-o FILE); `dstack apply` will plan again before applying."
-        );
+        )?;
     }
     if plan.errored {
         return Err(CliError::PlanErrors(error_code(plan)));

@@ -9,10 +9,10 @@ use crate::error::CliError;
 pub fn run(name: &str) -> Result<i32, CliError> {
     match schema_for(name) {
         Some(schema) => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).map_err(anyhow::Error::from)?
-            );
+            )?;
             Ok(exit_codes::OK)
         }
         None => Err(CliError::Usage(format!(

@@ -25,12 +25,12 @@ pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliEr
         StateCommand::Rm { address } => remove(&project, &address),
         StateCommand::Unlock { id } => {
             project.state.unlock(&id)?;
-            println!("Lock {id} released.");
+            outln!("Lock {id} released.")?;
             Ok(0)
         }
         StateCommand::History { limit } => {
             for a in project.state.applies(limit)? {
-                println!(
+                outln!(
                     "{}  {:<8} {:<12} {}  {}  {}",
                     a.id,
                     a.operation,
@@ -38,7 +38,7 @@ pub fn run(options: &ProjectOptions, command: StateCommand) -> Result<i32, CliEr
                     age(a.started_at),
                     a.holder,
                     a.summary
-                );
+                )?;
             }
             Ok(0)
         }
@@ -56,22 +56,26 @@ fn synced(project: &Project) -> Result<(), CliError> {
 fn list(project: &Project, json: bool) -> Result<i32, CliError> {
     let rows = project.state.list()?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
-        );
+        )?;
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("No resources recorded.");
+        outln!("No resources recorded.")?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<40} {:<10} {:<10} {:<24} {:>10}  UPDATED",
-        "ADDRESS", "STATUS", "BACKEND", "ID", "$/H"
-    );
+        "ADDRESS",
+        "STATUS",
+        "BACKEND",
+        "ID",
+        "$/H"
+    )?;
     for r in &rows {
-        println!(
+        outln!(
             "{:<40} {:<10} {:<10} {:<24} {:>10}  {}",
             r.address.to_string(),
             status_of(r, &rows),
@@ -79,7 +83,7 @@ fn list(project: &Project, json: bool) -> Result<i32, CliError> {
             r.provider_id.as_deref().unwrap_or("-"),
             r.price_per_hour.map_or("-".into(), |p| p.short()),
             age(r.updated_at)
-        );
+        )?;
     }
     Ok(0)
 }
@@ -87,10 +91,10 @@ fn list(project: &Project, json: bool) -> Result<i32, CliError> {
 fn show(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
     match project.state.get(address)? {
         Some(row) => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&row).map_err(anyhow::Error::from)?
-            );
+            )?;
             Ok(0)
         }
         None => Err(CliError::Usage(format!(
@@ -114,11 +118,11 @@ fn remove(project: &Project, address: &ResourceAddr) -> Result<i32, CliError> {
             project
                 .state
                 .forget(address, Expected::Version(row.version))?;
-            println!("Removed {address} from state. The resource itself was not deleted");
+            outln!("Removed {address} from state. The resource itself was not deleted")?;
             if let (Some(p), Some(id)) = (row.provider, row.provider_id) {
-                println!(
+                outln!(
                     "  ({p} {id} still exists; plans list it as an orphan and never adopt it back; `dstack destroy --orphans` deletes it)."
-                );
+                )?;
             }
             Ok(0)
         }

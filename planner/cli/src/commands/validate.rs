@@ -8,6 +8,7 @@ use dstack_schemas::exit_codes;
 
 use crate::cli::Format;
 use crate::error::CliError;
+use crate::output::OutputError;
 use crate::project::{ProjectFile, discover, load_files};
 use crate::render::{color_enabled, diagnostic_text};
 
@@ -25,8 +26,8 @@ pub fn run(project_dir: &Path, inputs: &[PathBuf], format: Format) -> Result<i32
     }
     let files = load_files(&paths)?;
     match format {
-        Format::Text => print_text(&files),
-        Format::Json => print_json(&files),
+        Format::Text => print_text(&files)?,
+        Format::Json => print_json(&files)?,
     }
     let invalid = files.iter().any(|f| f.loaded.has_errors());
     Ok(if invalid {
@@ -48,12 +49,12 @@ fn describe(file: &ProjectFile) -> String {
     }
 }
 
-fn print_text(files: &[ProjectFile]) {
+fn print_text(files: &[ProjectFile]) -> Result<(), OutputError> {
     let color = color_enabled();
     let (mut errors, mut warnings, mut valid) = (0, 0, 0);
     for file in files {
         for diag in &file.loaded.diagnostics {
-            eprintln!("{}", diagnostic_text(&file.loaded.file, diag, color));
+            errln!("{}", diagnostic_text(&file.loaded.file, diag, color));
             match diag.severity {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
@@ -61,19 +62,20 @@ fn print_text(files: &[ProjectFile]) {
         }
         if !file.loaded.has_errors() {
             valid += 1;
-            println!("ok   {} ({})", file.loaded.file.name(), describe(file));
+            outln!("ok   {} ({})", file.loaded.file.name(), describe(file))?;
         } else {
-            println!("FAIL {}", file.loaded.file.name());
+            outln!("FAIL {}", file.loaded.file.name())?;
         }
     }
     let invalid = files.len() - valid;
-    println!(
+    outln!(
         "\n{} file(s) checked: {valid} valid, {invalid} invalid ({errors} error(s), {warnings} warning(s))",
         files.len()
-    );
+    )?;
+    Ok(())
 }
 
-fn print_json(files: &[ProjectFile]) {
+fn print_json(files: &[ProjectFile]) -> Result<(), OutputError> {
     let entries: Vec<serde_json::Value> = files
         .iter()
         .map(|f| {
@@ -107,5 +109,6 @@ fn print_json(files: &[ProjectFile]) {
             "warnings": count(Severity::Warning),
         },
     });
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
+    Ok(())
 }

@@ -23,7 +23,7 @@ fn read_document(
     path: &Path,
     variables: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Option<ConfigDocument>, CliError> {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Some(bytes) = crate::files::read_optional(path).map_err(CliError::file)? else {
         return Ok(None);
     };
     let name = path.display().to_string();
@@ -34,7 +34,7 @@ fn read_document(
     };
     let color = color_enabled();
     for d in &loaded.diagnostics {
-        eprintln!("{}", diagnostic_text(&loaded.file, d, color));
+        errln!("{}", diagnostic_text(&loaded.file, d, color));
     }
     if loaded.has_errors() {
         return Err(CliError::InvalidConfig);
@@ -94,18 +94,19 @@ fn workflows_file(
     print: bool,
 ) -> Result<LoadedWorkflows, CliError> {
     let path = project.dot_dstack().join("workflows.yaml");
-    let bytes = std::fs::read(&path).map_err(|_| {
-        CliError::Usage(format!(
+    let bytes = crate::files::read_regular(&path).map_err(|e| match e {
+        crate::files::FileError::Missing(_) => CliError::Usage(format!(
             "{} does not exist; `dstack run` runs the workflows defined there",
             path.display()
-        ))
+        )),
+        e => CliError::file(e),
     })?;
     let name = path.display().to_string();
     let loaded = load_config_with(&name, &bytes, &Limits::default(), vars);
     if print {
         let color = color_enabled();
         for d in &loaded.diagnostics {
-            eprintln!("{}", diagnostic_text(&loaded.file, d, color));
+            errln!("{}", diagnostic_text(&loaded.file, d, color));
         }
     }
     match loaded.document {
@@ -145,7 +146,7 @@ pub fn run(
     let graph = dag::closure(&filled, &spans, target).map_err(|diags| {
         let color = color_enabled();
         for d in &diags {
-            eprintln!("{}", diagnostic_text(&file, d, color));
+            errln!("{}", diagnostic_text(&file, d, color));
         }
         CliError::InvalidConfig
     })?;
@@ -176,13 +177,13 @@ pub fn run(
             .unwrap_or_default(),
     };
     let mut record = workflows::start_run(project.state.as_ref(), &request, target)?;
-    println!(
+    outln!(
         "Run {run_name}: {} ({} files of {}, {})",
         request.dag.order.join(" → "),
         request.repo.files,
         request.repo.info.dir,
         &request.repo.sha256[..12]
-    );
+    )?;
     let started = Instant::now();
     let engine = Engine::new(
         project.state.as_ref(),
@@ -193,12 +194,12 @@ pub fn run(
     record.status = workflows::run_status(&jobs).into();
     record.finished_at = Some(now_ms());
     project.state.put_workflow_run(&record)?;
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Run {run_name} {} in {:.1}s:",
         record.status,
         started.elapsed().as_secs_f64()
-    );
+    )?;
     for name in &request.dag.order {
         let job = &jobs[name];
         let how = match (&job.reused_from, job.status.as_str()) {
@@ -216,7 +217,7 @@ pub fn run(
             .flatten()
             .filter_map(|a| a["files"].as_u64())
             .sum();
-        println!(
+        outln!(
             "  {name:<16} {:<10} {how}{}",
             job.status,
             if files > 0 {
@@ -224,7 +225,7 @@ pub fn run(
             } else {
                 String::new()
             }
-        );
+        )?;
     }
     match record.status.as_str() {
         "done" => Ok(0),
@@ -302,7 +303,7 @@ pub fn logs(
         let lines = project.state.logs(&key, None, None)?;
         if diagnose {
             for line in lines.iter().filter(|l| l.stream == "runner") {
-                eprintln!("[{}] [runner] {}", job.workflow, line.text);
+                errln!("[{}] [runner] {}", job.workflow, line.text);
             }
         }
         workflows::print_prefixed(&job.workflow, &lines);
@@ -321,7 +322,7 @@ pub fn logs(
                 id,
                 true,
             )) {
-                eprintln!("warning: {e}");
+                errln!("warning: {e}");
             }
         }
     }
@@ -330,15 +331,10 @@ pub fn logs(
 
 /// `dstack stop RUN` of a workflow run: stops its running jobs; the
 /// `dstack run` that drives it then skips the rest. Returns failures.
-pub fn stop(
-    project: &Project,
-    _runtime: &dyn JobRuntime,
-    rt: &tokio::runtime::Runtime,
-    run: &str,
-    abort: bool,
-) -> Result<usize, CliError> {
-    let client = rt
-        .block_on(LocalRunner::new(&project.dot_dstack()).ensure())
+pub async fn stop(project: &Project, run: &str, abort: bool) -> Result<usize, CliError> {
+    let client = LocalRunner::new(&project.dot_dstack())
+        .ensure()
+        .await
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     let mut failed = 0;
     for job in project.state.workflow_jobs(run)? {
@@ -346,10 +342,10 @@ pub fn stop(
             continue;
         }
         if let Some(id) = &job.runner_job {
-            match rt.block_on(client.stop(id, abort)) {
-                Ok(_) => println!("workflow/{run}/{}: stop requested", job.workflow),
+            match client.stop(id, abort).await {
+                Ok(_) => outln!("workflow/{run}/{}: stop requested", job.workflow)?,
                 Err(e) => {
-                    eprintln!("workflow/{run}/{}: {e}", job.workflow);
+                    errln!("workflow/{run}/{}: {e}", job.workflow);
                     failed += 1;
                 }
             }
@@ -378,28 +374,31 @@ pub fn artifacts_list(options: &ProjectOptions, run: &str, json: bool) -> Result
         }
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
-        );
+        )?;
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("Run {run} saved no artifacts.");
+        outln!("Run {run} saved no artifacts.")?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<16} {:<24} {:>6} {:>10}",
-        "WORKFLOW", "PATH", "FILES", "BYTES"
-    );
+        "WORKFLOW",
+        "PATH",
+        "FILES",
+        "BYTES"
+    )?;
     for r in rows {
-        println!(
+        outln!(
             "{:<16} {:<24} {:>6} {:>10}",
             r["workflow"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
             r["files"].as_u64().unwrap_or(0),
             r["bytes"].as_u64().unwrap_or(0)
-        );
+        )?;
     }
     Ok(0)
 }
@@ -437,11 +436,11 @@ pub fn artifacts_download(
             dstack_runner::daemon::store::copy_tree(&dir, &out.join(&job.workflow)).map_err(
                 |e| CliError::Unexpected(anyhow::anyhow!("cannot copy {}: {e}", dir.display())),
             )?;
-        println!(
+        outln!(
             "{}: {files} files, {bytes} bytes → {}",
             job.workflow,
             out.join(&job.workflow).display()
-        );
+        )?;
         copied += 1;
     }
     if copied == 0 {

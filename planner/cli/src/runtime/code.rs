@@ -10,6 +10,8 @@ use std::process::Command;
 use dstack_schemas::grammar::FileMapping;
 use serde::Serialize;
 
+use crate::files::{FileError, open_regular, read_optional, shown, special_kind};
+
 /// Most bytes a repo archive may hold.
 pub const REPO_LIMIT: u64 = 200_000_000;
 /// Most bytes one `files:` entry may hold (dstack's default is 2 MB; the
@@ -101,10 +103,21 @@ fn ignored_by_dstack(path: &Path, patterns: &[String]) -> bool {
     })
 }
 
+/// The patterns of `.dstackignore`; one that is not a regular file is
+/// skipped with a warning.
 fn dstackignore(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join(".dstackignore"))
-        .unwrap_or_default()
-        .lines()
+    let text = match read_optional(&dir.join(".dstackignore")) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned(),
+        Err(FileError::NotRegular(s)) => {
+            errln!("{}", s.warning());
+            String::new()
+        }
+        Err(e) => {
+            errln!("warning: {e:#}; nothing is left out by it");
+            String::new()
+        }
+    };
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
@@ -141,8 +154,7 @@ pub fn pack_repo(dir: &Path) -> Result<PackedRepo, String> {
             (files, info)
         }
         None => {
-            let files = dstack_runner::archive::list_files(dir, &[".git", ".dstack"])
-                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+            let files = list_files(dir, &[".git", ".dstack"], &patterns)?;
             let info = RepoInfo {
                 dir: dir.display().to_string(),
                 kind: "dir".into(),
@@ -163,6 +175,40 @@ pub fn pack_repo(dir: &Path) -> Result<PackedRepo, String> {
         bytes,
         info,
     })
+}
+
+/// Files and symlinks under `root` (relative paths, sorted), skipping
+/// directories named in `skip` at any depth. Anything else (a FIFO, a
+/// socket, a device) never travels: it is reported, unless `ignored` leaves
+/// it out anyway.
+fn list_files(root: &Path, skip: &[&str], ignored: &[String]) -> Result<Vec<PathBuf>, String> {
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || !(e.file_type().is_dir() && skip.iter().any(|s| e.file_name() == *s))
+        });
+    let mut out = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", root.display()))?;
+        let kind = entry.file_type();
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        if kind.is_dir() || ignored_by_dstack(rel, ignored) {
+            continue;
+        }
+        if kind.is_file() || kind.is_symlink() {
+            out.push(rel.to_path_buf());
+        } else if let Some(what) = entry.metadata().ok().as_ref().and_then(special_kind) {
+            errln!(
+                "warning: {} is not packed for the job: it is {what}, not a regular file",
+                shown(entry.path())
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The directory whose contents a run gets as its repo: its `repos:`
@@ -220,8 +266,7 @@ pub fn pack_file_mapping(
     let meta = std::fs::metadata(&local)
         .map_err(|e| format!("files: {} cannot be read: {e}", local.display()))?;
     if meta.is_dir() {
-        let files = dstack_runner::archive::list_files(&local, &[".git"])
-            .map_err(|e| format!("files: cannot list {}: {e}", local.display()))?;
+        let files = list_files(&local, &[".git"], &[]).map_err(|e| format!("files: {e}"))?;
         let bytes = dstack_runner::archive::pack(&local, &files, FILES_LIMIT)
             .map_err(|e| format!("files: {e}"))?;
         return Ok((bytes, container));
@@ -237,8 +282,12 @@ pub fn pack_file_mapping(
         .map(|p| p.display().to_string())
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| ".".into());
+    let (mut source, meta) = open_regular(&local).map_err(|e| format!("files: {e}"))?;
     let staging = tempfile::tempdir().map_err(|e| format!("files: {e}"))?;
-    std::fs::copy(&local, staging.path().join(&name))
+    let copy = staging.path().join(&name);
+    std::fs::File::create(&copy)
+        .and_then(|mut to| std::io::copy(&mut source, &mut to))
+        .and_then(|_| std::fs::set_permissions(&copy, meta.permissions()))
         .map_err(|e| format!("files: cannot read {}: {e}", local.display()))?;
     let bytes = dstack_runner::archive::pack(staging.path(), &[name], FILES_LIMIT)
         .map_err(|e| format!("files: {e}"))?;

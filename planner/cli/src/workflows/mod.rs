@@ -104,7 +104,7 @@ fn new_job(run: &str, workflow: &str, input_hash: &str, status: &str) -> Workflo
 
 fn record(state: &dyn StateStore, job: &WorkflowJob) {
     if let Err(e) = state.put_workflow_job(job) {
-        eprintln!("warning: cannot record {}/{}: {e}", job.run, job.workflow);
+        errln!("warning: cannot record {}/{}: {e}", job.run, job.workflow);
     }
 }
 
@@ -138,7 +138,7 @@ pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<Stri
                         None => "the run was stopped".into(),
                     });
                     job.finished_at = Some(now_ms());
-                    println!("[{name}] skipped: {}", job.reason.as_deref().unwrap_or(""));
+                    let _ = outln!("[{name}] skipped: {}", job.reason.as_deref().unwrap_or(""));
                     record(engine.state, &job);
                     finished.insert(name.clone(), job);
                     progressed = true;
@@ -157,7 +157,7 @@ pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<Stri
             }
             _ = &mut interrupt, if !cancelled => {
                 cancelled = true;
-                eprintln!("\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...");
+                errln!("\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...");
                 let active: Vec<String> = engine.active.borrow().values().cloned().collect();
                 for id in active {
                     let _ = engine.client.stop(&id, false).await;
@@ -220,13 +220,13 @@ async fn run_one(
                 save_artifacts(engine, &mut job, &info).await;
             }
             let how = info.message.unwrap_or_else(|| info.status.as_str().into());
-            println!("[{name}] {}: {how}", job.status);
+            let _ = outln!("[{name}] {}: {how}", job.status);
         }
         Err(e) => {
             job.status = "failed".into();
             job.reason = Some(e.clone());
             job.finished_at = Some(now_ms());
-            println!("[{name}] failed: {e}");
+            let _ = outln!("[{name}] failed: {e}");
         }
     }
     engine.active.borrow_mut().remove(&name);
@@ -248,7 +248,7 @@ fn reuse(engine: &Engine<'_>, run: &str, name: &str, hash: &str) -> Option<Workf
     job.reused_from = Some(origin.clone());
     job.submitted_at = now_ms();
     job.finished_at = Some(now_ms());
-    println!(
+    let _ = outln!(
         "[{name}] reused the result of run {origin} (inputs unchanged, {})",
         &hash[..12]
     );
@@ -367,7 +367,6 @@ pub async fn follow_log(
 
 /// A workflow's log lines with its name in front (one write per stream).
 pub fn print_prefixed(workflow: &str, lines: &[LogLine]) {
-    use std::io::Write;
     let mut out = String::new();
     let mut err = String::new();
     for line in lines {
@@ -379,10 +378,10 @@ pub fn print_prefixed(workflow: &str, lines: &[LogLine]) {
         target.push_str(&format!("[{workflow}] {}\n", line.text));
     }
     if !out.is_empty() {
-        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        let _ = crate::output::write_out_bytes(out.as_bytes());
     }
     if !err.is_empty() {
-        let _ = std::io::stderr().lock().write_all(err.as_bytes());
+        crate::output::write_err_bytes(err.as_bytes());
     }
 }
 
@@ -400,7 +399,7 @@ async fn save_artifacts(engine: &Engine<'_>, job: &mut WorkflowJob, info: &JobIn
                 .map(|b| dstack_runner::archive::sha256_hex(&b));
         }
         Err(e) => {
-            println!("[{}] artifacts not saved: {e}", job.workflow);
+            let _ = outln!("[{}] artifacts not saved: {e}", job.workflow);
             if job.status == "done" {
                 job.status = "failed".into();
                 job.reason = Some(format!("artifacts not saved: {e}"));

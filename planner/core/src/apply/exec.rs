@@ -16,16 +16,18 @@ use dstack_state::{Expected, IntentOutcome, NewIntent, RecordedResource};
 
 use super::runtime::{InstanceTarget, JobLaunch, VolumeTarget};
 use super::steps::{Op, Step};
-use super::{ApplyContext, ApplyEvent, with_retries};
+use super::{ApplyContext, ApplyEvent, Done, with_retries};
+
+mod delete;
 use crate::fingerprint::digest;
 
-/// Runs `step`; `Ok(detail)` on success.
+/// Runs `step`; what it did on success.
 pub async fn execute(
     plan: &PlanDoc,
     ctx: &ApplyContext,
     apply_id: &str,
     step: &Step,
-) -> Result<String, String> {
+) -> Result<Done, String> {
     let change = &plan.resource_changes[step.change];
     let token = token(&ctx.lineage, apply_id, &change.address, step.op);
     let exec = Exec {
@@ -34,19 +36,20 @@ pub async fn execute(
         change,
         token,
     };
-    match (change.kind, step.op) {
+    let detail = match (change.kind, step.op) {
+        (ResourceKind::Instance | ResourceKind::Volume | ResourceKind::Gateway, Op::Delete) => {
+            return exec.delete_cloud(change.kind).await;
+        }
         (ResourceKind::Instance, Op::Create) => exec.create_instance().await,
-        (ResourceKind::Instance, Op::Delete) => exec.delete_cloud(ResourceKind::Instance).await,
         (ResourceKind::Volume, Op::Create) => exec.create_volume().await,
         (ResourceKind::Volume, Op::Update) => exec.update_volume().await,
-        (ResourceKind::Volume, Op::Delete) => exec.delete_cloud(ResourceKind::Volume).await,
         (ResourceKind::Gateway, Op::Create) => exec.create_gateway().await,
-        (ResourceKind::Gateway, Op::Delete) => exec.delete_cloud(ResourceKind::Gateway).await,
         (ResourceKind::Job, Op::Create) => exec.submit_job().await,
         (ResourceKind::Job, Op::Delete) => exec.stop_job().await,
         (_, Op::Delete) => exec.forget().await,
         (_, Op::Create | Op::Update) => exec.record_spec().await,
-    }
+    };
+    detail.map(Done::from)
 }
 
 /// The idempotency token of one step: stable for a given apply, address
@@ -313,63 +316,6 @@ impl Exec<'_> {
         ))
     }
 
-    async fn delete_cloud(&self, kind: ResourceKind) -> Result<String, String> {
-        let recorded = self
-            .ctx
-            .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?;
-        let (Some(provider_name), Some(id)) = (
-            recorded
-                .as_ref()
-                .and_then(|r| r.provider.clone())
-                .or(self.change.provider.clone()),
-            recorded
-                .as_ref()
-                .and_then(|r| r.provider_id.clone())
-                .or(self.change.provider_id.clone()),
-        ) else {
-            return self.forget().await;
-        };
-        let external = recorded
-            .as_ref()
-            .is_some_and(|r| r.data.get("external") == Some(&serde_json::json!(true)));
-        if !external {
-            let provider = self.provider(&provider_name)?;
-            let intent = self.begin("delete", Some(&provider_name))?;
-            let result = with_retries(self.ctx, self.address(), || async {
-                match kind {
-                    ResourceKind::Volume => provider.delete_volume(&id).await,
-                    ResourceKind::Gateway => provider.delete_gateway(&id).await,
-                    _ => provider.delete_instance(&id).await,
-                }
-            })
-            .await;
-            match result {
-                Ok(()) => self.end(intent, IntentOutcome::Done, Some(&id)),
-                Err(e) if e.kind == dstack_provider::ErrorKind::NotFound => {
-                    self.end(intent, IntentOutcome::Done, Some("already gone"))
-                }
-                Err(e) => {
-                    self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                    return Err(e.to_string());
-                }
-            }
-        }
-        let expected = recorded.map_or(Expected::Any, |r| Expected::Version(r.version));
-        match self.ctx.state.remove(self.address(), expected) {
-            Ok(()) => Ok(format!(
-                "id={id}{}",
-                if external {
-                    " (external: forgotten, not deleted)"
-                } else {
-                    ""
-                }
-            )),
-            Err(e) => Err(format!("deleted {id} but the state write failed: {e}")),
-        }
-    }
-
     async fn create_volume(&self) -> Result<String, String> {
         let Some(Configuration::Volume(volume)) = self
             .change
@@ -448,6 +394,8 @@ impl Exec<'_> {
             {
                 Ok(info) => {
                     self.end(intent, IntentOutcome::Done, Some(id));
+                    // The id as the backend gives it today (see `canonical_id`).
+                    record.provider_id = Some(info.provider_id);
                     record.data = info.data;
                 }
                 Err(e) => {
@@ -637,9 +585,16 @@ impl Exec<'_> {
                         "volume/{name} is not recorded; create it first (`type: volume`)"
                     ));
                 };
+                let provider = row
+                    .provider
+                    .as_ref()
+                    .and_then(|p| self.ctx.providers.get(p));
                 out.push(VolumeTarget {
                     name,
-                    provider_id: row.provider_id,
+                    provider_id: match (provider, row.provider_id) {
+                        (Some(p), Some(id)) => Some(p.canonical_id(ResourceKind::Volume, &id)),
+                        (_, id) => id,
+                    },
                     data: row.data,
                 });
             }

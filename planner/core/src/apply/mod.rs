@@ -86,6 +86,18 @@ pub enum ApplyEvent {
         /// `id=...` and similar.
         detail: String,
     },
+    /// A delete found nothing there: the resource was already gone (its
+    /// state record is removed, nothing was deleted).
+    AlreadyGone {
+        /// Resource.
+        address: ResourceAddr,
+        /// `delete`.
+        op: String,
+        /// Seconds taken.
+        secs: f64,
+        /// Where it looked.
+        detail: String,
+    },
     /// A step failed.
     Failed {
         /// Resource.
@@ -112,6 +124,9 @@ pub enum StepOutcome {
     Done {
         /// Details (provider id, offer).
         detail: String,
+        /// A delete that found nothing there to delete.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        already_gone: bool,
     },
     /// Failed.
     Failed {
@@ -125,6 +140,24 @@ pub enum StepOutcome {
     },
     /// Not run: interrupted first.
     NotStarted,
+}
+
+/// What a step that succeeded did.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Done {
+    /// Details (provider id, offer).
+    pub detail: String,
+    /// A delete that found nothing there to delete.
+    pub already_gone: bool,
+}
+
+impl From<String> for Done {
+    fn from(detail: String) -> Self {
+        Self {
+            detail,
+            already_gone: false,
+        }
+    }
 }
 
 /// One step's record in the report.
@@ -286,12 +319,25 @@ async fn run_steps(
         };
         let step = &steps[i];
         let outcome = match outcome {
-            Ok(detail) => {
-                ctx.emit(ApplyEvent::Finished {
-                    address: step.address.clone(),
-                    op: step.op.as_str().into(),
-                    secs,
-                    detail: detail.clone(),
+            Ok(Done {
+                detail,
+                already_gone,
+            }) => {
+                let (address, op) = (step.address.clone(), step.op.as_str().to_string());
+                ctx.emit(if already_gone {
+                    ApplyEvent::AlreadyGone {
+                        address,
+                        op,
+                        secs,
+                        detail: detail.clone(),
+                    }
+                } else {
+                    ApplyEvent::Finished {
+                        address,
+                        op,
+                        secs,
+                        detail: detail.clone(),
+                    }
                 });
                 for &d in &dependents[i] {
                     waiting[d] = waiting[d].saturating_sub(1);
@@ -299,7 +345,10 @@ async fn run_steps(
                         ready.push_back(d);
                     }
                 }
-                StepOutcome::Done { detail }
+                StepOutcome::Done {
+                    detail,
+                    already_gone,
+                }
             }
             Err(error) => {
                 ctx.emit(ApplyEvent::Failed {

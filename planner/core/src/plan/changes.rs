@@ -178,10 +178,9 @@ impl Builder<'_> {
         }
     }
 
+    /// Whether the refresh found `address` gone (deleted or interrupted).
     pub(super) fn is_drifted(&self, address: &ResourceAddr) -> bool {
-        self.drift
-            .iter()
-            .any(|d| &d.address == address && super::observe::GONE.contains(&d.drift.as_str()))
+        self.gone.contains(address)
     }
 
     /// Recorded resources no longer configured are deleted, except volumes

@@ -32,7 +32,7 @@ impl Builder<'_> {
             .desired
             .resources
             .values()
-            .filter_map(|r| match &r.config {
+            .filter_map(|r| match r.config.as_deref() {
                 Some(Configuration::Fleet(f)) => Some((r.address.clone(), f.clone())),
                 _ => None,
             })

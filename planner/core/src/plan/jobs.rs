@@ -5,7 +5,7 @@ use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::config::enums::{CreationPolicy, Placement};
 use dstack_schemas::grammar::{CpuSpec, GpuSpec, Memory, Range};
-use dstack_schemas::plan::ActionWord;
+use dstack_schemas::plan::{ActionWord, ResourceChange};
 use dstack_schemas::spec::InstanceSpec;
 
 use super::Scope;
@@ -82,7 +82,7 @@ impl Builder<'_> {
                 .desired
                 .resources
                 .get(&change.address)
-                .and_then(|r| r.config.clone())
+                .and_then(|r| r.config.as_deref())
             else {
                 continue;
             };
@@ -90,7 +90,7 @@ impl Builder<'_> {
                 change.address.name().to_string(),
                 FleetCapacity {
                     name: change.address.name().to_string(),
-                    requirements: fleet_requirements(&fleet),
+                    requirements: fleet_requirements(fleet),
                     cluster: fleet.placement == Some(Placement::Cluster),
                     count: 0,
                     max: if fleet.ssh_config.is_some() {
@@ -237,68 +237,78 @@ impl Builder<'_> {
         };
         let run_type = run_change.after.as_ref().and_then(run_type_of);
         let order = replace_order(ResourceKind::Job, run_type.as_deref());
-        let jobs: Vec<DesiredResource> = children_of(&self.desired.resources, run)
-            .map(|(_, r)| r.clone())
+        let jobs: Vec<ResourceAddr> = children_of(&self.desired.resources, run)
+            .map(|(address, _)| address.clone())
             .collect();
         let mut to_place = Vec::new();
-        for desired in jobs {
-            let recorded = self.recorded.get(&desired.address).cloned();
-            let mut change = match &recorded {
-                None => self.create_change(&desired),
-                Some(r) => self.compare(&desired, r),
-            };
-            let run_restarts = matches!(run_change.verb(), "create" | "replace");
-            let recorded_instance = recorded.as_ref().and_then(job_instance);
-            if run_restarts && recorded.is_some() {
-                change.actions = replace_actions(order);
-                change.action_reason = run_change.action_reason.clone();
-                change.reason = Some("its run is replaced".into());
-                // The run's change says what changed; the job's own spec only
-                // carries a fingerprint of it.
-                change.changed_fields.clear();
-            }
-            let finished = recorded
-                .as_ref()
-                .is_some_and(|r| FINISHED.contains(&r.status.as_str()));
+        for address in jobs {
+            let (mut change, recorded_instance, finished) =
+                self.job_change(&address, &run_change, order);
             match change.verb() {
                 "no-op" | "update" => {
                     change.placement = recorded_instance.clone();
                     if let (Some(instance), false) = (&recorded_instance, finished) {
-                        pool.occupy(instance, &desired.address);
+                        pool.occupy(instance, &address);
                     }
                 }
                 _ => {
                     if order == ReplaceOrder::CreateThenDelete
                         && let Some(instance) = &recorded_instance
                     {
-                        pool.occupy(instance, &desired.address);
+                        pool.occupy(instance, &address);
                     }
-                    to_place.push(desired.address.clone());
+                    to_place.push(address.clone());
                 }
             }
-            self.changes.insert(desired.address.clone(), change);
+            self.changes.insert(address, change);
         }
         to_place
     }
 
+    /// One job's change (before placement), the instance its recorded row
+    /// ran on, and whether that row has finished.
+    fn job_change(
+        &self,
+        address: &ResourceAddr,
+        run_change: &ResourceChange,
+        order: ReplaceOrder,
+    ) -> (ResourceChange, Option<ResourceAddr>, bool) {
+        let desired = &self.desired.resources[address];
+        let recorded = self.recorded.get(address);
+        let mut change = match recorded {
+            None => self.create_change(desired),
+            Some(r) => self.compare(desired, r),
+        };
+        if matches!(run_change.verb(), "create" | "replace") && recorded.is_some() {
+            change.actions = replace_actions(order);
+            change.action_reason = run_change.action_reason.clone();
+            change.reason = Some("its run is replaced".into());
+            // The run's change says what changed; the job's own spec only
+            // carries a fingerprint of it.
+            change.changed_fields.clear();
+        }
+        let finished = recorded.is_some_and(|r| FINISHED.contains(&r.status.as_str()));
+        (change, recorded.and_then(job_instance), finished)
+    }
+
     fn place_run(&mut self, run: &ResourceAddr, jobs: Vec<ResourceAddr>, pool: &mut Pool) {
-        let Some(
-            Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_),
-        ) = self
+        let config = self
             .desired
             .resources
             .get(run)
-            .and_then(|r| r.config.clone())
+            .and_then(|r| r.config.clone());
+        let Some(
+            Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_),
+        ) = config.as_deref()
         else {
             return;
         };
-        let config = self.desired.resources[run].config.clone();
         let common = config
-            .as_ref()
+            .as_deref()
             .and_then(|c| c.run_common())
             .cloned()
             .unwrap_or_default();
-        let multinode = matches!(config, Some(Configuration::Task(_)))
+        let multinode = matches!(config.as_deref(), Some(Configuration::Task(_)))
             && children_of(&self.desired.resources, run).count() > 1;
         let request = RunRequest {
             run: run.name().to_string(),
@@ -308,8 +318,8 @@ impl Builder<'_> {
                     self.desired
                         .resources
                         .get(j)
-                        .and_then(|d| d.job.clone())
-                        .map(|s| (j.clone(), s.requirements))
+                        .and_then(|d| d.job.as_ref())
+                        .map(|s| (j.clone(), s.requirements.clone()))
                 })
                 .collect(),
             fleets: common
@@ -345,7 +355,7 @@ impl Builder<'_> {
         }
         match pool.place(&request, &self.input.market.offers) {
             Ok(placed) => {
-                for instance in &placed.new_instances {
+                for instance in placed.new_instances {
                     self.grow_fleet(run, instance);
                 }
                 for (job, instance) in placed.assignments {
@@ -389,7 +399,7 @@ impl Builder<'_> {
         }
     }
 
-    fn grow_fleet(&mut self, run: &ResourceAddr, instance: &NewInstance) {
+    fn grow_fleet(&mut self, run: &ResourceAddr, instance: NewInstance) {
         let spec = InstanceSpec {
             fleet: instance.fleet.clone(),
             index: instance.address.index().unwrap_or(0),
@@ -400,10 +410,10 @@ impl Builder<'_> {
         let mut change = new_change(&instance.address, vec![ActionWord::Create]);
         change.after = Some(spec_json.clone());
         change.fingerprint = Some(fingerprint(&spec_json));
-        change.offer = Some(instance.offer.clone());
-        change.fallback_offers = instance.fallbacks.clone();
-        change.offers_matched = Some(instance.matched);
         change.rate_after = Some(instance.offer.price);
+        change.offer = Some(instance.offer);
+        change.fallback_offers = instance.fallbacks;
+        change.offers_matched = Some(instance.matched);
         change.reason = Some(format!("fleet/{} grows for {run}", instance.fleet));
         change.action_reason = Some("create_for_run".into());
         change.source = self.location_of(run);

@@ -80,6 +80,8 @@ struct Builder<'a> {
     changes: BTreeMap<ResourceAddr, ResourceChange>,
     diagnostics: Vec<PlanDiagnostic>,
     drift: Vec<ResourceDrift>,
+    /// Addresses the refresh found gone (see [`observe::GONE`]).
+    gone: std::collections::BTreeSet<ResourceAddr>,
     /// Offer rankings of fleets, computed once each.
     rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
 }
@@ -136,6 +138,7 @@ impl<'a> Builder<'a> {
             changes: BTreeMap::new(),
             diagnostics: Vec::new(),
             drift: Vec::new(),
+            gone: std::collections::BTreeSet::new(),
             rankings: BTreeMap::new(),
         }
     }
@@ -387,8 +390,17 @@ impl std::io::Write for HashWriter {
 /// stamped on it. The document's field order is fixed by its types, so its
 /// JSON is canonical.
 fn plan_id(doc: &PlanDoc) -> String {
-    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
+    // Buffered: the serialiser writes many tiny pieces, SHA-256 likes blocks.
+    let mut hasher = std::io::BufWriter::with_capacity(
+        1 << 16,
+        HashWriter(<sha2::Sha256 as sha2::Digest>::new()),
+    );
     let _ = serde_json::to_writer(&mut hasher, doc);
+    let _ = std::io::Write::flush(&mut hasher);
+    let (mut hasher, unwritten) = hasher.into_parts();
+    if let Ok(rest) = unwritten {
+        sha2::Digest::update(&mut hasher.0, rest);
+    }
     let d = hex::encode(sha2::Digest::finalize(hasher.0));
     format!("plan-{}", &d[..12])
 }

@@ -13,6 +13,9 @@ use super::instances::fleet_requirements;
 use crate::cost::{rank_all, volume_rate};
 use crate::normalize::{FLEET_IDLE_DEFAULT, RUN_IDLE_DEFAULT};
 
+/// The dearest offer per fleet and job requirements, within one run.
+type DearestCache = Vec<(String, crate::requirements::Requirements, Option<Usd>)>;
+
 impl Builder<'_> {
     /// Fills rates on every change and totals them.
     pub(super) fn price(&mut self) -> PlanCost {
@@ -146,6 +149,7 @@ impl Builder<'_> {
         let (mut min_rate, mut max_rate, mut idle) = (Usd::ZERO, Usd::ZERO, 0u64);
         let jobs: Vec<&dstack_schemas::plan::ResourceChange> =
             children_of(&self.changes, run).map(|(_, c)| c).collect();
+        let mut dearest = DearestCache::default();
         for job in jobs {
             let Some(instance) = job.placement.as_ref().and_then(|p| self.changes.get(p)) else {
                 continue;
@@ -156,7 +160,7 @@ impl Builder<'_> {
             if grown {
                 idle = idle.max(self.idle_secs(&instance.address, run_idle));
                 let dearest = self
-                    .dearest_for(job, &instance.address)
+                    .dearest_for(job, &instance.address, &mut dearest)
                     .map_or(rate, |d| d.max(rate));
                 max_rate += dearest;
             } else {
@@ -185,7 +189,7 @@ impl Builder<'_> {
             .desired
             .resources
             .get(&fleet)
-            .and_then(|r| r.config.clone())
+            .and_then(|r| r.config.as_deref())
         {
             Some(Configuration::Fleet(f)) => match f.profile.idle_duration {
                 Some(IdleDuration::After(d)) => d.secs(),
@@ -197,18 +201,28 @@ impl Builder<'_> {
     }
 
     /// The dearest offer failover could choose for a job's new instance.
+    /// Jobs of a run share their requirements, so `cache` ranks the offers
+    /// once per fleet and requirements, not once per job.
     fn dearest_for(
         &self,
         job: &dstack_schemas::plan::ResourceChange,
         instance: &ResourceAddr,
+        cache: &mut DearestCache,
     ) -> Option<Usd> {
-        let shape = self.desired.resources.get(&job.address)?.job.clone()?;
-        let fleet = ResourceAddr::Fleet(instance.name().to_string());
-        let Some(Configuration::Fleet(f)) = self.desired.resources.get(&fleet)?.config.clone()
+        let shape = self.desired.resources.get(&job.address)?.job.as_ref()?;
+        let fleet = instance.name();
+        if let Some((_, _, dearest)) = cache
+            .iter()
+            .find(|(f, r, _)| f == fleet && r == &shape.requirements)
+        {
+            return *dearest;
+        }
+        let address = ResourceAddr::Fleet(fleet.to_string());
+        let Some(Configuration::Fleet(f)) = self.desired.resources.get(&address)?.config.as_deref()
         else {
             return None;
         };
-        let fleet_requirements = fleet_requirements(&f);
+        let fleet_requirements = fleet_requirements(f);
         let ranking = rank_all(
             &[
                 &shape.requirements.and(&fleet_requirements),
@@ -216,6 +230,8 @@ impl Builder<'_> {
             ],
             &self.input.market.offers,
         );
-        ranking.dearest().map(|o| o.price.0)
+        let dearest = ranking.dearest().map(|o| o.price.0);
+        cache.push((fleet.to_string(), shape.requirements.clone(), dearest));
+        dearest
     }
 }

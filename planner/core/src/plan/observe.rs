@@ -17,7 +17,14 @@ impl Builder<'_> {
         if !self.input.options.refresh {
             return;
         }
-        let observed = self.input.observed;
+        // Indexed once: a refresh of many resources is linear, not quadratic.
+        let mut observed = std::collections::HashMap::new();
+        for (provider, info) in &self.input.observed.resources {
+            observed
+                .entry((provider.as_str(), info.provider_id.as_str()))
+                .or_insert(info);
+        }
+        let swept = &self.input.observed.swept;
         for recorded in self.recorded.values() {
             if !matches!(
                 recorded.address.kind(),
@@ -28,10 +35,11 @@ impl Builder<'_> {
             let (Some(provider), Some(id)) = (&recorded.provider, &recorded.provider_id) else {
                 continue;
             };
-            if !observed.swept.contains(provider) {
+            if !swept.contains(provider) {
                 continue;
             }
-            let found = observed.find(provider, id);
+            let found: Option<&dstack_provider::ResourceInfo> =
+                observed.get(&(provider.as_str(), id.as_str())).copied();
             let drift = match found {
                 None => Some((
                     "deleted",
@@ -58,6 +66,9 @@ impl Builder<'_> {
                 }
             };
             if let Some((kind, detail, observed_status)) = drift {
+                if GONE.contains(&kind) {
+                    self.gone.insert(recorded.address.clone());
+                }
                 self.drift.push(ResourceDrift {
                     address: recorded.address.clone(),
                     drift: kind.into(),

@@ -1,0 +1,154 @@
+//! `dstack attach RUN` (and the end of `dstack apply`): follow a run's log
+//! and show where its ports are, until it ends (exit code: the job's), the
+//! reader of the log goes away, or Ctrl+C (detaches; the run goes on).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dstack_planner::apply::JobRuntime;
+use dstack_state::StateStore;
+
+use super::jobs::{jobs_of, open, pick_job, run_views, wait_all_finished};
+use super::logs::{print_lines, print_stored};
+use crate::context::{Project, ProjectOptions};
+use crate::error::CliError;
+use crate::runtime::sync::{self, JobRef};
+
+/// `dstack attach RUN`.
+pub fn attach_command(
+    options: &ProjectOptions,
+    run: &str,
+    job: u32,
+    diagnose: bool,
+) -> Result<i32, CliError> {
+    let (project, runtime, rt) = open(options)?;
+    attach(&project, &runtime, &rt, run, job, diagnose)
+}
+
+/// Follows a run: prints its ports once known and the job's log as it
+/// comes, until the run ends (exit code: the job's) or Ctrl+C (detaches;
+/// the run goes on).
+pub fn attach(
+    project: &Project,
+    runtime: &Arc<dyn JobRuntime>,
+    rt: &tokio::runtime::Runtime,
+    run: &str,
+    job_index: u32,
+    diagnose: bool,
+) -> Result<i32, CliError> {
+    let jobs = jobs_of(project, run)?;
+    let job = pick_job(&jobs, job_index)?.clone();
+    let source = job.log_source();
+    print_stored(project.state.as_ref(), &source, diagnose)?;
+    let started = Instant::now();
+    let followed = rt.block_on(async {
+        let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
+        let follow = async {
+            loop {
+                match sync::copy_logs(
+                    project.state.as_ref(),
+                    runtime.as_ref(),
+                    &source,
+                    Duration::from_secs(5),
+                    &mut |l| print_lines(l, diagnose),
+                )
+                .await
+                {
+                    Ok(true) => return Ok(()),
+                    // Nobody reads the log any more: stop following (the
+                    // run goes on; the exit code says why we stopped).
+                    Ok(false) if crate::output::failure().is_some() => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::select! {
+            r = follow => Some(r),
+            _ = ports => None,
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match followed {
+        None => {
+            errln!(
+                "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
+            );
+            Ok(0)
+        }
+        Some(Err(e)) => {
+            errln!("error: lost the log of {}: {}", job.row.address, e.message);
+            Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))
+        }
+        Some(Ok(())) => {
+            if let Some(failed) = crate::output::failure() {
+                return Err(CliError::Output(failed));
+            }
+            rt.block_on(wait_all_finished(
+                project,
+                runtime.as_ref(),
+                run,
+                Duration::from_secs(60),
+            ))?;
+            finish_report(project, run, started)
+        }
+    }
+}
+
+/// Prints where a job's ports are reachable once it runs; never returns
+/// (so it never ends the `select!` it runs in).
+async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &JobRef) {
+    loop {
+        let job = sync::reload(state, job);
+        if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
+            let ports = row
+                .data
+                .get("runtime")
+                .and_then(|r| r.get("ports"))
+                .and_then(|p| p.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if !ports.is_empty() {
+                for p in ports {
+                    errln!(
+                        "Port {} of {} is at http://{}:{}",
+                        p["container"],
+                        job.row.address,
+                        p["host_ip"].as_str().unwrap_or("127.0.0.1"),
+                        p["host"]
+                    );
+                }
+                break;
+            }
+            if row.status != "submitted" && row.status != "pulling" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    std::future::pending::<()>().await
+}
+
+fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, CliError> {
+    let views = run_views(project.state.as_ref())?;
+    let Some(view) = views.into_iter().find(|v| v.name == run) else {
+        return Ok(0);
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let first_bad = view.jobs.iter().find(|j| j.status != "done");
+    match first_bad {
+        None => {
+            errln!("run/{run}: {} in {secs:.1}s", view.status_message);
+            Ok(0)
+        }
+        Some(job) => {
+            let why = job
+                .message
+                .clone()
+                .unwrap_or_else(|| job.status_message.clone());
+            errln!("run/{run}: {} ({why})", job.status);
+            let code = job.exit_code.filter(|&c| c != 0).map_or(1, |c| c as i32);
+            Err(CliError::JobExit(code))
+        }
+    }
+}
