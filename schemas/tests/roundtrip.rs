@@ -22,6 +22,15 @@ fn via_yaml<T: FromYaml>(text: &str) -> Option<T> {
     value
 }
 
+/// The error messages of reading `text` as a `T`.
+fn yaml_errors<T: FromYaml>(text: &str) -> Vec<String> {
+    let file = SourceFile::new("t.yml", format!("v: {text}\n"));
+    let node = parse_str(&file, &Limits::default()).expect("YAML");
+    let mut cx = Cx::new(&file);
+    let _ = node.get("v").map(|entry| T::from_yaml(&entry.value, &mut cx));
+    cx.finish().into_iter().map(|d| d.message).collect()
+}
+
 fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -196,7 +205,7 @@ proptest! {
     }
 
     #[test]
-    fn durations_round_trip(secs in 0u64..10_000_000_000) {
+    fn durations_round_trip(secs in 0u64..=dstack_schemas::grammar::MAX_DURATION_SECS) {
         let d = Duration::from_secs(secs);
         prop_assert_eq!(d.to_string().parse::<Duration>().unwrap(), d);
         prop_assert_eq!(via_yaml::<Duration>(&d.to_string()).unwrap(), d);
@@ -204,6 +213,15 @@ proptest! {
         prop_assert_eq!(via_yaml::<OffDuration>(&off.to_string()).unwrap(), off);
         let idle = IdleDuration::After(d);
         prop_assert_eq!(via_yaml::<IdleDuration>(&idle.to_string()).unwrap(), idle);
+    }
+
+    #[test]
+    fn durations_over_the_limit_are_errors(extra in 1u64..u64::MAX - dstack_schemas::grammar::MAX_DURATION_SECS) {
+        let text = (dstack_schemas::grammar::MAX_DURATION_SECS + extra).to_string();
+        for text in [text.clone(), format!("{text}s"), format!("'{text}'")] {
+            let errors = yaml_errors::<Duration>(&text);
+            prop_assert!(errors.len() == 1 && errors[0].contains("limit of 10 years"), "{text}: {errors:?}");
+        }
     }
 
     #[test]

@@ -741,10 +741,22 @@ impl FromYaml for DiskSpec {
     }
 }
 
+/// A duration's error, located at its node.
+fn duration_result<T>(
+    result: Result<T, GrammarError>,
+    node: &Node,
+    text: &str,
+    cx: &mut Cx,
+) -> Option<T> {
+    result
+        .map_err(|e| cx.grammar(node, text, e, "dstack::config::invalid_duration"))
+        .ok()
+}
+
 fn duration_number(node: &Node, cx: &mut Cx) -> Option<Duration> {
     match &node.value {
-        Value::Int(i, t) => grammar_result(Duration::from_number(*i as f64, t), node, t, cx),
-        Value::Float(f, t) => grammar_result(Duration::from_number(*f, t), node, t, cx),
+        Value::Int(i, t) => duration_result(Duration::from_int(*i, t), node, t, cx),
+        Value::Float(f, t) => duration_result(Duration::from_number(*f, t), node, t, cx),
         _ => None,
     }
 }
@@ -777,10 +789,8 @@ impl FromYaml for IdleDuration {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         match &node.value {
             Value::Bool(false, _) => Some(IdleDuration::Never),
-            Value::Int(i, t) => {
-                grammar_result(IdleDuration::from_number(*i as f64, t), node, t, cx)
-            }
-            Value::Float(f, t) => grammar_result(IdleDuration::from_number(*f, t), node, t, cx),
+            Value::Int(i, t) => duration_result(IdleDuration::from_int(*i, t), node, t, cx),
+            Value::Float(f, t) => duration_result(IdleDuration::from_number(*f, t), node, t, cx),
             Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_duration"),
             _ => {
                 cx.expected(node, "a duration such as `1h`, or `off`");

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::convert::{Cx, EnvList, Fields, FromYaml, count_range};
 use super::enums::Placement;
+use super::limits::{Counted, check_written_count};
 use super::profile::ProfileParams;
 use super::resources::Resources;
 use crate::diag::Diagnostic;
@@ -112,6 +113,9 @@ impl JsonSchema for FleetNodes {
 
 impl FromYaml for FleetNodes {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
+        if !check_written_count(cx, node, Counted::FleetNodes) {
+            return None;
+        }
         let (range, target) = match &node.value {
             Value::Map(entries) if entries.iter().any(|e| e.key == "target") => {
                 let f = cx.fields(node, "nodes", &["min", "target", "max"])?;

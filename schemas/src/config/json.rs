@@ -222,17 +222,17 @@ schema!(DiskSpec, "DiskSpec", {
 });
 schema!(Duration, "Duration", {
     "type": ["string", "integer"],
-    "description": "seconds, or a number with one unit: `90s`, `30m`, `2h`, `3d`, `1w`",
+    "description": "seconds, or a number with one unit: `90s`, `30m`, `2h`, `3d`, `1w`; at most 10 years (`3650d`)",
     "examples": ["30m"]
 });
 schema!(OffDuration, "OffDuration", {
     "type": ["string", "integer", "boolean"],
-    "description": "a duration (`30m`, `2h`), or `off`",
+    "description": "a duration (`30m`, `2h`; at most 10 years, `3650d`), or `off`",
     "examples": ["2h", "off"]
 });
 schema!(IdleDuration, "IdleDuration", {
     "type": ["string", "integer", "boolean"],
-    "description": "a duration (`30m`), or `off` / a negative number for never",
+    "description": "a duration (`30m`; at most 10 years, `3650d`), or `off` / a negative number for never",
     "examples": ["1h", "off"]
 });
 schema!(PortMapping, "PortMapping", {

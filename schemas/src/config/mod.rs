@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod gateway;
 mod json;
 pub mod legacy;
+pub mod limits;
 mod load;
 pub mod preset;
 pub mod profile;

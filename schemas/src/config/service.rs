@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::limits::{Counted, check_written_count};
 use super::convert::{Cx, Fields, FromYaml, choice, count_range};
 use super::enums::{ProbeMethod, RouterType, ScalingMetric, SpotPolicy};
 use super::profile::EntityRef;
@@ -117,6 +118,8 @@ fn read_service_port(f: &Fields, cx: &mut Cx) -> Option<PortMapping> {
 
 fn read_replicas(f: &Fields, cx: &mut Cx, key: &str) -> Option<Range<u32>> {
     let node = f.value(key)?;
+    // Over the limit is an error, but the range is still read: `scaling` has one.
+    check_written_count(cx, node, Counted::Replicas);
     let range = count_range(node, cx, "replica count")?;
     if range.max.is_none() {
         cx.push(

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::convert::{Cx, FromYaml};
+use super::limits::{Counted, check_count, check_written_count};
 use super::resources::Resources;
 use super::run::{RunCommon, forbid, read_commands, run_keys};
 use crate::diag::Diagnostic;
@@ -50,8 +51,7 @@ impl FromYaml for NodeGroup {
             "node group",
             &["name", "nodes", "resources", "commands", "ports"],
         )?;
-        let nodes: Option<u32> = f.opt(cx, "nodes");
-        check_nodes(cx, f.value("nodes"), nodes);
+        let nodes = f.value("nodes").and_then(|n| node_count(cx, n));
         Some(Self {
             name: f.opt(cx, "name"),
             nodes,
@@ -62,13 +62,20 @@ impl FromYaml for NodeGroup {
     }
 }
 
-fn check_nodes(cx: &mut Cx, node: Option<&Node>, nodes: Option<u32>) {
-    if let (Some(node), Some(0)) = (node, nodes) {
+/// A task's or group's `nodes`: 1 to [`MAX_NODES`](super::limits::MAX_NODES).
+fn node_count(cx: &mut Cx, node: &Node) -> Option<u32> {
+    if !check_written_count(cx, node, Counted::TaskNodes) {
+        return None;
+    }
+    let value = u32::from_yaml(node, cx)?;
+    if value == 0 {
         cx.push(
             Diagnostic::error("dstack::config::out_of_range", "`nodes` must be at least 1")
                 .at(node.span, "zero nodes"),
         );
+        return None;
     }
+    Some(value)
 }
 
 impl FromYaml for TaskConfig {
@@ -85,11 +92,7 @@ impl FromYaml for TaskConfig {
                 );
                 None
             }
-            Some(n) => {
-                let v = u32::from_yaml(n, cx);
-                check_nodes(cx, Some(n), v);
-                v
-            }
+            Some(n) => node_count(cx, n),
             None => None,
         };
         let task = TaskConfig {
@@ -106,6 +109,7 @@ impl FromYaml for TaskConfig {
             }
             if let (Some(groups), Some(gnode)) = (&task.groups, f.value("groups")) {
                 check_groups(cx, gnode, groups, task.common.image.is_some());
+                check_total_nodes(cx, f.key_span("groups"), groups);
             }
         } else if commands_missing(&f, task.commands.as_deref()) && task.common.image.is_none() {
             cx.push(
@@ -125,6 +129,15 @@ pub fn commands_missing(f: &super::convert::Fields, commands: Option<&[Template]
         None => true,
         Some(_) => commands.is_some_and(<[Template]>::is_empty),
     }
+}
+
+/// All node groups together are within the node limit.
+fn check_total_nodes(cx: &mut Cx, at: crate::diag::Span, groups: &[NodeGroup]) {
+    let total = groups
+        .iter()
+        .map(|g| u64::from(g.nodes.unwrap_or(1)))
+        .fold(0u64, u64::saturating_add);
+    check_count(cx, at, Counted::GroupNodes, total);
 }
 
 fn check_groups(cx: &mut Cx, node: &Node, groups: &[NodeGroup], has_image: bool) {

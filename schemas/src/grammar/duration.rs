@@ -1,12 +1,17 @@
 //! Durations: `300`, `5m`, `"5 m"`, `2d`, `1w`; and the `off` variants of
 //! spec §3.4 (offable, idle).
+//!
+//! Every duration is at most [`Duration::MAX`] (10 years): a longer one is an
+//! error when it is parsed, so nothing computed from a configuration (a
+//! deadline, an instant plus a duration) can overflow. All arithmetic here is
+//! checked.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::{GrammarError, trim_with_offset};
 
-/// A whole number of seconds.
+/// A whole number of seconds, at most [`Duration::MAX`] when parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration {
     secs: u64,
@@ -20,7 +25,14 @@ const UNITS: [(char, u64); 5] = [
     ('s', 1),
 ];
 
+/// The longest duration a configuration (or flag) may give: 10 years of 365
+/// days, `3650d`, 315,360,000 seconds.
+pub const MAX_DURATION_SECS: u64 = 10 * 365 * 24 * 3600;
+
 impl Duration {
+    /// The longest duration that parses ([`MAX_DURATION_SECS`]).
+    pub const MAX: Duration = Duration::from_secs(MAX_DURATION_SECS);
+
     /// A duration of `secs` seconds.
     pub const fn from_secs(secs: u64) -> Self {
         Self { secs }
@@ -31,24 +43,84 @@ impl Duration {
         self.secs
     }
 
-    /// From a YAML number of seconds; fractions and negatives are refused.
+    /// `secs` seconds, or the over-the-limit error naming `shown`.
+    fn bounded(secs: u64, shown: &str) -> Result<Self, GrammarError> {
+        if secs > MAX_DURATION_SECS {
+            return Err(too_long(shown));
+        }
+        Ok(Self::from_secs(secs))
+    }
+
+    /// From a YAML integer of seconds; negatives are refused.
+    pub fn from_int(value: i64, shown: &str) -> Result<Self, GrammarError> {
+        match u64::try_from(value) {
+            Ok(secs) => Self::bounded(secs, shown),
+            Err(_) => Err(GrammarError::whole(format!(
+                "duration cannot be negative: `{shown}`"
+            ))),
+        }
+    }
+
+    /// From a YAML number of seconds; fractions, negatives and numbers
+    /// above the limit are refused.
     pub fn from_number(value: f64, shown: &str) -> Result<Self, GrammarError> {
+        if value.is_nan() {
+            return Err(GrammarError::whole(format!("`{shown}` is not a number")));
+        }
         if value < 0.0 {
             return Err(GrammarError::whole(format!(
                 "duration cannot be negative: `{shown}`"
             )));
         }
-        if value.fract() != 0.0 || !value.is_finite() || value > 1e15 {
+        // `as f64` of the limit is exact (it is far below 2^53).
+        if value > MAX_DURATION_SECS as f64 {
+            return Err(too_long(shown));
+        }
+        if value.fract() != 0.0 {
             return Err(GrammarError::whole(format!(
                 "`{shown}` is not a whole number of seconds"
             )));
         }
-        Ok(Self::from_secs(value as u64))
+        // Whole and within 0..=MAX_DURATION_SECS, so the conversion is exact.
+        Self::bounded(value as u64, shown)
     }
+}
+
+/// The error of a duration longer than [`Duration::MAX`].
+fn too_long(shown: &str) -> GrammarError {
+    GrammarError::whole(format!(
+        "duration `{shown}` is longer than the limit of 10 years (`3650d`)"
+    ))
+    .help(format!(
+        "durations are at most 10 years: `3650d`, {MAX_DURATION_SECS} seconds"
+    ))
 }
 
 fn duration_help() -> &'static str {
     "a duration is a number of seconds or a number with one unit: `90s`, `30m`, `2h`, `3d`, `1w`"
+}
+
+/// The scale of a unit suffix (`""` is seconds).
+fn unit_scale(unit: &str) -> Option<u64> {
+    if unit.is_empty() {
+        return Some(1);
+    }
+    let mut chars = unit.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    UNITS.iter().find(|(name, _)| *name == c).map(|(_, s)| *s)
+}
+
+/// `1e19s`, `2.5E3`: a number in exponent notation, which durations do not
+/// take; its value, when it is one, decides the message.
+fn exponent_form(t: &str) -> Option<f64> {
+    let number = t.trim_end_matches(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E');
+    let has_exponent = number.contains(['e', 'E']);
+    let scale = unit_scale(t[number.len()..].trim_start())?;
+    let value: f64 = number.trim_end().parse().ok()?;
+    // `as f64` of a unit scale (at most a week of seconds) is exact.
+    has_exponent.then_some(value * scale as f64)
 }
 
 impl FromStr for Duration {
@@ -57,33 +129,39 @@ impl FromStr for Duration {
     fn from_str(text: &str) -> Result<Self, GrammarError> {
         let (lead, t) = trim_with_offset(text);
         let bad = |msg: String| GrammarError::at(lead, t.len(), msg).help(duration_help());
+        let locate = |e: GrammarError| GrammarError {
+            offset: lead,
+            len: t.len(),
+            ..e
+        };
         if t.starts_with('-') {
             return Err(bad(format!("duration cannot be negative: `{t}`")));
         }
         let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        if let Some(value) = exponent_form(t) {
+            return Err(match value > MAX_DURATION_SECS as f64 {
+                true => locate(too_long(t)),
+                false => bad(format!("`{t}` is not a duration: write the number in digits")),
+            });
+        }
         if digits_end == 0 {
             return Err(bad(format!("`{t}` is not a duration")));
         }
-        let number: u64 = t[..digits_end]
-            .parse()
-            .map_err(|_| bad(format!("duration `{t}` is too large")))?;
         let unit = t[digits_end..].trim_start();
-        let scale = match unit {
-            "" => 1,
-            u if u.chars().count() == 1 => {
-                let c = u.chars().next().unwrap_or('?');
-                UNITS
-                    .iter()
-                    .find(|(name, _)| *name == c)
-                    .map(|(_, s)| *s)
-                    .ok_or_else(|| bad(format!("unknown duration unit `{u}` in `{t}`")))?
+        let scale = match unit_scale(unit) {
+            Some(scale) => scale,
+            None if unit.chars().count() == 1 => {
+                return Err(bad(format!("unknown duration unit `{unit}` in `{t}`")));
             }
-            _ => return Err(bad(format!("`{t}` is not a duration"))),
+            None => return Err(bad(format!("`{t}` is not a duration"))),
         };
-        number
-            .checked_mul(scale)
-            .map(Self::from_secs)
-            .ok_or_else(|| bad(format!("duration `{t}` is too large")))
+        // All digits: a number that does not fit u64 is far over the limit.
+        let secs = t[..digits_end]
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .ok_or_else(|| locate(too_long(t)))?;
+        Self::bounded(secs, t).map_err(locate)
     }
 }
 
@@ -142,6 +220,15 @@ pub enum IdleDuration {
 }
 
 impl IdleDuration {
+    /// From a YAML integer of seconds (negative = never).
+    pub fn from_int(value: i64, shown: &str) -> Result<Self, GrammarError> {
+        if value < 0 {
+            Ok(Self::Never)
+        } else {
+            Duration::from_int(value, shown).map(Self::After)
+        }
+    }
+
     /// From a YAML number of seconds (negative = never).
     pub fn from_number(value: f64, shown: &str) -> Result<Self, GrammarError> {
         if value < 0.0 {
@@ -161,7 +248,7 @@ impl FromStr for IdleDuration {
             return Ok(Self::Never);
         }
         if let Ok(n) = t.parse::<i64>() {
-            return Self::from_number(n as f64, t);
+            return Self::from_int(n, t);
         }
         t.parse().map(Self::After)
     }
@@ -207,6 +294,65 @@ mod tests {
         assert_eq!(show(5400), "90m");
         assert_eq!(show(259_200), "3d");
         assert_eq!(show(0), "0s");
+    }
+
+    fn too_long(result: Result<impl fmt::Debug, GrammarError>) -> GrammarError {
+        let err = result.expect_err("over the limit");
+        assert!(
+            err.message.contains("longer than the limit of 10 years (`3650d`)"),
+            "{}",
+            err.message
+        );
+        err
+    }
+
+    #[test]
+    fn ten_years_is_the_limit() {
+        assert_eq!(secs("3650d"), MAX_DURATION_SECS);
+        assert_eq!(Duration::MAX.to_string(), "3650d");
+        assert_eq!(secs(&MAX_DURATION_SECS.to_string()), MAX_DURATION_SECS);
+        for text in [
+            "3651d",
+            "522w",
+            "18446744073709551615s",
+            "18446744073709551615",
+            "99999999999999999999d",
+            "1e19s",
+            "1e19",
+            "1E400 s",
+            "315360001",
+        ] {
+            let err = too_long(text.parse::<Duration>());
+            assert_eq!((err.offset, err.len), (0, text.len()), "{text}: whole text");
+            too_long(text.parse::<OffDuration>());
+            too_long(text.parse::<IdleDuration>());
+        }
+        // 2^64 / 60 overflows only when multiplied: still the limit, never a wrap.
+        too_long("307445734561825861m".parse::<Duration>());
+    }
+
+    #[test]
+    fn numbers_are_bounded_without_wrapping() {
+        too_long(Duration::from_number(1e19, "1e19"));
+        too_long(Duration::from_number(f64::INFINITY, ".inf"));
+        too_long(Duration::from_int(i64::MAX, "9223372036854775807"));
+        too_long(IdleDuration::from_number(1e19, "1e19"));
+        too_long(IdleDuration::from_int(i64::MAX, "9223372036854775807"));
+        assert!(Duration::from_number(f64::NAN, ".nan").is_err());
+        assert!(Duration::from_int(-1, "-1").is_err());
+        assert_eq!(
+            Duration::from_number(315_360_000.0, "315360000"),
+            Ok(Duration::MAX)
+        );
+        assert_eq!(IdleDuration::from_int(-5, "-5"), Ok(IdleDuration::Never));
+    }
+
+    #[test]
+    fn exponents_are_not_durations() {
+        let err = "1e3s".parse::<Duration>().unwrap_err();
+        assert!(err.message.contains("write the number in digits"), "{}", err.message);
+        assert!("2e".parse::<Duration>().is_err());
+        assert!("week".parse::<Duration>().is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod template;
 pub use cpu::{CpuArch, CpuSpec};
 pub use cron::Cron;
 pub use disk::DiskSpec;
-pub use duration::{Duration, IdleDuration, OffDuration};
+pub use duration::{Duration, IdleDuration, MAX_DURATION_SECS, OffDuration};
 pub use env::{EnvEntry, EnvValue, check_env_name};
 pub(crate) use gpu::normalize_gpu_name;
 pub use gpu::{ComputeCapability, GpuSpec, GpuVendor};
