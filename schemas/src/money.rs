@@ -33,11 +33,17 @@ impl Usd {
         self.0
     }
 
+    /// The largest amount either way: $9,000,000,000 (9e15 micro-dollars,
+    /// below 2^53, so every amount up to it converts from `f64` exactly).
+    pub const MAX: Usd = Usd(9_000_000_000_000_000);
+
     /// From a decimal dollar amount, rounded to the nearest micro-dollar.
-    /// `None` for non-finite or absurdly large values.
+    /// `None` for non-finite values and those beyond [`Usd::MAX`] either way.
     pub fn from_dollars_f64(dollars: f64) -> Option<Self> {
+        const LIMIT: f64 = 9e15;
         let micros = (dollars * 1e6).round();
-        (micros.is_finite() && micros.abs() < 9e15).then_some(Self(micros as i64))
+        // Finite and within ±9e15: the conversion is exact.
+        (micros.is_finite() && micros.abs() <= LIMIT).then_some(Self(micros as i64))
     }
 
     /// The amount in dollars, for display arithmetic only.
@@ -165,5 +171,14 @@ mod tests {
         assert_eq!(d(2.4).to_string(), "$2.40");
         assert_eq!(d(0.0123).to_string(), "$0.0123");
         assert_eq!(HourlyRate(d(1.006)).over_secs(7200), d(2.012));
+    }
+
+    #[test]
+    fn the_largest_amount() {
+        assert_eq!(Usd::from_dollars_f64(9e9), Some(Usd::MAX));
+        assert_eq!(Usd::MAX.to_string(), "$9000000000.00");
+        assert_eq!(Usd::from_dollars_f64(9.000001e9), None);
+        assert_eq!(Usd::from_dollars_f64(1e308), None);
+        assert_eq!(Usd::from_dollars_f64(f64::NAN), None);
     }
 }

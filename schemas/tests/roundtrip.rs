@@ -27,7 +27,9 @@ fn yaml_errors<T: FromYaml>(text: &str) -> Vec<String> {
     let file = SourceFile::new("t.yml", format!("v: {text}\n"));
     let node = parse_str(&file, &Limits::default()).expect("YAML");
     let mut cx = Cx::new(&file);
-    let _ = node.get("v").map(|entry| T::from_yaml(&entry.value, &mut cx));
+    let _ = node
+        .get("v")
+        .map(|entry| T::from_yaml(&entry.value, &mut cx));
     cx.finish().into_iter().map(|d| d.message).collect()
 }
 
@@ -192,10 +194,18 @@ proptest! {
     }
 
     #[test]
-    fn cpu_round_trips(arch in proptest::option::of(prop_oneof![Just(CpuArch::X86), Just(CpuArch::Arm)]), count in range_of(0u32..512)) {
+    fn cpu_round_trips(arch in proptest::option::of(prop_oneof![Just(CpuArch::X86), Just(CpuArch::Arm)]), count in range_of(1u32..512)) {
         let cpu = CpuSpec { arch, count };
         prop_assert_eq!(cpu.to_string().parse::<CpuSpec>().unwrap(), cpu);
         prop_assert_eq!(via_yaml::<CpuSpec>(&quoted(&cpu.to_string())).unwrap(), cpu);
+    }
+
+    #[test]
+    fn zero_cpus_are_errors(max in proptest::option::of(0u32..512), upper_zero in any::<bool>()) {
+        let count = if upper_zero { Range { min: None, max: Some(0) } } else { Range { min: Some(0), max } };
+        prop_assert!(count.to_string().parse::<CpuSpec>().is_err());
+        let errors = yaml_errors::<CpuSpec>(&quoted(&count.to_string()));
+        prop_assert!(errors.len() == 1 && errors[0].contains("CPU count must be at least 1"), "{count}: {errors:?}");
     }
 
     #[test]
@@ -285,5 +295,14 @@ proptest! {
     fn names_round_trip(name in "[a-z][a-z0-9-]{1,40}") {
         let n: ResourceName = name.parse().unwrap();
         prop_assert_eq!(n.to_string().parse::<ResourceName>().unwrap(), n);
+    }
+
+    #[test]
+    fn a_bad_name_suggests_a_valid_one(name in "\\PC{0,60}") {
+        if let Err(err) = name.parse::<ResourceName>() {
+            let help = err.help.unwrap_or_default();
+            let example = help.rsplit("e.g. `").next().unwrap_or_default().trim_end_matches('`');
+            prop_assert!(example.parse::<ResourceName>().is_ok(), "{name:?} suggests {example:?}");
+        }
     }
 }

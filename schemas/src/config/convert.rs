@@ -685,45 +685,58 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
 
 impl FromYaml for CpuSpec {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_cpu"),
-            Value::Int(..) => u32::from_yaml(node, cx).map(|n| CpuSpec {
-                arch: None,
-                count: Range::exact(n),
-            }),
-            Value::Map(entries) if entries.iter().any(|e| e.key == "min" || e.key == "max") => {
-                count_range(node, cx, "CPU count").map(|count| CpuSpec { arch: None, count })
-            }
-            Value::Map(_) => {
-                let f = cx.fields(node, "cpu", &["arch", "count"])?;
-                let arch = f.value("arch").and_then(|n| {
-                    let text = String::from_yaml(n, cx)?;
-                    let arch = CpuArch::parse(&text);
-                    if arch.is_none() {
-                        cx.push(
-                            Diagnostic::error(
-                                "dstack::config::invalid_cpu",
-                                format!("`{text}` is not a CPU architecture"),
-                            )
-                            .at(n.span, "unknown architecture")
-                            .help("architectures are `x86` and `arm`"),
-                        );
-                    }
-                    arch
-                });
-                let count = f.value("count").map(|n| count_range(n, cx, "CPU count"));
-                if f.has("arch") && arch.is_none() || count.as_ref().is_some_and(Option::is_none) {
-                    return None;
-                }
-                Some(CpuSpec {
-                    arch,
-                    count: count.flatten().unwrap_or(CpuSpec::default().count),
-                })
-            }
-            _ => {
-                cx.expected(node, "a CPU spec such as `8`, `4..` or `arm:8`");
+        let spec = cpu_spec(node, cx)?;
+        match CpuSpec::check_count(&spec.count) {
+            Ok(()) => Some(spec),
+            Err(err) => {
+                let text = node.text().unwrap_or_default().to_string();
+                cx.grammar(node, &text, err, "dstack::config::invalid_cpu");
                 None
             }
+        }
+    }
+}
+
+/// A CPU spec in any form, before its count is checked.
+fn cpu_spec(node: &Node, cx: &mut Cx) -> Option<CpuSpec> {
+    match &node.value {
+        Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_cpu"),
+        Value::Int(..) => u32::from_yaml(node, cx).map(|n| CpuSpec {
+            arch: None,
+            count: Range::exact(n),
+        }),
+        Value::Map(entries) if entries.iter().any(|e| e.key == "min" || e.key == "max") => {
+            count_range(node, cx, "CPU count").map(|count| CpuSpec { arch: None, count })
+        }
+        Value::Map(_) => {
+            let f = cx.fields(node, "cpu", &["arch", "count"])?;
+            let arch = f.value("arch").and_then(|n| {
+                let text = String::from_yaml(n, cx)?;
+                let arch = CpuArch::parse(&text);
+                if arch.is_none() {
+                    cx.push(
+                        Diagnostic::error(
+                            "dstack::config::invalid_cpu",
+                            format!("`{text}` is not a CPU architecture"),
+                        )
+                        .at(n.span, "unknown architecture")
+                        .help("architectures are `x86` and `arm`"),
+                    );
+                }
+                arch
+            });
+            let count = f.value("count").map(|n| count_range(n, cx, "CPU count"));
+            if f.has("arch") && arch.is_none() || count.as_ref().is_some_and(Option::is_none) {
+                return None;
+            }
+            Some(CpuSpec {
+                arch,
+                count: count.flatten().unwrap_or(CpuSpec::default().count),
+            })
+        }
+        _ => {
+            cx.expected(node, "a CPU spec such as `8`, `4..` or `arm:8`");
+            None
         }
     }
 }
@@ -932,24 +945,44 @@ impl FromYaml for Cron {
 }
 
 impl FromYaml for Usd {
-    /// A positive dollar amount (`max_price: 1.5`).
+    /// A positive dollar amount (`max_price: 1.5`), at most [`Usd::MAX`].
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         let value = f64::from_yaml(node, cx)?;
-        match Usd::from_dollars_f64(value) {
-            Some(usd) if usd > Usd::ZERO => Some(usd),
-            _ => {
-                cx.push(
-                    Diagnostic::error(
-                        "dstack::config::invalid_price",
-                        format!("price must be greater than 0, found {value}"),
-                    )
-                    .at(node.span, "here")
-                    .help("prices are dollars per hour, e.g. `max_price: 2.5`"),
-                );
-                None
+        let shown = node.text().unwrap_or_default().trim().to_string();
+        let problem = match Usd::from_dollars_f64(value) {
+            Some(usd) if usd > Usd::ZERO => return Some(usd),
+            _ if value.is_nan() => format!("price `{shown}` is not a number"),
+            _ if value > 0.0 && value < 1.0 => {
+                format!(
+                    "price `{shown}` rounds to $0 (prices are counted in millionths of a dollar)"
+                )
             }
-        }
+            _ if value > 0.0 => format!(
+                "price `{shown}` is above the largest price dstack-rs holds, {} per hour",
+                dollars_with_commas(Usd::MAX)
+            ),
+            _ => format!("price must be greater than 0, found {value}"),
+        };
+        cx.push(
+            Diagnostic::error("dstack::config::invalid_price", problem)
+                .at(node.span, "here")
+                .help("prices are dollars per hour, e.g. `max_price: 2.5`"),
+        );
+        None
     }
+}
+
+/// Whole dollars with thousands separators: `$9,000,000,000`.
+fn dollars_with_commas(usd: Usd) -> String {
+    let digits = (usd.micros() / 1_000_000).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
 }
 
 /// Env in list form (`[A=1, B]`) or mapping form (`{A: 1}`), names unique.

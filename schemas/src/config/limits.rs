@@ -66,7 +66,10 @@ pub fn check_count(cx: &mut Cx, span: Span, counted: Counted, value: u64) -> boo
 pub fn check_written_count(cx: &mut Cx, node: &Node, counted: Counted) -> bool {
     if let Value::Map(entries) = &node.value {
         let mut ok = true;
-        for entry in entries.iter().filter(|e| BOUND_KEYS.contains(&e.key.as_str())) {
+        for entry in entries
+            .iter()
+            .filter(|e| BOUND_KEYS.contains(&e.key.as_str()))
+        {
             ok &= check_written_count(cx, &entry.value, counted);
         }
         return ok;
@@ -94,7 +97,10 @@ fn largest_written(node: &Node) -> Option<String> {
             .filter(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
             // Digits only: u128 holds any count a YAML file can spell sensibly;
             // longer ones fail to parse and are over the limit too.
-            .filter(|part| part.parse::<u128>().map_or(true, |n| n > u128::from(MAX_NODES)))
+            .filter(|part| {
+                part.parse::<u128>()
+                    .map_or(true, |n| n > u128::from(MAX_NODES))
+            })
             .max_by_key(|part| (part.len(), part.to_string()))
             .map(str::to_string),
         _ => None,
@@ -136,10 +142,20 @@ mod tests {
             ["18446744073709551615 nodes exceed the limit of 10000"]
         );
         let fleet = |n: &str| errors(&format!("type: fleet\nnodes: {n}\n"));
-        for ok in ["10000", "0..10000", "1..", "{min: 0, target: 10000, max: 10000}"] {
+        for ok in [
+            "10000",
+            "0..10000",
+            "1..",
+            "{min: 0, target: 10000, max: 10000}",
+        ] {
             assert!(fleet(ok).is_empty(), "{ok}: {:?}", fleet(ok));
         }
-        for bad in ["10001", "0..10001", "10001..", "{min: 1, target: 2, max: 10001}"] {
+        for bad in [
+            "10001",
+            "0..10001",
+            "10001..",
+            "{min: 1, target: 2, max: 10001}",
+        ] {
             assert_eq!(fleet(bad).len(), 1, "{bad}: {:?}", fleet(bad));
         }
         let groups = |a: u32, b: u32| {

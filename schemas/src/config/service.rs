@@ -4,9 +4,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::limits::{Counted, check_written_count};
 use super::convert::{Cx, Fields, FromYaml, choice, count_range};
 use super::enums::{ProbeMethod, RouterType, ScalingMetric, SpotPolicy};
+use super::limits::{Counted, check_written_count};
 use super::profile::EntityRef;
 use super::resources::Resources;
 use super::run::{RunCommon, check_template, read_commands, run_keys};

@@ -53,6 +53,24 @@ impl Default for CpuSpec {
     }
 }
 
+impl CpuSpec {
+    /// A CPU count asks for at least one CPU: `0`, `0..` and `..0` are errors
+    /// (a range without a lower bound, `..4`, is fine).
+    pub fn check_count(count: &Range<u32>) -> Result<(), GrammarError> {
+        if count.min != Some(0) && count.max != Some(0) {
+            return Ok(());
+        }
+        let fixed = Range {
+            min: Some(1),
+            max: count.max.map(|m| m.max(1)),
+        };
+        Err(
+            GrammarError::whole(format!("a CPU count must be at least 1, found `{count}`"))
+                .help(format!("a job needs a CPU: write e.g. `{fixed}`")),
+        )
+    }
+}
+
 fn arch_help() -> &'static str {
     "a CPU spec is a count or range, optionally with an architecture: `8`, `4..`, `arm:8` (architectures: x86, arm)"
 }
@@ -83,6 +101,11 @@ impl FromStr for CpuSpec {
                 seen_count = true;
                 spec.count = Range::parse_with(token, |t| parse_count(t, "CPU count"))
                     .map_err(|e| e.shift(at))?;
+                Self::check_count(&spec.count).map_err(|e| GrammarError {
+                    offset: at,
+                    len: token.len(),
+                    ..e
+                })?;
             } else {
                 if seen_arch {
                     return Err(GrammarError::at(
@@ -134,5 +157,39 @@ mod tests {
         for bad in ["arm:x86", "arm:2:4", "", "aarch64", "-2", "amd64"] {
             assert!(bad.parse::<CpuSpec>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn zero_cpus_are_refused() {
+        for (bad, fixed) in [
+            ("0", "`1`"),
+            ("0..", "`1..`"),
+            ("x86:0..4", "`1..4`"),
+            ("..0", "`1`"),
+        ] {
+            let err = bad.parse::<CpuSpec>().unwrap_err();
+            assert!(
+                err.message.contains("must be at least 1"),
+                "{bad}: {}",
+                err.message
+            );
+            assert!(
+                err.help.as_deref().unwrap().contains(fixed),
+                "{bad}: {:?}",
+                err.help
+            );
+        }
+        assert_eq!(
+            spec_count("..4"),
+            Range {
+                min: None,
+                max: Some(4)
+            }
+        );
+        assert_eq!(spec_count("1..").min, Some(1));
+    }
+
+    fn spec_count(text: &str) -> Range<u32> {
+        text.parse::<CpuSpec>().unwrap().count
     }
 }

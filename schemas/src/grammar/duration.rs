@@ -141,7 +141,9 @@ impl FromStr for Duration {
         if let Some(value) = exponent_form(t) {
             return Err(match value > MAX_DURATION_SECS as f64 {
                 true => locate(too_long(t)),
-                false => bad(format!("`{t}` is not a duration: write the number in digits")),
+                false => bad(format!(
+                    "`{t}` is not a duration: write the number in digits"
+                )),
             });
         }
         if digits_end == 0 {
@@ -299,7 +301,8 @@ mod tests {
     fn too_long(result: Result<impl fmt::Debug, GrammarError>) -> GrammarError {
         let err = result.expect_err("over the limit");
         assert!(
-            err.message.contains("longer than the limit of 10 years (`3650d`)"),
+            err.message
+                .contains("longer than the limit of 10 years (`3650d`)"),
             "{}",
             err.message
         );
@@ -350,7 +353,11 @@ mod tests {
     #[test]
     fn exponents_are_not_durations() {
         let err = "1e3s".parse::<Duration>().unwrap_err();
-        assert!(err.message.contains("write the number in digits"), "{}", err.message);
+        assert!(
+            err.message.contains("write the number in digits"),
+            "{}",
+            err.message
+        );
         assert!("2e".parse::<Duration>().is_err());
         assert!("week".parse::<Duration>().is_err());
     }

@@ -17,20 +17,42 @@ impl ResourceName {
     }
 }
 
+/// The naming rule: 2-41 characters of lowercase letters, digits and `-`,
+/// starting with a letter.
+fn is_valid_name(text: &str) -> bool {
+    (2..=41).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A valid name close to `text`, for the error's example: lowercased, other
+/// characters as `-`, a letter first, cut to 41 characters, lengthened to 2.
 fn suggest_name(text: &str) -> String {
-    let mut out: String = text
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    while out.contains("--") {
-        out = out.replace("--", "-");
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+            out.push(c);
+        }
     }
-    let out = out.trim_matches('-').to_string();
-    if out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        out.insert_str(0, "r-");
+    }
+    out.truncate(41);
+    let mut out = out.trim_end_matches('-').to_string();
+    if out.len() < 2 {
+        out.push_str("-1");
+    }
+    if is_valid_name(&out) {
         out
     } else {
-        format!("r-{out}")
+        "my-run".to_string()
     }
 }
 
@@ -38,13 +60,7 @@ impl FromStr for ResourceName {
     type Err = GrammarError;
 
     fn from_str(text: &str) -> Result<Self, GrammarError> {
-        let valid = text.len() >= 2
-            && text.len() <= 41
-            && text.starts_with(|c: char| c.is_ascii_lowercase())
-            && text
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if valid {
+        if is_valid_name(text) {
             Ok(Self(text.to_string()))
         } else {
             Err(GrammarError::whole(format!("`{text}` is not a valid name"))
@@ -112,5 +128,24 @@ mod tests {
         assert!("1abc".parse::<ResourceName>().is_err());
         let err = "My Run!".parse::<ResourceName>().unwrap_err();
         assert!(err.help.unwrap().contains("`my-run`"));
+    }
+
+    #[test]
+    fn suggestions_are_valid_names() {
+        let cases = [
+            ("r", "r-1"),
+            ("R", "r-1"),
+            ("", "r-1"),
+            ("-", "r-1"),
+            ("1abc", "r-1abc"),
+            ("My_Train", "my-train"),
+            ("__x__", "x-1"),
+            ("ünïcode", "n-code"),
+        ];
+        for (bad, suggested) in cases {
+            assert_eq!(suggest_name(bad), suggested, "{bad:?}");
+        }
+        let long = "a".repeat(60);
+        assert_eq!(suggest_name(&long).len(), 41);
     }
 }
