@@ -26,3 +26,21 @@ fn checked_in_schemas_are_fresh() {
         "stale schemas (run `UPDATE_SCHEMAS=1 cargo test -p dstack --test it schemas`): {stale:?}"
     );
 }
+
+/// The GPU names the configuration language knows (vendor inference, and
+/// the error for `amd:H100`) agree with every GPU of the shipped catalog.
+#[test]
+fn shipped_catalog_gpus_have_their_vendor_in_the_language() {
+    let catalog = dstack_provider::catalog::shipped();
+    let mut checked = 0;
+    for gpu in catalog.items.iter().filter_map(|item| item.gpu.as_ref()) {
+        assert_eq!(
+            dstack_schemas::grammar::vendor_of(&gpu.name),
+            Some(gpu.vendor),
+            "{} in providers/catalog/catalog.json",
+            gpu.name
+        );
+        checked += 1;
+    }
+    assert!(checked > 5, "catalog GPUs checked: {checked}");
+}

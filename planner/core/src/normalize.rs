@@ -14,7 +14,7 @@ use dstack_schemas::config::service::Https;
 use dstack_schemas::config::volume::VolumeConfig;
 use dstack_schemas::grammar::{
     CpuArch, CpuSpec, DiskSpec, Duration, GpuSpec, GpuVendor, IdleDuration, Memory, OffDuration,
-    Range,
+    Range, vendor_of,
 };
 
 use crate::fingerprint::fingerprint;
@@ -194,35 +194,6 @@ fn infer_vendor(gpu: &mut GpuSpec, has_image: bool) {
         && vendors.iter().all(|v| *v == Some(*first))
     {
         gpu.vendor = Some(*first);
-    }
-}
-
-/// The vendor of a known GPU model name.
-pub fn vendor_of(name: &str) -> Option<GpuVendor> {
-    let n = name.to_ascii_lowercase();
-    const NVIDIA: &[&str] = &[
-        "a10", "a10g", "a100", "a40", "a4000", "a5000", "a6000", "b200", "b300", "gb200", "gh200",
-        "gb10", "h100", "h200", "k80", "l4", "l40", "l40s", "p100", "rtx3090", "rtx4090",
-        "rtx5090", "rtx6000", "t4", "t4g", "v100", "p4",
-    ];
-    if NVIDIA.contains(&n.as_str()) {
-        Some(GpuVendor::Nvidia)
-    } else if n.starts_with("mi") && n[2..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        Some(GpuVendor::Amd)
-    } else if n.starts_with("gaudi") {
-        Some(GpuVendor::Intel)
-    } else if n.starts_with('v')
-        && (n.contains("litepod") || n.contains('-'))
-        && n[1..].starts_with(|c: char| c.is_ascii_digit())
-    {
-        Some(GpuVendor::Google)
-    } else if ["n150", "n300", "p100a", "p150a", "p300a", "galaxy"]
-        .iter()
-        .any(|t| n.contains(t))
-    {
-        Some(GpuVendor::Tenstorrent)
-    } else {
-        None
     }
 }
 

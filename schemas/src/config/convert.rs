@@ -670,6 +670,23 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
         };
         from_text(n, &text, cx, "dstack::config::invalid_gpu")
     });
+    if let (Some(vendor), Some(names), Some(n)) = (vendor, &names, f.value("name"))
+        && let Some(conflict) = crate::grammar::vendor_conflict(vendor, names)
+    {
+        let span = match &n.value {
+            Value::Seq(items) => items.get(conflict.index).map_or(n.span, |i| i.span),
+            _ => n.span,
+        };
+        cx.push(
+            Diagnostic::error("dstack::config::invalid_gpu", conflict.message)
+                .at(span, "another vendor's GPU")
+                .also(
+                    f.value("vendor").map_or(f.key_span("vendor"), |v| v.span),
+                    "the vendor given",
+                )
+                .help(conflict.help),
+        );
+    }
     if cx.error_count() > before {
         return None;
     }

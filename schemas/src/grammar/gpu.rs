@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::gpu_names::vendor_conflict;
 use super::{GrammarError, Memory, Range, parse_count, split_with_offsets, trim_with_offset};
 
 /// The maker of an accelerator.
@@ -170,6 +171,7 @@ impl FromStr for GpuSpec {
             ..GpuSpec::default()
         };
         let mut seen_count = false;
+        let mut names_token: Option<(usize, &str)> = None;
         let mut first_of: [Option<String>; 4] = Default::default();
         for (offset, raw) in split_with_offsets(text, ':') {
             let (lead, token) = trim_with_offset(raw);
@@ -189,7 +191,10 @@ impl FromStr for GpuSpec {
             first_of[slot as usize] = Some(token.to_string());
             match slot {
                 Slot::Vendor => spec.vendor = GpuVendor::parse(token),
-                Slot::Names => spec.names = parse_names(token, at)?,
+                Slot::Names => {
+                    spec.names = parse_names(token, at)?;
+                    names_token = Some((at, token));
+                }
                 Slot::Memory => {
                     spec.memory = Some(
                         Range::parse_with(token, |t| t.parse::<Memory>())
@@ -205,6 +210,18 @@ impl FromStr for GpuSpec {
         }
         if !seen_count && spec.count.min.is_none() {
             spec.count = Range::at_least(1);
+        }
+        if let (Some(vendor), Some((at, token))) = (spec.vendor, names_token)
+            && let Some(conflict) = vendor_conflict(vendor, &spec.names)
+        {
+            let (offset, raw) = split_with_offsets(token, ',')
+                .nth(conflict.index)
+                .unwrap_or((0, token));
+            let (lead, name) = trim_with_offset(raw);
+            return Err(
+                GrammarError::at(at + offset + lead, name.len(), conflict.message)
+                    .help(conflict.help),
+            );
         }
         Ok(spec)
     }
@@ -333,6 +350,9 @@ mod tests {
         assert_eq!(spec("tpu-v5e-8").names, ["v5e-8"]);
         assert_eq!(spec("..4").count.min, None);
         assert_eq!(spec("3090").count, Range::exact(3090));
+        assert_eq!(spec("amd:MI300X:8").vendor, Some(GpuVendor::Amd));
+        assert_eq!(spec("nvidia:RTX9999").names, ["RTX9999"]);
+        assert_eq!(spec("intel:Gaudi3").names, ["Gaudi3"]);
     }
 
     #[test]
@@ -351,6 +371,11 @@ mod tests {
             ("4..2", "reversed"),
             ("..", "empty range"),
             ("A100:-1", "negative"),
+            ("amd:H100:1", "`H100` is an NVIDIA GPU, not amd"),
+            ("nvidia:MI300X", "`MI300X` is an AMD GPU, not nvidia"),
+            ("tpu:A100", "`A100` is an NVIDIA GPU, not google"),
+            ("H100, gaudi2:intel", "`H100` is an NVIDIA GPU, not intel"),
+            ("tt:v5e-8", "`v5e-8` is a Google TPU, not tenstorrent"),
         ];
         for (text, expected) in cases {
             let err = text.parse::<GpuSpec>().unwrap_err();
@@ -358,6 +383,9 @@ mod tests {
         }
         let err = "A100:two".parse::<GpuSpec>().unwrap_err();
         assert_eq!(&"A100:two"[err.offset..err.offset + err.len], "two");
+        let text = "amd:MI300X, H100:8";
+        let err = text.parse::<GpuSpec>().unwrap_err();
+        assert_eq!(&text[err.offset..err.offset + err.len], "H100");
     }
 
     #[test]
