@@ -96,7 +96,12 @@ pub fn load_config_with(
     let mut diagnostics = yaml::check_structure(&file, &root);
     let spans = SpanIndex::build(&root);
     let mut cx = Cx::new(&file);
-    let document = dispatch(&root, &mut cx, variables);
+    let kind = if is_dstack_yml(name) {
+        FileKind::DstackYml
+    } else {
+        FileKind::Any
+    };
+    let document = dispatch(&root, &mut cx, kind, variables);
     diagnostics.extend(cx.finish());
     diagnostics.sort_by_key(|d| d.label.as_ref().map_or(0, |l| l.span.start));
     let document = document.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
@@ -114,7 +119,7 @@ pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, Stri
     let node = super::convert::node_from_json(value);
     let file = SourceFile::new("<json>", "");
     let mut cx = Cx::new(&file);
-    let doc = dispatch(&node, &mut cx, &BTreeMap::new());
+    let doc = dispatch(&node, &mut cx, FileKind::Any, &BTreeMap::new());
     let errors: Vec<String> = cx
         .finish()
         .into_iter()
@@ -128,9 +133,58 @@ pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, Stri
     }
 }
 
+/// True for the names of `*.dstack.yml` files (`train.dstack.yml`,
+/// `.dstack.yml`, and the `.yaml` spellings), by the last path component.
+pub fn is_dstack_yml(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.ends_with(".dstack.yml")
+        || base.ends_with(".dstack.yaml")
+        || base == ".dstack.yml"
+        || base == ".dstack.yaml"
+}
+
+/// What a file may hold, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// A `*.dstack.yml`: configurations with `type:` only.
+    DstackYml,
+    /// Any other name (`.dstack/workflows.yaml`, `-f other.yaml`, stdin):
+    /// the 2022 files are recognised by their top-level key.
+    Any,
+}
+
+/// The 2022 top-level keys and the files they belong in.
+const LEGACY_HOMES: &[(&str, &str)] = &[
+    ("workflows", ".dstack/workflows.yaml"),
+    ("variables", ".dstack/variables.yaml"),
+];
+
+/// A 2022 `workflows:` or `variables:` in a `*.dstack.yml` (without `type:`):
+/// dstack rejects it, and so do we, at the key.
+fn legacy_in_dstack_yml(entries: &[crate::yaml::Entry]) -> Option<Diagnostic> {
+    let (entry, home) = LEGACY_HOMES
+        .iter()
+        .find_map(|(key, home)| entries.iter().find(|e| e.key == *key).map(|e| (e, *home)))?;
+    Some(
+        Diagnostic::error(
+            "dstack::config::legacy_in_dstack_yml",
+            format!(
+                "`{}:` is the 2022 format, which a `*.dstack.yml` file cannot hold",
+                entry.key
+            ),
+        )
+        .at(entry.key_span, "2022 format")
+        .help(format!(
+            "2022 {} live in `{home}`: move this file there; a `*.dstack.yml` holds one configuration with `type:` (e.g. `type: task` with `commands:`)",
+            entry.key
+        )),
+    )
+}
+
 fn dispatch(
     root: &Node,
     cx: &mut Cx,
+    kind: FileKind,
     variables: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Option<ConfigDocument> {
     let Value::Map(entries) = &root.value else {
@@ -149,6 +203,12 @@ fn dispatch(
         return None;
     };
     let Some(type_entry) = entries.iter().find(|e| e.key == "type") else {
+        if kind == FileKind::DstackYml
+            && let Some(diag) = legacy_in_dstack_yml(entries)
+        {
+            cx.push(diag);
+            return None;
+        }
         if entries.iter().any(|e| e.key == "workflows") {
             let root = interpolate_workflows(root, variables);
             return WorkflowsFile::from_yaml(&root, cx).map(ConfigDocument::Workflows);
@@ -269,5 +329,56 @@ fn interpolate_workflows(
     Node {
         value: Value::Map(entries),
         span: root.span,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORKFLOWS: &str = "workflows:\n  - name: hello\n    commands: [echo hi]\n";
+
+    #[test]
+    fn workflows_belong_in_dot_dstack() {
+        for name in ["train.dstack.yml", ".dstack.yml", "sub/dir/a.dstack.yaml"] {
+            let loaded = load_config(name, WORKFLOWS.as_bytes());
+            assert!(loaded.document.is_none(), "{name}");
+            let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0].code, "dstack::config::legacy_in_dstack_yml");
+            let label = errors[0].label.as_ref().expect("located");
+            assert_eq!(loaded.file.slice(label.span), "workflows");
+            let help = errors[0].help.as_deref().unwrap_or_default();
+            assert!(help.contains("`.dstack/workflows.yaml`"), "{help}");
+        }
+        for name in [
+            ".dstack/workflows.yaml",
+            "workflows.yml",
+            "<stdin>",
+            "x.dstack.yml.bak",
+        ] {
+            let loaded = load_config(name, WORKFLOWS.as_bytes());
+            assert!(
+                matches!(loaded.document, Some(ConfigDocument::Workflows(_))),
+                "{name}: {:?}",
+                loaded.diagnostics
+            );
+        }
+        let vars = load_config("v.dstack.yml", b"variables:\n  hello: {who: world}\n");
+        assert!(
+            vars.diagnostics[0]
+                .help
+                .as_deref()
+                .unwrap_or_default()
+                .contains("variables.yaml")
+        );
+    }
+
+    #[test]
+    fn dstack_yml_names() {
+        assert!(is_dstack_yml("a/b/train.dstack.yml"));
+        assert!(is_dstack_yml(r"C:\p\.dstack.yaml"));
+        assert!(!is_dstack_yml(".dstack/workflows.yaml"));
+        assert!(!is_dstack_yml("dstack.yml"));
     }
 }

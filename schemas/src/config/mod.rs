@@ -30,7 +30,8 @@ pub use fleet::FleetConfig;
 pub use gateway::GatewayConfig;
 pub use legacy::{VariablesFile, Workflow, WorkflowsFile};
 pub use load::{
-    ConfigDocument, LoadedFile, TYPES, config_from_json, load_config, load_config_with,
+    ConfigDocument, LoadedFile, TYPES, config_from_json, is_dstack_yml, load_config,
+    load_config_with,
 };
 pub use preset::PresetConfig;
 pub use service::ServiceConfig;
