@@ -203,6 +203,15 @@ fn cycles_and_unknown_workflows_are_reported_with_places() {
             && stderr.contains("6 │     deps: [{workflow: a}]"),
         "{stderr}"
     );
+    // The cycle is an error of the file (as `dstack validate` says), so it
+    // is reported before any workflow name is looked up.
+    let out = p.dstack(&["validate"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("`b` needs `a`"));
+    p.write(
+        ".dstack/workflows.yaml",
+        "workflows:\n  - name: a\n    commands: [echo a]\n  - name: b\n    deps: [{workflow: a}]\n    commands: [echo b]\n",
+    );
     let out = p.dstack(&["run", "bb"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("did you mean `b`?"));

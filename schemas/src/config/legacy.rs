@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::convert::{Cx, EnvList, FromYaml, LooseString};
-use crate::diag::{Diagnostic, Span};
+use crate::diag::Diagnostic;
 use crate::grammar::{GpuSpec, Memory, Range, Template};
 use crate::yaml::{Node, Value};
 
@@ -185,74 +185,8 @@ impl FromYaml for WorkflowsFile {
             return None;
         };
         let workflows: Vec<Workflow> = Vec::from_yaml(list, cx)?;
-        check_names_and_deps(cx, list, &workflows);
+        super::legacy_deps::check_workflow_graph(cx, list, &workflows);
         Some(Self { workflows })
-    }
-}
-
-fn workflow_spans(list: &Node) -> Vec<Span> {
-    match &list.value {
-        Value::Seq(items) => items
-            .iter()
-            .map(|i| i.get("name").map_or(i.span, |e| e.value.span))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn check_names_and_deps(cx: &mut Cx, list: &Node, workflows: &[Workflow]) {
-    let spans = workflow_spans(list);
-    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
-    for (w, span) in workflows.iter().zip(&spans) {
-        if let Some(first) = seen.insert(&w.name, *span) {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::duplicate_workflow",
-                    format!("workflow `{}` is defined twice", w.name),
-                )
-                .at(*span, "again here")
-                .also(first, "first here"),
-            );
-        }
-    }
-    let Value::Seq(items) = &list.value else {
-        return;
-    };
-    for (w, item) in workflows.iter().zip(items) {
-        for dep in w.deps.iter().flatten() {
-            let Some(target) = &dep.workflow else {
-                continue;
-            };
-            if seen.contains_key(target.as_str()) {
-                continue;
-            }
-            if target.contains('/') {
-                // `org/repo/workflow`: another repository's workflow.
-                let span = item.get("deps").map_or(item.span, |e| e.value.span);
-                cx.push(
-                    Diagnostic::warning("dstack::config::external_dep", format!("`{target}` is a workflow of another repository"))
-                        .at(span, "cross-repository dependency")
-                        .help("dstack-rs runs workflows of this repository only; `dstack run` will refuse this dependency"),
-                );
-                continue;
-            }
-            let dep_span = item
-                .get("deps")
-                .or_else(|| item.get("depends-on"))
-                .map_or(item.span, |e| e.value.span);
-            let mut diag = Diagnostic::error(
-                "dstack::graph::dangling_dep",
-                format!(
-                    "workflow `{}` depends on `{target}`, which is not defined",
-                    w.name
-                ),
-            )
-            .at(dep_span, "unknown workflow");
-            if let Some(best) = super::convert::did_you_mean(target, seen.keys().copied()) {
-                diag = diag.help(format!("did you mean `{best}`?"));
-            }
-            cx.push(diag);
-        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod gateway;
 mod json;
 pub mod legacy;
+mod legacy_deps;
 pub mod limits;
 mod load;
 pub mod preset;
