@@ -80,6 +80,10 @@ fn gpu_string_form() -> impl Strategy<Value = GpuSpec> {
         ),
         range_of(0u32..64),
     )
+        // A vendor that contradicts a known name is an error, not a round trip.
+        .prop_filter("vendor agrees with the names", |(vendor, names, _, _)| {
+            vendor.is_none_or(|v| dstack_schemas::grammar::vendor_conflict(v, names).is_none())
+        })
         .prop_map(|(vendor, names, memory, count)| GpuSpec {
             vendor,
             names,

@@ -10,11 +10,9 @@ use std::str::FromStr;
 
 use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::grammar::{
-    CpuArch, CpuSpec, Cron, DiskSpec, Duration, EnvEntry, EnvValue, FileMapping, GpuSpec,
-    GpuVendor, GrammarError, GroupName, IdleDuration, Memory, OffDuration, PortMapping, Range,
-    ResourceName, Template, VolumeMount,
+    CpuArch, CpuSpec, Cron, DiskSpec, EnvEntry, EnvValue, FileMapping, GpuSpec, GpuVendor,
+    GrammarError, GroupName, Memory, PortMapping, Range, ResourceName, Template, VolumeMount,
 };
-use crate::money::Usd;
 use crate::yaml::{Entry, Node, Value};
 
 /// Conversion context: the source file and the diagnostics found so far.
@@ -771,65 +769,6 @@ impl FromYaml for DiskSpec {
     }
 }
 
-/// A duration's error, located at its node.
-fn duration_result<T>(
-    result: Result<T, GrammarError>,
-    node: &Node,
-    text: &str,
-    cx: &mut Cx,
-) -> Option<T> {
-    result
-        .map_err(|e| cx.grammar(node, text, e, "dstack::config::invalid_duration"))
-        .ok()
-}
-
-fn duration_number(node: &Node, cx: &mut Cx) -> Option<Duration> {
-    match &node.value {
-        Value::Int(i, t) => duration_result(Duration::from_int(*i, t), node, t, cx),
-        Value::Float(f, t) => duration_result(Duration::from_number(*f, t), node, t, cx),
-        _ => None,
-    }
-}
-
-impl FromYaml for Duration {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Int(..) | Value::Float(..) => duration_number(node, cx),
-            Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_duration"),
-            _ => {
-                cx.expected(node, "a duration such as `30m`");
-                None
-            }
-        }
-    }
-}
-
-impl FromYaml for OffDuration {
-    /// `off` or `false` switch off; `true` means the default and reads as absent.
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Bool(false, _) => Some(OffDuration::Off),
-            Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_duration"),
-            _ => Duration::from_yaml(node, cx).map(OffDuration::After),
-        }
-    }
-}
-
-impl FromYaml for IdleDuration {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Bool(false, _) => Some(IdleDuration::Never),
-            Value::Int(i, t) => duration_result(IdleDuration::from_int(*i, t), node, t, cx),
-            Value::Float(f, t) => duration_result(IdleDuration::from_number(*f, t), node, t, cx),
-            Value::Str(s) => from_text(node, s, cx, "dstack::config::invalid_duration"),
-            _ => {
-                cx.expected(node, "a duration such as `1h`, or `off`");
-                None
-            }
-        }
-    }
-}
-
 impl FromYaml for PortMapping {
     fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
         match &node.value {
@@ -959,47 +898,6 @@ impl FromYaml for Cron {
         let text = String::from_yaml(node, cx)?;
         from_text(node, &text, cx, "dstack::config::invalid_cron")
     }
-}
-
-impl FromYaml for Usd {
-    /// A positive dollar amount (`max_price: 1.5`), at most [`Usd::MAX`].
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let value = f64::from_yaml(node, cx)?;
-        let shown = node.text().unwrap_or_default().trim().to_string();
-        let problem = match Usd::from_dollars_f64(value) {
-            Some(usd) if usd > Usd::ZERO => return Some(usd),
-            _ if value.is_nan() => format!("price `{shown}` is not a number"),
-            _ if value > 0.0 && value < 1.0 => {
-                format!(
-                    "price `{shown}` rounds to $0 (prices are counted in millionths of a dollar)"
-                )
-            }
-            _ if value > 0.0 => format!(
-                "price `{shown}` is above the largest price dstack-rs holds, {} per hour",
-                dollars_with_commas(Usd::MAX)
-            ),
-            _ => format!("price must be greater than 0, found {value}"),
-        };
-        cx.push(
-            Diagnostic::error("dstack::config::invalid_price", problem)
-                .at(node.span, "here")
-                .help("prices are dollars per hour, e.g. `max_price: 2.5`"),
-        );
-        None
-    }
-}
-
-/// Whole dollars with thousands separators: `$9,000,000,000`.
-fn dollars_with_commas(usd: Usd) -> String {
-    let digits = (usd.micros() / 1_000_000).to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("${out}")
 }
 
 /// Env in list form (`[A=1, B]`) or mapping form (`{A: 1}`), names unique.

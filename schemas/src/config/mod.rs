@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod dev_env;
+mod durations;
 pub mod enums;
 pub mod fleet;
 pub mod gateway;
@@ -17,6 +18,7 @@ mod legacy_deps;
 pub mod limits;
 mod load;
 pub mod preset;
+mod price;
 pub mod profile;
 pub mod resources;
 pub mod run;

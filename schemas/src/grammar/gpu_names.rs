@@ -29,13 +29,30 @@ pub fn vendor_of(name: &str) -> Option<GpuVendor> {
         Some(GpuVendor::Amd)
     } else if n.starts_with("gaudi") {
         Some(GpuVendor::Intel)
-    } else if digit_after("v") && (n.contains("litepod") || n.contains('-')) {
+    } else if is_tpu_name(&n) {
         Some(GpuVendor::Google)
     } else if TENSTORRENT.iter().any(|t| n.contains(t)) {
         Some(GpuVendor::Tenstorrent)
     } else {
         None
     }
+}
+
+/// TPU slices: `v2-8`, `v5e-16`, `v5p-8`, `v6e-256`, `v5litepod-4`: `v`,
+/// one digit, a variant, `-` and a chip count (`v100-sxm2` is no TPU).
+fn is_tpu_name(n: &str) -> bool {
+    let Some(rest) = n.strip_prefix('v') else {
+        return false;
+    };
+    let mut chars = rest.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let rest = chars.as_str();
+    let (variant, chips) = rest.split_once('-').unwrap_or((rest, ""));
+    ["", "e", "p", "litepod"].contains(&variant)
+        && !chips.is_empty()
+        && chips.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// How a vendor's accelerators are called in messages.
@@ -102,6 +119,8 @@ mod tests {
             ("v5e-8", GpuVendor::Google),
             ("n150", GpuVendor::Tenstorrent),
             ("p100", GpuVendor::Nvidia),
+            ("v6e-256", GpuVendor::Google),
+            ("v2-8", GpuVendor::Google),
         ] {
             assert_eq!(vendor_of(name), Some(vendor), "{name}");
         }
@@ -110,6 +129,9 @@ mod tests {
         }
         assert_eq!(vendor_of("RTX9999"), None);
         assert_eq!(vendor_of("mi"), None);
+        for unknown in ["v100-sxm2", "v5e", "v5x-8", "v12-8", "A100-80GB"] {
+            assert_eq!(vendor_of(unknown), None, "{unknown}");
+        }
     }
 
     #[test]
