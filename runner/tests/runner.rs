@@ -4,6 +4,7 @@
 
 mod common;
 mod docker;
+mod hostile;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

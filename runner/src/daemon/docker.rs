@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use super::logs::{LineSplitter, LogSender};
 use super::process::CONTAINER_REPO_DIR;
 use super::supervise::{Failure, note};
+use super::validate::mb_bytes;
 use super::{Job, Shared};
 use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding, PullPolicy};
 
@@ -247,8 +248,12 @@ pub fn container_body(
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
             binds: (!binds.is_empty()).then_some(binds),
-            shm_size: sub.limits.shm_mb.map(|mb| (mb * 1_000_000) as i64),
-            memory: sub.limits.memory_mb.map(|mb| (mb * 1_000_000) as i64),
+            // Checked at submit (validate); saturating here all the same.
+            shm_size: sub.limits.shm_mb.map(|mb| mb_bytes(mb).unwrap_or(i64::MAX)),
+            memory: sub
+                .limits
+                .memory_mb
+                .map(|mb| mb_bytes(mb).unwrap_or(i64::MAX)),
             nano_cpus: sub.limits.cpus.map(|c| (c * 1e9) as i64),
             device_requests,
             privileged: Some(sub.privileged),

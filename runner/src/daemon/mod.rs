@@ -12,6 +12,7 @@ mod process;
 mod recover;
 pub mod store;
 mod supervise;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -377,9 +377,10 @@ async fn wait_or_stop(
 ) -> (i32, Option<StopCause>) {
     let sub = &job.submission;
     let grace = Duration::from_secs(sub.stop_grace_secs.unwrap_or(DEFAULT_GRACE));
+    // A duration too long for the clock is no deadline (never a panic).
     let deadline = sub
         .max_duration_secs
-        .map(|s| Instant::now() + Duration::from_secs(s));
+        .and_then(|s| after(Duration::from_secs(s)));
     let mut cause: Option<StopCause> = None;
     let mut kill_at: Option<Instant> = None;
     let mut stop_rx = job.stop.subscribe();
@@ -397,7 +398,7 @@ async fn wait_or_stop(
                 cause = Some(StopCause::User {
                     abort: request.abort,
                 });
-                kill_at = (!request.abort).then(|| Instant::now() + grace);
+                kill_at = if request.abort { None } else { after(grace) };
             }
         }
         tokio::select! {
@@ -411,7 +412,7 @@ async fn wait_or_stop(
             _ = sleep_until(deadline), if cause.is_none() => {
                 begin_stop(job, killer, log, false, "max_duration reached", grace).await;
                 cause = Some(StopCause::MaxDuration);
-                kill_at = Some(Instant::now() + grace);
+                kill_at = after(grace);
             }
             _ = sleep_until(kill_at), if kill_at.is_some() => {
                 let _ = log.send(note(format!("still running {}s after SIGTERM; killing it", grace.as_secs()))).await;
@@ -443,6 +444,11 @@ async fn begin_stop(
             .await;
         killer.terminate().await;
     }
+}
+
+/// Now plus `d`, or `None` when that is past what the clock can hold.
+fn after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
 }
 
 async fn sleep_until(at: Option<Instant>) {
