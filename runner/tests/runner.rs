@@ -5,6 +5,7 @@
 mod common;
 mod docker;
 mod hostile;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

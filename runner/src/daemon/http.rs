@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::logs::{PageError, now_ms, read_page};
 use super::store::{self, JobFiles};
-use super::{Job, Shared, validate};
+use super::{Job, Shared, secrecy, validate};
 use crate::api::{
     ApiError, ExecutorKind, Health, JobInfo, JobSubmission, LogPage, StopRequest, job_id_for_token,
 };
@@ -189,8 +189,11 @@ async fn submit(
         }
         let dir = shared.layout.job(&id);
         let info = JobInfo::submitted(&sub, now_ms());
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| store::write_json(&dir.join(JobFiles::SUBMISSION), &sub))
+        // The env (secrets among it) stays in memory; see `secrecy`.
+        secrecy::private_dir(&dir)
+            .and_then(|()| {
+                store::write_json(&dir.join(JobFiles::SUBMISSION), &secrecy::stored(&sub))
+            })
             .and_then(|()| store::write_json(&dir.join(JobFiles::INFO), &info))
             .map_err(|e| HttpError::internal(format!("cannot record the job: {e}")))?;
         let job = Arc::new(Job::new(dir, sub, info));

@@ -10,6 +10,7 @@ mod http;
 pub mod logs;
 mod process;
 mod recover;
+mod secrecy;
 pub mod store;
 mod supervise;
 mod validate;

@@ -147,7 +147,7 @@ pub fn is_local(instance: &InstanceTarget) -> bool {
 }
 
 fn secret(name: &str) -> Option<String> {
-    std::env::var(format!("DSTACK_SECRET_{name}")).ok()
+    std::env::var(format!("{}{name}", local::SECRET_PREFIX)).ok()
 }
 
 fn client_error(e: ClientError) -> RuntimeError {
