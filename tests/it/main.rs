@@ -16,6 +16,7 @@ mod logs;
 mod output;
 mod plan_cases;
 mod schemas;
+mod secrets;
 mod special_files;
 mod state_file;
 mod status;
