@@ -13,6 +13,7 @@ mod flags;
 mod harness;
 mod jobs;
 mod logs;
+mod mounts;
 mod output;
 mod plan_cases;
 mod schemas;

@@ -16,8 +16,7 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             found.extend(files_holding(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-        {
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
             found.push(path);
         }
     }
@@ -62,10 +61,16 @@ fn the_local_runner_gets_no_cli_secret_and_job_files_are_private() {
     assert_eq!(mode(&job_dir), 0o700);
     assert_eq!(mode(&job_dir.join("submission.json")), 0o600);
     let dot = p.dir.join(".dstack");
-    assert_eq!(files_holding(&dot, SECRET.as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_holding(&dot, SECRET.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
     let stop = p.dstack(&["stop", "sec", "--abort", "-y"]);
     assert!(stop.status.success(), "{}", text(&stop.stderr));
     let logs = p.dstack(&["logs", "sec"]);
     assert_eq!(text(&logs.stdout), "has-it\n", "the job had the secret");
-    assert_eq!(files_holding(&dot, SECRET.as_bytes()), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_holding(&dot, SECRET.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
 }

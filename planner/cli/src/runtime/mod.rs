@@ -36,6 +36,8 @@ pub fn runner_runtime(project: &Project) -> Arc<dyn JobRuntime> {
 /// Runs jobs through `dstack-runner`s.
 pub struct RunnerRuntime {
     project_dir: PathBuf,
+    /// `<project>/.dstack/volumes`, absolute.
+    local_volumes: PathBuf,
     mode: LocalMode,
     local: LocalRunner,
     pull_policy: dstack_runner::api::PullPolicy,
@@ -53,6 +55,8 @@ impl RunnerRuntime {
         };
         Self {
             project_dir: project.dir.clone(),
+            local_volumes: std::path::absolute(project.dot_dstack().join("volumes"))
+                .unwrap_or_else(|_| project.dot_dstack().join("volumes")),
             mode,
             local: LocalRunner::new(&project.dot_dstack()),
             pull_policy: dstack_runner::api::PullPolicy::from_word(
@@ -195,6 +199,7 @@ impl JobRuntime for RunnerRuntime {
             host_has_bash: std::path::Path::new("/bin/bash").exists(),
             pull_policy: self.pull_policy,
             repo_env: repo.info.env(),
+            local_volumes: &self.local_volumes,
         })
         .map_err(RuntimeError::new)?;
         let info = client.submit(&submission).await.map_err(client_error)?;
