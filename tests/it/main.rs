@@ -16,6 +16,7 @@ mod logs;
 mod mounts;
 mod output;
 mod plan_cases;
+mod ports;
 mod schemas;
 mod secrets;
 mod special_files;

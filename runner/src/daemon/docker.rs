@@ -382,10 +382,16 @@ pub async fn start(
         };
         for b in bindings.unwrap_or_default() {
             if let Some(host) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
+                let host_ip = b.host_ip.unwrap_or_else(|| "127.0.0.1".into());
+                let listen = host_ip.parse::<std::net::IpAddr>().map_or_else(
+                    |_| format!("{host_ip}:{host}"),
+                    |ip| std::net::SocketAddr::new(ip, host).to_string(),
+                );
                 ports.push(PortBinding {
                     container,
-                    host_ip: b.host_ip.unwrap_or_else(|| "127.0.0.1".into()),
+                    host_ip,
                     host,
+                    listen: Some(listen),
                 });
             }
         }

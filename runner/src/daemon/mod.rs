@@ -7,6 +7,7 @@
 pub mod cli;
 mod docker;
 mod http;
+mod listen;
 pub mod logs;
 mod process;
 mod recover;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::logs::{LogSender, LogWriter, now_ms, spawn_writer};
 use super::store::JobFiles;
-use super::{Job, Shared, docker, process};
+use super::{Job, Shared, docker, listen, process};
 use crate::api::{ExecutorKind, JobStatus, LogRecord, LogStream, PortBinding, StopRequest};
 
 /// How long output may keep coming after the job's main process exited.
@@ -214,7 +214,11 @@ async fn execute(
         i.ports = ports.clone();
         i.pgid = pgid;
     });
+    let watcher = (pgid.is_some() && !ports.is_empty()).then(|| listen::watch(job.clone()));
     let (code, cause) = wait_or_stop(job, &mut running, &killer, log).await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
     // Stragglers of the process group go when the main process is done.
     if let Killer::Process(pgid) = killer {
         process::signal_group(pgid, Signal::SIGKILL);

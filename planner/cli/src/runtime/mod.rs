@@ -5,6 +5,7 @@
 
 pub mod code;
 pub mod local;
+pub mod ports;
 pub mod submission;
 pub mod sync;
 
