@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod docker;
+mod executor;
 mod http;
 mod listen;
 pub mod logs;

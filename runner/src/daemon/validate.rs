@@ -6,9 +6,8 @@
 
 use std::path::Path;
 
-use super::Shared;
-use super::process;
-use crate::api::{ExecutorKind, JobSubmission, Limits};
+use super::{Shared, executor};
+use crate::api::{JobSubmission, Limits};
 
 /// Bytes in a MB as the Docker executor counts them.
 pub const MB: i64 = 1_000_000;
@@ -57,18 +56,7 @@ pub fn check(shared: &Shared, sub: &JobSubmission) -> Result<(), Invalid> {
     if sub.token.trim().is_empty() {
         return Err(Invalid::NoToken);
     }
-    match sub.executor {
-        ExecutorKind::Process => {
-            if let Some(why) = process::unsupported(sub) {
-                return Err(Invalid::Executor(why));
-            }
-        }
-        ExecutorKind::Docker => {
-            if sub.image.as_deref().is_none_or(str::is_empty) {
-                return Err(Invalid::NoImage);
-            }
-        }
-    }
+    executor::of(sub.executor).check(sub)?;
     for archive in &sub.archives {
         check_sha(&archive.archive)?;
         if !shared.layout.archive(&archive.archive).is_file() {

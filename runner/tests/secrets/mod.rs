@@ -44,7 +44,7 @@ fn secret_job(script: &str) -> JobSubmission {
 /// The job folder and its files are private; nothing holds the secret.
 fn assert_private(runner: &Runner, job_dir: &Path) {
     assert_eq!(mode(job_dir), 0o700, "{}", job_dir.display());
-    assert_eq!(mode(&job_dir.parent().unwrap().to_path_buf()), 0o700);
+    assert_eq!(mode(job_dir.parent().unwrap()), 0o700);
     for file in ["submission.json", "info.json", "log.jsonl"] {
         assert_eq!(mode(&job_dir.join(file)), 0o600, "{file}");
     }
@@ -89,7 +89,7 @@ async fn a_restarted_runner_scrubs_what_an_older_one_stored() {
     std::fs::write(&old, serde_json::to_vec_pretty(&sub).unwrap()).unwrap();
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(&job_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(files_holding(runner.dir.path(), SECRET), [old.clone()]);
+    assert_eq!(files_holding(runner.dir.path(), SECRET), [old]);
     runner.restart();
     let again = runner.client.job(&info.id).await.unwrap();
     assert_eq!(again.status, JobStatus::Done, "the record stays");
