@@ -232,6 +232,11 @@ pub struct PortBinding {
     pub host_ip: String,
     /// Host port.
     pub host: u16,
+    /// Where the socket reaching the job is bound (`0.0.0.0:8000`,
+    /// `127.0.0.1:8000`), once the runner has seen it. For a Docker job
+    /// the published port; for a host process whatever it bound itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 /// A saved artifact path.

@@ -214,8 +214,11 @@ impl RunnerClient {
             "/api/jobs/{id}/logs?offset={offset}&wait_ms={}",
             wait.as_millis()
         ));
-        self.json(self.http.get(url), wait + Duration::from_secs(15))
-            .await
+        self.json(
+            self.http.get(url),
+            wait.saturating_add(Duration::from_secs(15)),
+        )
+        .await
     }
 
     /// Asks the job to stop (`abort`: kill now).

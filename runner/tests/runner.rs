@@ -4,6 +4,8 @@
 
 mod common;
 mod docker;
+mod hostile;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

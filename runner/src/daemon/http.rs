@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 
 use super::logs::{PageError, now_ms, read_page};
 use super::store::{self, JobFiles};
-use super::{Job, Shared, process};
+use super::{Job, Shared, secrecy, validate};
 use crate::api::{
     ApiError, ExecutorKind, Health, JobInfo, JobSubmission, LogPage, StopRequest, job_id_for_token,
 };
@@ -136,17 +137,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> Reply<Health> {
 }
 
 fn check_sha(sha: &str) -> Result<(), HttpError> {
-    if sha.len() == 64
-        && sha
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
-        Ok(())
-    } else {
-        Err(HttpError::bad_request(format!(
-            "`{sha}` is not a lowercase hex SHA-256"
-        )))
-    }
+    validate::check_sha(sha).map_err(|e| HttpError::bad_request(e.to_string()))
 }
 
 async fn head_archive(State(shared): State<Arc<Shared>>, Path(sha): Path<String>) -> StatusCode {
@@ -177,54 +168,20 @@ async fn put_archive(
     Ok(StatusCode::CREATED)
 }
 
-fn validate(shared: &Shared, sub: &JobSubmission) -> Result<(), HttpError> {
-    if sub.token.trim().is_empty() {
-        return Err(HttpError::bad_request("the submission has no token"));
-    }
-    match sub.executor {
-        ExecutorKind::Process => {
-            if let Some(why) = process::unsupported(sub) {
-                return Err(HttpError::bad_request(why));
-            }
-        }
-        ExecutorKind::Docker => {
-            if sub.image.as_deref().is_none_or(str::is_empty) {
-                return Err(HttpError::bad_request("the Docker executor needs an image"));
-            }
-        }
-    }
-    for archive in &sub.archives {
-        check_sha(&archive.archive)?;
-        if !shared.layout.archive(&archive.archive).is_file() {
-            return Err(HttpError::bad_request(format!(
-                "archive {} ({}) was not uploaded; PUT it to /api/archives/{} first",
-                archive.archive, archive.label, archive.archive
-            )));
-        }
-    }
-    for path in sub
-        .artifacts
-        .iter()
-        .chain(sub.archives.iter().map(|a| &a.path))
-    {
-        if path.split('/').any(|part| part == "..") {
-            return Err(HttpError::bad_request(format!(
-                "path `{path}` goes up with `..`; use a path inside the working directory"
-            )));
-        }
-    }
-    Ok(())
-}
-
 async fn submit(
     State(shared): State<Arc<Shared>>,
-    axum::Json(sub): axum::Json<JobSubmission>,
+    body: Result<axum::Json<JobSubmission>, JsonRejection>,
 ) -> Reply<JobInfo> {
+    // A body that does not fit the submission's types (a negative or
+    // oversized number, a missing field) is a 400 naming the field.
+    let axum::Json(sub) = body.map_err(|e| {
+        HttpError::bad_request(format!("the submission is not valid: {}", e.body_text()))
+    })?;
     let id = job_id_for_token(&sub.token);
     if let Some(existing) = shared.job(&id) {
         return Ok(axum::Json(existing.info()));
     }
-    validate(&shared, &sub)?;
+    validate::check(&shared, &sub).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let job = {
         let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = jobs.get(&id) {
@@ -232,8 +189,11 @@ async fn submit(
         }
         let dir = shared.layout.job(&id);
         let info = JobInfo::submitted(&sub, now_ms());
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| store::write_json(&dir.join(JobFiles::SUBMISSION), &sub))
+        // The env (secrets among it) stays in memory; see `secrecy`.
+        secrecy::private_dir(&dir)
+            .and_then(|()| {
+                store::write_json(&dir.join(JobFiles::SUBMISSION), &secrecy::stored(&sub))
+            })
             .and_then(|()| store::write_json(&dir.join(JobFiles::INFO), &info))
             .map_err(|e| HttpError::internal(format!("cannot record the job: {e}")))?;
         let job = Arc::new(Job::new(dir, sub, info));

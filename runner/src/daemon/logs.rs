@@ -41,10 +41,12 @@ impl LogWriter {
     /// the file's length cut back to its last whole line.
     pub fn open(path: &Path, progress: watch::Sender<LogProgress>) -> io::Result<Self> {
         let len = whole_lines_len(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(super::secrecy::FILE_MODE)
             .open(path)?;
         file.set_len(len)?;
         let mut out = BufWriter::with_capacity(64 * 1024, file);

@@ -6,12 +6,16 @@
 
 pub mod cli;
 mod docker;
+mod executor;
 mod http;
+mod listen;
 pub mod logs;
 mod process;
 mod recover;
+mod secrecy;
 pub mod store;
 mod supervise;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

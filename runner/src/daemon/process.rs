@@ -170,6 +170,8 @@ pub fn start(sub: &JobSubmission, prepared: Prepared, log: &LogSender) -> Result
             container: p.container,
             host_ip: "127.0.0.1".into(),
             host: p.container,
+            // The process binds it itself; `listen` watches for where.
+            listen: None,
         })
         .collect();
     Ok(Started {

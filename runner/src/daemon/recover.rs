@@ -4,7 +4,8 @@
 //! group, container) is killed, its log gets a closing line and is sealed,
 //! and it is recorded as failed with reason `runner_restarted`. Records,
 //! logs and artifacts are kept; work trees of ended jobs are deleted, as a
-//! job's end does.
+//! job's end does. Every job folder is made private and its stored
+//! submission loses any env values an older runner wrote ([`secrecy`]).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use super::logs::{LogWriter, now_ms};
 use super::store::{self, JobFiles};
-use super::{Job, Shared, docker, process};
+use super::{Job, Shared, docker, process, secrecy};
 use crate::api::{JobInfo, JobStatus, JobSubmission};
 
 /// Loads the jobs on disk into `shared`, ending the unfinished ones.
@@ -28,6 +29,10 @@ pub async fn recover(shared: &Arc<Shared>) {
             tracing::warn!(dir = %dir.display(), "skipping a job folder without a readable submission");
             continue;
         };
+        if let Err(e) = secrecy::scrub_job_dir(&dir, &submission) {
+            tracing::warn!(dir = %dir.display(), "cannot make the job's files private: {e}");
+        }
+        let submission = secrecy::stored(&submission);
         let info = store::read_json::<JobInfo>(&dir.join(JobFiles::INFO))
             .unwrap_or_else(|_| JobInfo::submitted(&submission, now_ms()));
         loaded.push(Arc::new(Job::new(dir, submission, info)));

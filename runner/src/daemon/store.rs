@@ -18,8 +18,10 @@ pub struct Layout {
 impl Layout {
     /// The layout rooted at `root` (created when missing).
     pub fn create(root: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(root.join("jobs"))?;
-        std::fs::create_dir_all(root.join("archives"))?;
+        // Private: job records, archives and logs are this user's only.
+        for dir in [root, &root.join("jobs"), &root.join("archives")] {
+            super::secrecy::private_dir(dir)?;
+        }
         // Absolute, so job paths stay right whatever directory a job moves to.
         Ok(Self {
             root: root.canonicalize()?,
@@ -78,7 +80,8 @@ impl JobFiles {
 }
 
 /// Writes a file so readers see the old or the new content, never a mix,
-/// and the new content survives a crash once this returns.
+/// and the new content survives a crash once this returns. The file is
+/// mode 0600 (only this user reads it).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     // Unique per call: concurrent writers of one path must not share a
     // temporary file.
@@ -88,7 +91,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp_name.push(format!(".tmp{}-{n}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(super::secrecy::FILE_MODE)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }

@@ -2,7 +2,7 @@
 //! wait while honouring stop requests and `max_duration`, drain the
 //! output, save artifacts, then seal the log and only then record the
 //! final status, and finally delete the work tree. Executors differ only
-//! in the steps they plug in here.
+//! in the steps they plug in here, through [`executor::Executor`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +10,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
+use super::executor::{self, Cleanup, Execution, Signals, Started};
 use super::logs::{LogSender, LogWriter, now_ms, spawn_writer};
 use super::store::JobFiles;
-use super::{Job, Shared, docker, process};
-use crate::api::{ExecutorKind, JobStatus, LogRecord, LogStream, PortBinding, StopRequest};
+use super::{Job, Shared, listen, process};
+use crate::api::{JobStatus, LogRecord, LogStream, StopRequest};
 
 /// How long output may keep coming after the job's main process exited.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -72,33 +73,6 @@ enum StopCause {
     MaxDuration,
 }
 
-/// What can signal a started job, whichever executor runs it.
-#[derive(Clone)]
-enum Killer {
-    Process(i32),
-    Docker(bollard::Docker, String),
-}
-
-impl Killer {
-    async fn terminate(&self) {
-        match self {
-            Self::Process(pgid) => {
-                process::signal_group(*pgid, Signal::SIGTERM);
-            }
-            Self::Docker(d, id) => docker::signal(d, id, "SIGTERM").await,
-        }
-    }
-
-    async fn kill(&self) {
-        match self {
-            Self::Process(pgid) => {
-                process::signal_group(*pgid, Signal::SIGKILL);
-            }
-            Self::Docker(d, id) => docker::signal(d, id, "SIGKILL").await,
-        }
-    }
-}
-
 /// Supervises a job to its end. Never panics on job errors: every failure
 /// ends as a sealed log and a final status with a reason.
 pub async fn run(shared: Arc<Shared>, job: Arc<Job>) {
@@ -115,7 +89,7 @@ pub async fn run(shared: Arc<Shared>, job: Arc<Job>) {
         }
     };
     let (log, writer_task) = spawn_writer(writer);
-    let mut cleanup = None;
+    let mut cleanup: Option<Cleanup> = None;
     let outcome = execute(&shared, &job, &log, &mut cleanup).await;
     drop(log);
     let sealed = match writer_task.await {
@@ -139,8 +113,8 @@ pub async fn run(shared: Arc<Shared>, job: Arc<Job>) {
     if let Err(e) = finished {
         tracing::error!(job = %job.id, "cannot record the job's end: {e}");
     }
-    if let Some((d, id)) = cleanup {
-        docker::remove(&d, &id).await;
+    if let Some(cleanup) = cleanup {
+        cleanup.await;
     }
     remove_work_tree(&job.dir).await;
 }
@@ -177,7 +151,7 @@ async fn execute(
     shared: &Arc<Shared>,
     job: &Arc<Job>,
     log: &LogSender,
-    cleanup: &mut Option<(bollard::Docker, String)>,
+    cleanup: &mut Option<Cleanup>,
 ) -> Outcome {
     let sub = &job.submission;
     let _ = log
@@ -190,7 +164,7 @@ async fn execute(
         )))
         .await;
     let started = tokio::select! {
-        s = prepare_and_start(shared, job, log, cleanup) => s,
+        s = executor::of(sub.executor).start(shared, job, log, cleanup) => s,
         request = wait_for_stop(job) => {
             return Outcome {
                 status: if request.abort { JobStatus::Aborted } else { JobStatus::Terminated },
@@ -200,13 +174,15 @@ async fn execute(
             };
         }
     };
-    let (mut running, killer, pumps, ports) = match started {
+    let Started {
+        mut execution,
+        signals,
+        pumps,
+        ports,
+        pgid,
+    } = match started {
         Ok(s) => s,
         Err(f) => return Outcome::failed(f),
-    };
-    let pgid = match &killer {
-        Killer::Process(p) => Some(*p),
-        Killer::Docker(..) => None,
     };
     let _ = job.update(|i| {
         i.status = JobStatus::Running;
@@ -214,9 +190,13 @@ async fn execute(
         i.ports = ports.clone();
         i.pgid = pgid;
     });
-    let (code, cause) = wait_or_stop(job, &mut running, &killer, log).await;
+    let watcher = (pgid.is_some() && !ports.is_empty()).then(|| listen::watch(job.clone()));
+    let (code, cause) = wait_or_stop(job, execution.as_mut(), signals.as_ref(), log).await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
     // Stragglers of the process group go when the main process is done.
-    if let Killer::Process(pgid) = killer {
+    if let Some(pgid) = pgid {
         process::signal_group(pgid, Signal::SIGKILL);
     }
     let drained = tokio::time::timeout(DRAIN, futures_util::future::join_all(pumps)).await;
@@ -230,13 +210,7 @@ async fn execute(
     }
     if !sub.artifacts.is_empty() {
         let dest = job.dir.join(JobFiles::ARTIFACTS);
-        let saved = match &running {
-            Running::Process { cwd, .. } => save_process_artifacts(job, cwd, &dest, log).await,
-            Running::Docker { docker: d, id } => {
-                docker::collect_artifacts(d, id, sub, &dest, shared.unpack_limit, log).await;
-                artifact_infos(&dest, &sub.artifacts)
-            }
-        };
+        let saved = execution.save_artifacts(shared, job, &dest, log).await;
         let _ = job.update(|i| i.artifacts = saved);
     }
     outcome(code, cause)
@@ -277,113 +251,24 @@ fn outcome(code: i32, cause: Option<StopCause>) -> Outcome {
     }
 }
 
-/// A started job, by executor.
-enum Running {
-    Process {
-        child: tokio::process::Child,
-        cwd: std::path::PathBuf,
-    },
-    Docker {
-        docker: bollard::Docker,
-        id: String,
-    },
-}
-
-impl Running {
-    async fn wait(&mut self) -> i32 {
-        match self {
-            Self::Process { child, .. } => process::wait(child).await,
-            Self::Docker { docker: d, id } => docker::wait(d, id).await,
-        }
-    }
-}
-
-type Started = (
-    Running,
-    Killer,
-    Vec<tokio::task::JoinHandle<()>>,
-    Vec<PortBinding>,
-);
-
-async fn prepare_and_start(
-    shared: &Arc<Shared>,
-    job: &Arc<Job>,
-    log: &LogSender,
-    cleanup: &mut Option<(bollard::Docker, String)>,
-) -> Result<Started, Failure> {
-    let sub = &job.submission;
-    match sub.executor {
-        ExecutorKind::Process => {
-            let prepared = process::prepare(shared, job, log)?;
-            let cwd = prepared.cwd.clone();
-            let started = process::start(sub, prepared, log)?;
-            let _ = log
-                .send(note(format!(
-                    "started `{}` (process group {})",
-                    sub.command.join(" "),
-                    started.pgid
-                )))
-                .await;
-            Ok((
-                Running::Process {
-                    child: started.child,
-                    cwd,
-                },
-                Killer::Process(started.pgid),
-                started.pumps,
-                started.ports,
-            ))
-        }
-        ExecutorKind::Docker => {
-            let d = shared.docker.client().await.map_err(|e| {
-                Failure::executor(format!(
-                    "Docker is not reachable ({e}); start it (e.g. `bash .ci/docker-up`) or run the job without `image:` on the host"
-                ))
-            })?;
-            let _ = job.update(|i| i.status = JobStatus::Pulling);
-            let image = sub.image.clone().unwrap_or_default();
-            docker::ensure_image(&d, &image, sub.pull_policy, log).await?;
-            let id = docker::create(shared, &d, job, log).await?;
-            *cleanup = Some((d.clone(), id.clone()));
-            let _ = job.update(|i| i.container = Some(id.clone()));
-            let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
-            let pump = docker::pump_logs(d.clone(), id.clone(), log.clone());
-            let _ = log
-                .send(note(format!(
-                    "started container {} from {image}",
-                    &id[..12.min(id.len())]
-                )))
-                .await;
-            Ok((
-                Running::Docker {
-                    docker: d.clone(),
-                    id: id.clone(),
-                },
-                Killer::Docker(d, id),
-                vec![pump],
-                ports,
-            ))
-        }
-    }
-}
-
 /// Waits for exit; meanwhile a stop request or `max_duration` sends the
 /// graceful signal, and the grace period's end the kill.
 async fn wait_or_stop(
     job: &Job,
-    running: &mut Running,
-    killer: &Killer,
+    execution: &mut dyn Execution,
+    signals: &dyn Signals,
     log: &LogSender,
 ) -> (i32, Option<StopCause>) {
     let sub = &job.submission;
     let grace = Duration::from_secs(sub.stop_grace_secs.unwrap_or(DEFAULT_GRACE));
+    // A duration too long for the clock is no deadline (never a panic).
     let deadline = sub
         .max_duration_secs
-        .map(|s| Instant::now() + Duration::from_secs(s));
+        .and_then(|s| after(Duration::from_secs(s)));
     let mut cause: Option<StopCause> = None;
     let mut kill_at: Option<Instant> = None;
     let mut stop_rx = job.stop.subscribe();
-    let exit = running.wait();
+    let exit = execution.wait();
     tokio::pin!(exit);
     loop {
         let requested = *stop_rx.borrow_and_update();
@@ -393,11 +278,11 @@ async fn wait_or_stop(
                 Some(StopCause::User { abort }) => request.abort && !abort,
             };
             if upgrade {
-                begin_stop(job, killer, log, request.abort, "stop requested", grace).await;
+                begin_stop(job, signals, log, request.abort, "stop requested", grace).await;
                 cause = Some(StopCause::User {
                     abort: request.abort,
                 });
-                kill_at = (!request.abort).then(|| Instant::now() + grace);
+                kill_at = if request.abort { None } else { after(grace) };
             }
         }
         tokio::select! {
@@ -409,13 +294,13 @@ async fn wait_or_stop(
                 }
             }
             _ = sleep_until(deadline), if cause.is_none() => {
-                begin_stop(job, killer, log, false, "max_duration reached", grace).await;
+                begin_stop(job, signals, log, false, "max_duration reached", grace).await;
                 cause = Some(StopCause::MaxDuration);
-                kill_at = Some(Instant::now() + grace);
+                kill_at = after(grace);
             }
             _ = sleep_until(kill_at), if kill_at.is_some() => {
                 let _ = log.send(note(format!("still running {}s after SIGTERM; killing it", grace.as_secs()))).await;
-                killer.kill().await;
+                signals.kill().await;
                 kill_at = None;
             }
         }
@@ -424,7 +309,7 @@ async fn wait_or_stop(
 
 async fn begin_stop(
     job: &Job,
-    killer: &Killer,
+    signals: &dyn Signals,
     log: &LogSender,
     abort: bool,
     why: &str,
@@ -433,7 +318,7 @@ async fn begin_stop(
     let _ = job.update(|i| i.status = JobStatus::Terminating);
     if abort {
         let _ = log.send(note(format!("{why}: aborting (SIGKILL)"))).await;
-        killer.kill().await;
+        signals.kill().await;
     } else {
         let _ = log
             .send(note(format!(
@@ -441,8 +326,13 @@ async fn begin_stop(
                 grace.as_secs()
             )))
             .await;
-        killer.terminate().await;
+        signals.terminate().await;
     }
+}
+
+/// Now plus `d`, or `None` when that is past what the clock can hold.
+fn after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -450,25 +340,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-async fn save_process_artifacts(
-    job: &Job,
-    cwd: &std::path::Path,
-    dest: &std::path::Path,
-    log: &LogSender,
-) -> Vec<crate::api::ArtifactInfo> {
-    let work = job.dir.join(JobFiles::WORK);
-    for path in &job.submission.artifacts {
-        let source = process::host_path(&work, cwd, path);
-        let target = dest.join(path.trim_start_matches('/'));
-        let text = match super::store::copy_tree(&source, &target) {
-            Ok((files, bytes)) => format!("artifact {path}: saved {files} files, {bytes} bytes"),
-            Err(e) => format!("artifact {path}: not saved ({}: {e})", source.display()),
-        };
-        let _ = log.send(note(text)).await;
-    }
-    artifact_infos(dest, &job.submission.artifacts)
 }
 
 /// Counts what was saved under each artifact path.

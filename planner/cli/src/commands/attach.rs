@@ -12,7 +12,12 @@ use super::jobs::{jobs_of, open, pick_job, run_views, wait_all_finished};
 use super::logs::{print_lines, print_stored};
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
+use crate::runtime::ports;
 use crate::runtime::sync::{self, JobRef};
+
+/// Longest wait for a job's ports to be listened on before saying where
+/// they will be.
+const PORT_WAIT: Duration = Duration::from_secs(30);
 
 /// `dstack attach RUN`.
 pub fn attach_command(
@@ -95,9 +100,11 @@ pub fn attach(
     }
 }
 
-/// Prints where a job's ports are reachable once it runs; never returns
-/// (so it never ends the `select!` it runs in).
+/// Prints where a job's ports are reachable once it runs and each port is
+/// listened on (or [`PORT_WAIT`] passed); never returns (so it never ends
+/// the `select!` it runs in).
 async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &JobRef) {
+    let since = Instant::now();
     loop {
         let job = sync::reload(state, job);
         if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
@@ -108,19 +115,23 @@ async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &
                 .and_then(|p| p.as_array())
                 .cloned()
                 .unwrap_or_default();
-            if !ports.is_empty() {
-                for p in ports {
-                    errln!(
-                        "Port {} of {} is at http://{}:{}",
-                        p["container"],
-                        job.row.address,
-                        p["host_ip"].as_str().unwrap_or("127.0.0.1"),
-                        p["host"]
-                    );
-                }
+            // A job no longer running has no port to reach.
+            if !matches!(row.status.as_str(), "submitted" | "pulling" | "running") {
                 break;
             }
-            if row.status != "submitted" && row.status != "pulling" {
+            // Ports are recorded as the job starts: a running job without
+            // them has none.
+            if ports.is_empty() && row.status == "running" {
+                break;
+            }
+            let address = job.row.address.to_string();
+            let patient = since.elapsed() < PORT_WAIT;
+            if !ports.is_empty()
+                && let Some(lines) = ports::announcement(&address, &ports, patient)
+            {
+                for line in lines {
+                    errln!("{line}");
+                }
                 break;
             }
         }

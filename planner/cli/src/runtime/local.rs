@@ -114,6 +114,9 @@ fn answers(endpoint: &RunnerEndpoint) -> bool {
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
 }
 
+/// Variables holding the CLI's secrets (`DSTACK_SECRET_NAME`).
+pub const SECRET_PREFIX: &str = "DSTACK_SECRET_";
+
 // The runner must outlive this process, so it is not waited for; once the
 // CLI exits, init reaps it.
 #[allow(clippy::zombie_processes)]
@@ -125,7 +128,15 @@ fn spawn_runner(dir: &Path) -> Result<std::process::Child, String> {
         .append(true)
         .open(dir.join("runner.log"))
         .map_err(|e| format!("cannot open the runner log: {e}"))?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    // The runner outlives this CLI and serves every later one: it gets no
+    // secret of this one (each job gets its own, in its submission).
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(SECRET_PREFIX) {
+            command.env_remove(name);
+        }
+    }
+    let child = command
         .args(["runner", "serve", "--listen", "127.0.0.1:0", "--dir"])
         .arg(dir)
         .arg("--token-file")

@@ -5,6 +5,7 @@
 
 pub mod code;
 pub mod local;
+pub mod ports;
 pub mod submission;
 pub mod sync;
 
@@ -36,6 +37,8 @@ pub fn runner_runtime(project: &Project) -> Arc<dyn JobRuntime> {
 /// Runs jobs through `dstack-runner`s.
 pub struct RunnerRuntime {
     project_dir: PathBuf,
+    /// `<project>/.dstack/volumes`, absolute.
+    local_volumes: PathBuf,
     mode: LocalMode,
     local: LocalRunner,
     pull_policy: dstack_runner::api::PullPolicy,
@@ -53,6 +56,8 @@ impl RunnerRuntime {
         };
         Self {
             project_dir: project.dir.clone(),
+            local_volumes: std::path::absolute(project.dot_dstack().join("volumes"))
+                .unwrap_or_else(|_| project.dot_dstack().join("volumes")),
             mode,
             local: LocalRunner::new(&project.dot_dstack()),
             pull_policy: dstack_runner::api::PullPolicy::from_word(
@@ -147,7 +152,7 @@ pub fn is_local(instance: &InstanceTarget) -> bool {
 }
 
 fn secret(name: &str) -> Option<String> {
-    std::env::var(format!("DSTACK_SECRET_{name}")).ok()
+    std::env::var(format!("{}{name}", local::SECRET_PREFIX)).ok()
 }
 
 fn client_error(e: ClientError) -> RuntimeError {
@@ -195,6 +200,7 @@ impl JobRuntime for RunnerRuntime {
             host_has_bash: std::path::Path::new("/bin/bash").exists(),
             pull_policy: self.pull_policy,
             repo_env: repo.info.env(),
+            local_volumes: &self.local_volumes,
         })
         .map_err(RuntimeError::new)?;
         let info = client.submit(&submission).await.map_err(client_error)?;

@@ -6,6 +6,7 @@
 //! from outside comes in through [`SubmissionInput`].
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use dstack_planner::apply::JobLaunch;
 use dstack_runner::api::{ArchiveMount, ExecutorKind, JobSubmission, Limits, Mount, PortRequest};
@@ -48,6 +49,9 @@ pub struct SubmissionInput<'a> {
     pub pull_policy: dstack_runner::api::PullPolicy,
     /// Facts about the packed repo, exported to the job.
     pub repo_env: BTreeMap<String, String>,
+    /// The project's `.dstack/volumes` directory, absolute: where a local
+    /// volume recorded with a relative id (older versions) lives.
+    pub local_volumes: &'a Path,
 }
 
 /// What one job runs, taken from its group when the run has groups.
@@ -304,7 +308,21 @@ pub fn job_name(launch: &JobLaunch) -> String {
     )
 }
 
-fn mounts(launch: &JobLaunch, local: bool) -> Result<Vec<Mount>, String> {
+/// The host directory of a local volume: its recorded path when absolute;
+/// a relative one (older versions recorded them relative to whatever
+/// directory they ran in) is read by the local backend's own rule, so
+/// Docker is always handed an absolute path.
+fn local_source(source: String, local_volumes: &Path) -> String {
+    if Path::new(&source).is_absolute() {
+        return source;
+    }
+    dstack_provider_local::LocalProvider::new(local_volumes)
+        .volume_dir(&source)
+        .display()
+        .to_string()
+}
+
+fn mounts(launch: &JobLaunch, local: bool, local_volumes: &Path) -> Result<Vec<Mount>, String> {
     let common = launch.config.run_common().ok_or("not a run")?;
     let mut out = Vec::new();
     for mount in common.volumes.iter().flatten() {
@@ -351,6 +369,11 @@ fn mounts(launch: &JobLaunch, local: bool) -> Result<Vec<Mount>, String> {
                             volume.name, launch.instance.address
                         )
                     })?;
+                let source = if local {
+                    local_source(source, local_volumes)
+                } else {
+                    source
+                };
                 out.push(Mount {
                     source,
                     target: path.clone(),
@@ -432,7 +455,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
                 host: p.local,
             })
             .collect(),
-        mounts: mounts(launch, input.local)?,
+        mounts: mounts(launch, input.local, input.local_volumes)?,
         limits,
         archives,
         artifacts: Vec::new(),
