@@ -36,18 +36,24 @@ fn both(out: &Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
-/// Ages (`3s ago`) and ids vary between runs.
+/// Ages (`3s ago`, as `Ns ago`: the same width, so columns stay aligned)
+/// and ids vary between runs.
 fn stable(s: &str) -> String {
     let s = redact(s);
     let mut out = String::new();
     let mut words = s.split_inclusive(' ').peekable();
     while let Some(word) = words.next() {
-        let is_age = word.trim_end().ends_with('s')
-            && word.trim_end()[..word.trim_end().len() - 1]
-                .chars()
-                .all(|c| c.is_ascii_digit())
+        let trimmed = word.trim_end();
+        let digits = trimmed.strip_suffix('s').unwrap_or("");
+        let is_age = !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit())
             && words.peek().is_some_and(|n| n.starts_with("ago"));
-        out.push_str(if is_age { "[n]s " } else { word });
+        if is_age {
+            out.push_str(&"N".repeat(digits.len()));
+            out.push_str(&word[digits.len()..]);
+        } else {
+            out.push_str(word);
+        }
     }
     out
 }
@@ -76,6 +82,7 @@ fn fleet_volume_and_gateway_lists_and_gets() {
         ("volume_list", &["volume"]),
         ("volume_get", &["volume", "get", "ebs"]),
         ("gateway_list", &["gateway", "list"]),
+        ("gateway_get", &["gateway", "get", "main"]),
     ] {
         let out = p.dstack(args);
         assert!(out.status.success(), "{args:?}: {}", both(&out));
@@ -122,6 +129,9 @@ fn deletes_are_destroy_plans_through_the_engine() {
     assert_eq!(out.status.code(), Some(64), "{}", both(&out));
     insta::assert_snapshot!("fleet_delete_instance_plan", stable(&text(&out.stdout)));
     assert!(text(&out.stderr).contains("pass -y"), "{}", both(&out));
+    let out = p.dstack(&["fleet", "delete", "gpu-pool"]);
+    assert_eq!(out.status.code(), Some(64), "{}", both(&out));
+    insta::assert_snapshot!("fleet_delete_plan", stable(&text(&out.stdout)));
     // dstack's older spelling deletes the one instance.
     let out = p.dstack(&["fleet", "delete-instance", "gpu-pool", "-i", "1", "-y"]);
     assert!(out.status.success(), "{}", both(&out));

@@ -106,8 +106,10 @@ fn render_list(kind: ResourceKind, items: &[ResourceView], verbose: bool) -> Str
         return format!("No {kind}s. Define one in a `type: {kind}` file and `dstack apply` it.\n");
     }
     let mut header = vec!["NAME", "BACKEND", "REGION", "PRICE", "STATUS", "CREATED"];
+    header.extend(extra_header(kind));
     if verbose {
-        header.extend(["ID", "USED BY"]);
+        header.push("ID");
+        header.push(if kind == ResourceKind::Fleet { "JOBS" } else { "USED BY" });
     }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for item in items {
@@ -119,6 +121,7 @@ fn render_list(kind: ResourceKind, items: &[ResourceView], verbose: bool) -> Str
             item.status.clone(),
             created(item.created_at),
         ];
+        row.extend(extra_cells(item));
         if verbose {
             row.push(dash(&item.provider_id));
             row.push(item.used_by.join(", "));
@@ -133,6 +136,7 @@ fn render_list(kind: ResourceKind, items: &[ResourceView], verbose: bool) -> Str
                 i.status.clone(),
                 String::new(),
             ];
+            row.extend(extra_header(kind).iter().map(|_| String::new()));
             if verbose {
                 row.push(dash(&i.provider_id));
                 row.push(i.jobs.join(", "));
@@ -141,6 +145,41 @@ fn render_list(kind: ResourceKind, items: &[ResourceView], verbose: bool) -> Str
         }
     }
     table(&rows)
+}
+
+/// Columns only one kind has (dstack's: a gateway's domain and default,
+/// a volume's size).
+fn extra_header(kind: ResourceKind) -> Vec<&'static str> {
+    match kind {
+        ResourceKind::Gateway => vec!["HOSTNAME", "DOMAIN", "DEFAULT"],
+        ResourceKind::Volume => vec!["SIZE"],
+        _ => Vec::new(),
+    }
+}
+
+fn extra_header_for(kind: &str) -> Vec<&'static str> {
+    match kind {
+        "gateway" => extra_header(ResourceKind::Gateway),
+        "volume" => extra_header(ResourceKind::Volume),
+        _ => Vec::new(),
+    }
+}
+
+fn extra_cells(item: &ResourceView) -> Vec<String> {
+    let spec = |k: &str| item.spec.get(k).and_then(|v| v.as_str()).map(String::from);
+    match item.kind.as_str() {
+        "gateway" => vec![
+            dash(&item.data.get("ip").and_then(|v| v.as_str()).map(String::from)),
+            dash(&spec("domain")),
+            if item.spec.get("default") == Some(&serde_json::Value::Bool(true)) {
+                "yes".into()
+            } else {
+                "-".into()
+            },
+        ],
+        "volume" => vec![dash(&spec("size"))],
+        _ => Vec::new(),
+    }
 }
 
 fn render_one(r: &ResourceView) -> String {
@@ -155,6 +194,9 @@ fn render_one(r: &ResourceView) -> String {
         price(r.price_per_hour),
         created(r.created_at)
     );
+    for (name, value) in extra_header_for(&r.kind).iter().zip(extra_cells(r)) {
+        out.push_str(&format!("  {:<9} {value}\n", format!("{}:", name.to_lowercase())));
+    }
     if !r.used_by.is_empty() {
         out.push_str(&format!("  used by:  {}\n", r.used_by.join(", ")));
     }
