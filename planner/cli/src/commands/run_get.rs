@@ -287,3 +287,29 @@ fn render_run(doc: &RunDoc) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+    use serde_json::json;
+
+    #[test]
+    fn registry_passwords_and_literal_secret_values_are_hidden() {
+        let spec = json!({
+            "registry_auth": {"username": "me", "password": "hunter2"},
+            "env": ["HF_TOKEN=hf_abc", "DB_PASSWORD=${{ secrets.DB }}", "MODE=fast", "NO_VALUE"],
+        });
+        assert_eq!(
+            redact(spec),
+            json!({
+                "registry_auth": {"username": "me", "password": "***"},
+                "env": ["HF_TOKEN=***", "DB_PASSWORD=${{ secrets.DB }}", "MODE=fast", "NO_VALUE"],
+            })
+        );
+        let map = json!({"env": {"AWS_SECRET_ACCESS_KEY": "abc", "PORT": "80"}});
+        assert_eq!(
+            redact(map),
+            json!({"env": {"AWS_SECRET_ACCESS_KEY": "***", "PORT": "80"}})
+        );
+    }
+}
