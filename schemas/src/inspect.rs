@@ -186,12 +186,14 @@ pub struct SubmissionView {
 /// The JSON Schema of an inspection document (see [`INSPECT_SCHEMA_NAMES`]).
 pub fn inspect_schema_for(name: &str) -> Option<serde_json::Value> {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    Some(match name {
-        "resources" => generator.into_root_schema_for::<ResourceListDoc>(),
-        "resource" => generator.into_root_schema_for::<ResourceDoc>(),
-        "runs" => generator.into_root_schema_for::<RunListDoc>(),
-        "run" => generator.into_root_schema_for::<RunDoc>(),
-        _ => return None,
-    }
-    .to_value())
+    Some(
+        match name {
+            "resources" => generator.into_root_schema_for::<ResourceListDoc>(),
+            "resource" => generator.into_root_schema_for::<ResourceDoc>(),
+            "runs" => generator.into_root_schema_for::<RunListDoc>(),
+            "run" => generator.into_root_schema_for::<RunDoc>(),
+            _ => return None,
+        }
+        .to_value(),
+    )
 }

@@ -90,8 +90,13 @@ fn fleet_volume_and_gateway_lists_and_gets() {
     }
     let list = checked_json(&p.dstack(&["fleet", "--json"]), "resources");
     assert_eq!(list["kind"], "fleet");
-    let fleet = checked_json(&p.dstack(&["fleet", "get", "gpu-pool", "--json"]), "resource");
-    let instances = fleet["resource"]["instances"].as_array().expect("instances");
+    let fleet = checked_json(
+        &p.dstack(&["fleet", "get", "gpu-pool", "--json"]),
+        "resource",
+    );
+    let instances = fleet["resource"]["instances"]
+        .as_array()
+        .expect("instances");
     assert_eq!(instances.len(), 2, "{fleet}");
     assert_eq!(instances[0]["region"], "us-east-1");
     assert_eq!(instances[0]["resources"], "4xCPU, 16GB, 1xA10G (24GB)");
@@ -115,7 +120,11 @@ fn unknown_names_and_gateway_update_say_what_to_do() {
     ] {
         let out = p.dstack(args);
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", both(&out));
-        messages.push_str(&format!("$ dstack {}\n{}", args.join(" "), text(&out.stderr)));
+        messages.push_str(&format!(
+            "$ dstack {}\n{}",
+            args.join(" "),
+            text(&out.stderr)
+        ));
     }
     let messages = messages.replace(&p.dir.display().to_string(), "[project]");
     insta::assert_snapshot!("resource_errors", messages);
@@ -135,8 +144,15 @@ fn deletes_are_destroy_plans_through_the_engine() {
     // dstack's older spelling deletes the one instance.
     let out = p.dstack(&["fleet", "delete-instance", "gpu-pool", "-i", "1", "-y"]);
     assert!(out.status.success(), "{}", both(&out));
-    assert!(text(&out.stdout).contains("Destroy complete!"), "{}", both(&out));
-    let fleet = checked_json(&p.dstack(&["fleet", "get", "gpu-pool", "--json"]), "resource");
+    assert!(
+        text(&out.stdout).contains("Destroy complete!"),
+        "{}",
+        both(&out)
+    );
+    let fleet = checked_json(
+        &p.dstack(&["fleet", "get", "gpu-pool", "--json"]),
+        "resource",
+    );
     let nums: Vec<&Value> = fleet["resource"]["instances"]
         .as_array()
         .unwrap()
@@ -152,16 +168,33 @@ fn deletes_are_destroy_plans_through_the_engine() {
     ] {
         let out = p.dstack(args);
         assert!(out.status.success(), "{args:?}: {}", both(&out));
-        assert!(text(&out.stdout).contains("Destroy complete!"), "{}", both(&out));
+        assert!(
+            text(&out.stdout).contains("Destroy complete!"),
+            "{}",
+            both(&out)
+        );
     }
     let out = p.dstack(&["delete", "-f", "gateway.dstack.yml", "-y"]);
     assert!(out.status.success(), "{}", both(&out));
-    assert!(text(&out.stderr).contains("gateway/main: not in state"), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("gateway/main: not in state"),
+        "{}",
+        both(&out)
+    );
     let history = text(&p.dstack(&["state", "history"]).stdout);
     assert_eq!(history.matches("destroy").count(), 4, "{history}");
     let left = checked_json(&p.dstack(&["fleet", "--json"]), "resources");
-    let names: Vec<&Value> = left["items"].as_array().unwrap().iter().map(|i| &i["name"]).collect();
-    assert_eq!(names, [&Value::from("local")], "only the built-in fleet is left");
+    let names: Vec<&Value> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [&Value::from("local")],
+        "only the built-in fleet is left"
+    );
 }
 
 const SLEEPER: &str = "type: task\nname: sleeper\nenv:\n  - API_TOKEN=literal-secret\n  - REF=${{ secrets.REF }}\ncommands:\n  - echo started\n  - sleep 30\nresources:\n  cpu: 1..\n  memory: 0.5GB..\n  disk: 1GB..\n";
@@ -217,9 +250,16 @@ fn run_get_alone_runs_the_workflow_named_get() {
     );
     let out = p.dstack(&["run", "get"]);
     assert!(out.status.success(), "{}", both(&out));
-    assert!(text(&out.stdout).contains("workflow get ran"), "{}", both(&out));
+    assert!(
+        text(&out.stdout).contains("workflow get ran"),
+        "{}",
+        both(&out)
+    );
     let help = text(&p.dstack(&["run", "--help"]).stdout);
-    assert!(help.contains("`dstack run get` with no NAME runs the workflow named `get`"), "{help}");
+    assert!(
+        help.contains("`dstack run get` with no NAME runs the workflow named `get`"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -228,17 +268,32 @@ fn version_and_completion_scripts() {
     for flag in ["-v", "--version"] {
         let out = p.dstack(&[flag]);
         assert!(out.status.success(), "{}", both(&out));
-        assert_eq!(text(&out.stdout), format!("dstack {}\n", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            text(&out.stdout),
+            format!("dstack {}\n", env!("CARGO_PKG_VERSION"))
+        );
     }
     let out = p.dstack(&["completion", "bash"]);
     assert!(out.status.success(), "{}", both(&out));
     let script = text(&out.stdout);
-    for sub in ["fleet", "volume", "gateway", "delete", "completion", "apply", "ps"] {
+    for sub in [
+        "fleet",
+        "volume",
+        "gateway",
+        "delete",
+        "completion",
+        "apply",
+        "ps",
+    ] {
         assert!(script.contains(sub), "bash completion lacks {sub}");
     }
     let path = p.dir.join("dstack.bash");
     std::fs::write(&path, &script).expect("script");
-    let check = std::process::Command::new("bash").arg("-n").arg(&path).output().expect("bash");
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("bash");
     assert!(check.status.success(), "{}", both(&check));
     for shell in ["zsh", "fish"] {
         let out = p.dstack(&["completion", shell]);

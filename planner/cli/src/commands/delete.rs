@@ -66,7 +66,10 @@ fn list_nums(nums: &[u32]) -> String {
     if nums.is_empty() {
         return "none".into();
     }
-    nums.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    nums.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `dstack volume|gateway delete NAME`.

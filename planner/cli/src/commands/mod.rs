@@ -19,9 +19,9 @@ mod workflows;
 
 use crate::cli::{ArtifactsCommand, Cli, Command};
 use crate::cli_resources::{FleetCommand, GatewayCommand, VolumeCommand};
-use dstack_schemas::addr::ResourceKind;
 use crate::context::ProjectOptions;
 use crate::error::CliError;
+use dstack_schemas::addr::ResourceKind;
 
 /// Runs the parsed command, returning the exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
@@ -166,8 +166,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             VolumeCommand::Get(args) => resources::get(&project, ResourceKind::Volume, &args),
             VolumeCommand::Delete(args) => delete::named(&project, ResourceKind::Volume, &args),
         },
-        Command::Gateway { command, list } => match command.unwrap_or(GatewayCommand::List(list))
-        {
+        Command::Gateway { command, list } => match command.unwrap_or(GatewayCommand::List(list)) {
             GatewayCommand::List(args) => resources::list(&project, ResourceKind::Gateway, &args),
             GatewayCommand::Get(args) => resources::get(&project, ResourceKind::Gateway, &args),
             GatewayCommand::Delete(args) => delete::named(&project, ResourceKind::Gateway, &args),

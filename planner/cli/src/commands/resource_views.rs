@@ -13,7 +13,10 @@ use super::jobs::is_final;
 use crate::context::Project;
 
 /// Every recorded resource of `kind` (fleet, volume, gateway), newest first.
-pub fn views(project: &Project, kind: ResourceKind) -> Result<Vec<ResourceView>, crate::error::CliError> {
+pub fn views(
+    project: &Project,
+    kind: ResourceKind,
+) -> Result<Vec<ResourceView>, crate::error::CliError> {
     let rows = project.state.list()?;
     let mut views: Vec<ResourceView> = rows
         .iter()
@@ -86,7 +89,8 @@ fn used_by(addr: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
     let names = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s == name,
         serde_json::Value::Array(items) => items.iter().any(|i| {
-            i.as_str().is_some_and(|s| s.split(':').next() == Some(name))
+            i.as_str()
+                .is_some_and(|s| s.split(':').next() == Some(name))
                 || i.get("name").and_then(|n| n.as_str()) == Some(name)
         }),
         _ => false,

@@ -14,7 +14,11 @@ use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
 
 /// `dstack KIND [list]`.
-pub fn list(options: &ProjectOptions, kind: ResourceKind, args: &ListArgs) -> Result<i32, CliError> {
+pub fn list(
+    options: &ProjectOptions,
+    kind: ResourceKind,
+    args: &ListArgs,
+) -> Result<i32, CliError> {
     if args.json && args.watch {
         return Err(CliError::Usage(
             "--json and --watch cannot be used together".into(),
@@ -64,7 +68,11 @@ pub(super) fn print_json<T: serde::Serialize>(doc: &T) -> Result<(), CliError> {
 }
 
 /// The resource named, or a usage error that says how to list them.
-pub(super) fn require(project: &Project, kind: ResourceKind, name: &str) -> Result<ResourceView, CliError> {
+pub(super) fn require(
+    project: &Project,
+    kind: ResourceKind,
+    name: &str,
+) -> Result<ResourceView, CliError> {
     find(project, kind, name)?.ok_or_else(|| {
         CliError::Usage(format!(
             "there is no {kind} named {name} in state; `dstack {kind}` lists them"
@@ -109,7 +117,11 @@ fn render_list(kind: ResourceKind, items: &[ResourceView], verbose: bool) -> Str
     header.extend(extra_header(kind));
     if verbose {
         header.push("ID");
-        header.push(if kind == ResourceKind::Fleet { "JOBS" } else { "USED BY" });
+        header.push(if kind == ResourceKind::Fleet {
+            "JOBS"
+        } else {
+            "USED BY"
+        });
     }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for item in items {
@@ -169,7 +181,13 @@ fn extra_cells(item: &ResourceView) -> Vec<String> {
     let spec = |k: &str| item.spec.get(k).and_then(|v| v.as_str()).map(String::from);
     match item.kind.as_str() {
         "gateway" => vec![
-            dash(&item.data.get("ip").and_then(|v| v.as_str()).map(String::from)),
+            dash(
+                &item
+                    .data
+                    .get("ip")
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+            ),
             dash(&spec("domain")),
             if item.spec.get("default") == Some(&serde_json::Value::Bool(true)) {
                 "yes".into()
@@ -195,7 +213,10 @@ fn render_one(r: &ResourceView) -> String {
         created(r.created_at)
     );
     for (name, value) in extra_header_for(&r.kind).iter().zip(extra_cells(r)) {
-        out.push_str(&format!("  {:<9} {value}\n", format!("{}:", name.to_lowercase())));
+        out.push_str(&format!(
+            "  {:<9} {value}\n",
+            format!("{}:", name.to_lowercase())
+        ));
     }
     if !r.used_by.is_empty() {
         out.push_str(&format!("  used by:  {}\n", r.used_by.join(", ")));
@@ -204,20 +225,34 @@ fn render_one(r: &ResourceView) -> String {
         return out;
     }
     let mut rows = vec![
-        ["INSTANCE", "STATUS", "RESOURCES", "SPOT", "PRICE", "BACKEND", "REGION", "JOBS"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "INSTANCE",
+            "STATUS",
+            "RESOURCES",
+            "SPOT",
+            "PRICE",
+            "BACKEND",
+            "REGION",
+            "JOBS",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for i in &r.instances {
         rows.push(vec![
             i.num.to_string(),
             i.status.clone(),
             dash(&i.resources),
-            i.spot.map_or("-".into(), |s| if s { "spot" } else { "on-demand" }.into()),
+            i.spot
+                .map_or("-".into(), |s| if s { "spot" } else { "on-demand" }.into()),
             price(i.price_per_hour),
             dash(&i.backend),
             dash(&i.region),
-            if i.jobs.is_empty() { "-".into() } else { i.jobs.join(", ") },
+            if i.jobs.is_empty() {
+                "-".into()
+            } else {
+                i.jobs.join(", ")
+            },
         ]);
     }
     out.push('\n');

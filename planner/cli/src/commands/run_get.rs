@@ -42,7 +42,10 @@ fn instance_facts(state: &dyn StateStore, instance: Option<&str>) -> InstanceFac
     let offer = row.offer.clone().unwrap_or_default();
     InstanceFacts {
         backend: row.provider.clone(),
-        region: offer.get("region").and_then(|r| r.as_str()).map(String::from),
+        region: offer
+            .get("region")
+            .and_then(|r| r.as_str())
+            .map(String::from),
         resources: offer_resources(&offer),
         price: row.price_per_hour.map(|p| p.as_dollars_f64()),
     }
@@ -117,8 +120,17 @@ fn price(p: Option<f64>) -> String {
 pub fn render_verbose(state: &dyn StateStore, runs: &[jobs::RunView]) -> String {
     let mut rows = vec![
         [
-            "NAME", "TYPE", "INSTANCE", "RESOURCES", "BACKEND", "REGION", "PRICE", "SUBM",
-            "STATUS", "SUBMITTED", "REASON",
+            "NAME",
+            "TYPE",
+            "INSTANCE",
+            "RESOURCES",
+            "BACKEND",
+            "REGION",
+            "PRICE",
+            "SUBM",
+            "STATUS",
+            "SUBMITTED",
+            "REASON",
         ]
         .map(String::from)
         .to_vec(),
@@ -168,7 +180,15 @@ fn job_row(j: &JobView) -> Vec<String> {
 }
 
 /// Words in a variable name that mark its value as a secret.
-const SECRET_WORDS: &[&str] = &["SECRET", "TOKEN", "PASSWORD", "PASSWD", "API_KEY", "PRIVATE_KEY", "CREDENTIAL"];
+const SECRET_WORDS: &[&str] = &[
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+];
 
 /// `NAME=VALUE` with VALUE hidden when the name looks secret and the value
 /// is written literally (a `${{ secrets.X }}` reference holds no secret).
@@ -180,7 +200,9 @@ fn redact_env_entry(name: &str, value: &str) -> Option<String> {
 
 /// The spec with registry passwords and literal secret-looking values hidden.
 pub fn redact(mut spec: serde_json::Value) -> serde_json::Value {
-    if let Some(auth) = spec.get_mut("registry_auth").and_then(|a| a.as_object_mut())
+    if let Some(auth) = spec
+        .get_mut("registry_auth")
+        .and_then(|a| a.as_object_mut())
         && auth.contains_key("password")
     {
         auth.insert("password".into(), "***".into());
@@ -245,7 +267,9 @@ fn render_run(doc: &RunDoc) -> String {
         r.name,
         r.kind,
         r.status_message,
-        r.reason.as_ref().map_or(String::new(), |x| format!(" (reason: {x})")),
+        r.reason
+            .as_ref()
+            .map_or(String::new(), |x| format!(" (reason: {x})")),
         r.backend,
         price(r.price_per_hour),
         age(r.submitted_at)
