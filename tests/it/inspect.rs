@@ -303,3 +303,26 @@ fn version_and_completion_scripts() {
     let out = p.dstack(&["completion", "tcsh"]);
     assert_eq!(out.status.code(), Some(64), "{}", both(&out));
 }
+
+#[test]
+fn fleet_watch_refreshes_until_ctrl_c() {
+    let p = cloud_project("inspect-watch");
+    let bad = p.dstack(&["fleet", "-w", "--json"]);
+    assert_eq!(bad.status.code(), Some(64), "{}", both(&bad));
+    assert!(text(&bad.stderr).contains("--json and --watch cannot be used together"));
+    let child = p
+        .command(&["fleet", "list", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("fleet -w starts");
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupt.success());
+    let out = child.wait_with_output().expect("fleet -w ends");
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let tables = text(&out.stdout).matches("gpu-pool").count();
+    assert!(tables >= 2, "refreshed at least once: {}", both(&out));
+}
