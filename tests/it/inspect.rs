@@ -326,3 +326,35 @@ fn fleet_watch_refreshes_until_ctrl_c() {
     let tables = text(&out.stdout).matches("gpu-pool").count();
     assert!(tables >= 2, "refreshed at least once: {}", both(&out));
 }
+
+const TRAIN: &str = "type: task\nname: train\nfleets: [gpu-pool]\nspot_policy: spot\nvolumes:\n  - ebs:/data\ncommands: [echo hi]\nresources:\n  gpu: A10G\n  memory: 16GB..\n  cpu: 4..\n  disk: 10GB..\n";
+
+#[test]
+fn a_run_on_a_cloud_instance_in_ps_v_and_the_volume_it_uses() {
+    let p = cloud_project("inspect-cloud-run");
+    p.write("train.dstack.yml", TRAIN);
+    let out = p.dstack(&["apply", "-y", "-d"]);
+    assert!(out.status.success(), "{}", both(&out));
+    for (name, args) in [
+        ("ps_verbose_cloud", &["ps", "-v"][..]),
+        ("volume_list_verbose", &["volume", "-v"]),
+    ] {
+        let out = p.dstack(args);
+        assert!(out.status.success(), "{args:?}: {}", both(&out));
+        insta::assert_snapshot!(name, stable(&text(&out.stdout)));
+    }
+    let runs = checked_json(&p.dstack(&["ps", "--json"]), "runs");
+    let job = &runs["runs"][0]["jobs"][0];
+    assert_eq!(job["resources"], "4xCPU, 16GB, 1xA10G (24GB)", "{runs}");
+    assert_eq!(job["region"], "us-east-1");
+    assert_eq!(
+        job["submissions"].as_array().map(Vec::len),
+        Some(1),
+        "{runs}"
+    );
+    let volume = checked_json(&p.dstack(&["volume", "get", "ebs", "--json"]), "resource");
+    assert_eq!(
+        volume["resource"]["used_by"],
+        serde_json::json!(["run/train"])
+    );
+}

@@ -51,8 +51,10 @@ fn instance_facts(state: &dyn StateStore, instance: Option<&str>) -> InstanceFac
     }
 }
 
+/// A job's submissions as its logs record them; a job whose runtime keeps
+/// no log (the fake one) has the one its row records.
 fn submissions(state: &dyn StateStore, job: &str) -> Vec<SubmissionView> {
-    state
+    let logged: Vec<SubmissionView> = state
         .submissions(job)
         .unwrap_or_default()
         .into_iter()
@@ -63,7 +65,31 @@ fn submissions(state: &dyn StateStore, job: &str) -> Vec<SubmissionView> {
             submitted_at: s.recorded_at,
             log_complete: s.sealed,
         })
-        .collect()
+        .collect();
+    if !logged.is_empty() {
+        return logged;
+    }
+    let row = job
+        .parse::<ResourceAddr>()
+        .ok()
+        .and_then(|a| state.get(&a).ok().flatten());
+    let Some((row, id)) = row.and_then(|r| r.provider_id.clone().map(|id| (r, id))) else {
+        return Vec::new();
+    };
+    let data = &row.data;
+    vec![SubmissionView {
+        number: data.get("submission").and_then(|n| n.as_u64()).unwrap_or(0) as u32,
+        id,
+        instance: data
+            .get("instance")
+            .and_then(|i| i.as_str())
+            .map(String::from),
+        submitted_at: data
+            .pointer("/runtime/submitted_at")
+            .and_then(|t| t.as_i64())
+            .unwrap_or(row.created_at),
+        log_complete: false,
+    }]
 }
 
 fn job_detail(state: &dyn StateStore, job: &jobs::JobView) -> JobView {
