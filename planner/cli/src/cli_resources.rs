@@ -11,7 +11,8 @@ pub struct ListArgs {
     /// Refresh every 2 seconds.
     #[arg(short = 'w', long)]
     pub watch: bool,
-    /// More columns (ids, instance types, data).
+    /// More columns: backend ids, and the jobs on a fleet's instances or
+    /// what uses a volume or gateway.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// The versioned JSON document (`dstack schema resources`).
