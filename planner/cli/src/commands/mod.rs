@@ -4,6 +4,8 @@ mod apply;
 mod attach;
 mod completion;
 mod delete;
+mod gateway_update;
+mod inspect;
 mod jobs;
 mod logs;
 mod offer;
@@ -18,10 +20,8 @@ mod validate;
 mod workflows;
 
 use crate::cli::{ArtifactsCommand, Cli, Command};
-use crate::cli_resources::{FleetCommand, GatewayCommand, VolumeCommand};
 use crate::context::ProjectOptions;
 use crate::error::CliError;
-use dstack_schemas::addr::ResourceKind;
 
 /// Runs the parsed command, returning the exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
@@ -142,42 +142,12 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             run,
             json,
             vars,
-        } => match (workflow.as_str(), run) {
-            ("get", Some(name)) if vars.is_empty() => run_get::run_get(&project, &name, json),
-            (_, Some(extra)) => Err(crate::error::CliError::Usage(format!(
-                "`dstack run {workflow} {extra}`: only `dstack run get NAME` takes a second \
-                 argument (a workflow is run as `dstack run WORKFLOW`)"
-            ))),
-            (_, None) if json => Err(crate::error::CliError::Usage(
-                "--json goes with `dstack run get NAME`".into(),
-            )),
-            (_, None) => workflows::run(&project, &workflow, &vars),
-        },
-        Command::Fleet { command, list } => match command.unwrap_or(FleetCommand::List(list)) {
-            FleetCommand::List(args) => resources::list(&project, ResourceKind::Fleet, &args),
-            FleetCommand::Get(args) => resources::get(&project, ResourceKind::Fleet, &args),
-            FleetCommand::Delete { args, instances }
-            | FleetCommand::DeleteInstance { args, instances } => {
-                delete::fleet(&project, &args, &instances)
-            }
-        },
-        Command::Volume { command, list } => match command.unwrap_or(VolumeCommand::List(list)) {
-            VolumeCommand::List(args) => resources::list(&project, ResourceKind::Volume, &args),
-            VolumeCommand::Get(args) => resources::get(&project, ResourceKind::Volume, &args),
-            VolumeCommand::Delete(args) => delete::named(&project, ResourceKind::Volume, &args),
-        },
-        Command::Gateway { command, list } => match command.unwrap_or(GatewayCommand::List(list)) {
-            GatewayCommand::List(args) => resources::list(&project, ResourceKind::Gateway, &args),
-            GatewayCommand::Get(args) => resources::get(&project, ResourceKind::Gateway, &args),
-            GatewayCommand::Delete(args) => delete::named(&project, ResourceKind::Gateway, &args),
-            GatewayCommand::Update {
-                name,
-                set_default,
-                domain,
-            } => delete::gateway_update(&project, &name, set_default, domain.as_deref()),
-        },
-        Command::Delete(args) => delete::by_file(&project, &args),
-        Command::Completion { shell } => completion::run(shell),
+        } => inspect::run(&project, &workflow, run, json, &vars),
+        command @ (Command::Fleet { .. }
+        | Command::Volume { .. }
+        | Command::Gateway { .. }
+        | Command::Delete(_)
+        | Command::Completion { .. }) => inspect::resource_command(&project, command),
         Command::Artifacts { command } => match command {
             ArtifactsCommand::List { run, json } => workflows::artifacts_list(&project, &run, json),
             ArtifactsCommand::Download {
