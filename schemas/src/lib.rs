@@ -10,6 +10,7 @@ pub mod config;
 pub mod diag;
 pub mod exit_codes;
 pub mod grammar;
+pub mod inspect;
 pub mod money;
 pub mod offer;
 pub mod plan;

@@ -56,7 +56,9 @@ impl JobProject {
     pub fn ps(&self) -> Vec<Value> {
         let out = self.dstack(&["ps", "-a", "--json"]);
         assert!(out.status.success(), "ps failed: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("ps json")
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("ps json");
+        assert_eq!(doc["format_version"], "1.0", "{doc}");
+        doc["runs"].as_array().expect("runs").clone()
     }
 
     pub fn run_status(&self, run: &str) -> Value {
@@ -176,7 +178,8 @@ fn a_missing_secret_is_named() {
     // The run is recorded, its job is not: `ps` says so instead of
     // `submitted`, and the next apply tries again.
     let ps = p.dstack(&["ps", "-a", "--json"]);
-    let runs: Value = serde_json::from_slice(&ps.stdout).expect("ps json");
+    let doc: Value = serde_json::from_slice(&ps.stdout).expect("ps json");
+    let runs = &doc["runs"];
     assert_eq!(runs[0]["status"], "pending", "{runs}");
     assert_eq!(runs[0]["status_message"], "pending (no job submitted yet)");
     let out = p.dstack(&["plan", "--detailed-exitcode"]);

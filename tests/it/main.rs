@@ -11,6 +11,7 @@ mod diagnostics;
 mod examples;
 mod flags;
 mod harness;
+mod inspect;
 mod jobs;
 mod logs;
 mod mounts;

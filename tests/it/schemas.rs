@@ -2,6 +2,7 @@
 //! `UPDATE_SCHEMAS=1 cargo test` rewrites them.
 
 use dstack_schemas::config::schema::{SCHEMA_NAMES, schema_for};
+use dstack_schemas::inspect::{INSPECT_SCHEMA_NAMES, inspect_schema_for};
 
 use crate::harness::root;
 
@@ -10,8 +11,10 @@ fn checked_in_schemas_are_fresh() {
     let dir = root().join("schemas/json");
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
     let mut stale = Vec::new();
-    for name in SCHEMA_NAMES {
-        let schema = schema_for(name).expect("known schema");
+    for name in SCHEMA_NAMES.iter().chain(INSPECT_SCHEMA_NAMES) {
+        let schema = schema_for(name)
+            .or_else(|| inspect_schema_for(name))
+            .expect("known schema");
         let text = serde_json::to_string_pretty(&schema).expect("json") + "\n";
         let path = dir.join(format!("{name}.schema.json"));
         if update {

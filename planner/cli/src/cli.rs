@@ -10,7 +10,11 @@ use dstack_schemas::money::Usd;
 /// dstack in Rust: declarative GPU infrastructure with plans you can trust.
 #[derive(Debug, Parser)]
 #[command(name = "dstack", version, about, after_help = exit_code_help())]
+#[command(disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version.
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
     /// Project directory (configs, `.dstack/state.db`, `.dstack/backends.yml`).
     #[arg(long, global = true, env = "DSTACK_PROJECT_DIR", default_value = ".")]
     pub project_dir: PathBuf,
@@ -182,6 +186,10 @@ pub enum Command {
         /// Refresh every 2 seconds.
         #[arg(short = 'w', long)]
         watch: bool,
+        /// Every job with its instance, resources, backend, region, price,
+        /// submissions and why it ended.
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Print a run's log (follow it with -f).
     Logs {
@@ -229,10 +237,20 @@ pub enum Command {
         #[arg(short = 'd', long)]
         diagnose: bool,
     },
-    /// Run a 2022 workflow of .dstack/workflows.yaml (and its deps).
+    /// Run a 2022 workflow of .dstack/workflows.yaml (and its deps), or
+    /// inspect a run with `dstack run get NAME`.
+    #[command(
+        after_help = "`dstack run get NAME [--json]` shows run NAME (spec, status, jobs).\n\
+                      `dstack run get` with no NAME runs the workflow named `get`."
+    )]
     Run {
-        /// Workflow name.
+        /// Workflow name (or `get`, followed by the run to show).
         workflow: String,
+        /// With `get`: the run to show.
+        run: Option<String>,
+        /// With `get NAME`: the versioned JSON document (`dstack schema run`).
+        #[arg(long)]
+        json: bool,
         /// Set a variable (repeatable), e.g. `--var rows=100`.
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -242,6 +260,40 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: ArtifactsCommand,
+    },
+    /// Fleets: list, get, delete (instances too).
+    Fleet {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<crate::cli_resources::FleetCommand>,
+        /// Options of the default list.
+        #[command(flatten)]
+        list: crate::cli_resources::ListArgs,
+    },
+    /// Volumes: list, get, delete.
+    Volume {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<crate::cli_resources::VolumeCommand>,
+        /// Options of the default list.
+        #[command(flatten)]
+        list: crate::cli_resources::ListArgs,
+    },
+    /// Gateways: list, get, delete, update.
+    Gateway {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<crate::cli_resources::GatewayCommand>,
+        /// Options of the default list.
+        #[command(flatten)]
+        list: crate::cli_resources::ListArgs,
+    },
+    /// Delete the resources the files define (like `destroy --target` of each).
+    Delete(crate::cli_resources::DeleteFileArgs),
+    /// Print a shell completion script (`dstack completion bash > ...`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// The job runner daemon (started by the CLI when needed).
     #[command(hide = true)]

@@ -7,6 +7,7 @@
 mod output;
 
 mod cli;
+mod cli_resources;
 mod commands;
 mod context;
 mod error;

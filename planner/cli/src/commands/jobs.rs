@@ -191,7 +191,7 @@ pub(crate) fn age(ms: i64) -> String {
 }
 
 /// Aligned columns.
-fn table(rows: &[Vec<String>]) -> String {
+pub(super) fn table(rows: &[Vec<String>]) -> String {
     let mut widths = Vec::new();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -280,6 +280,8 @@ pub struct PsOptions {
     pub json: bool,
     /// Refresh every 2 s.
     pub watch: bool,
+    /// A row per job with instance, resources, submissions, reasons.
+    pub verbose: bool,
 }
 
 fn selected(views: Vec<RunView>, options: &PsOptions) -> Vec<RunView> {
@@ -312,10 +314,7 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
         let views = selected(views, &ps);
         if ps.json {
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&views).map_err(anyhow::Error::from)?
-            )?;
+            super::run_get::ps_json(project.state.as_ref(), &views)?;
             return Ok(0);
         }
         if ps.watch && std::io::stdout().is_terminal() {
@@ -323,6 +322,11 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         }
         if views.is_empty() {
             outln!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.")?;
+        } else if ps.verbose {
+            out!(
+                "{}",
+                super::run_get::render_verbose(project.state.as_ref(), &views)
+            )?;
         } else {
             out!("{}", render_ps(&views))?;
         }

@@ -2,10 +2,17 @@
 
 mod apply;
 mod attach;
+mod completion;
+mod delete;
+mod gateway_update;
+mod inspect;
 mod jobs;
 mod logs;
 mod offer;
 mod plan;
+mod resource_views;
+mod resources;
+mod run_get;
 mod schema;
 mod state;
 mod stop;
@@ -86,6 +93,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             last,
             json,
             watch,
+            verbose,
         } => jobs::ps(
             &project,
             jobs::PsOptions {
@@ -93,6 +101,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 last,
                 json,
                 watch,
+                verbose,
             },
         ),
         Command::Logs {
@@ -128,7 +137,17 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Attach { run, job, diagnose } => {
             attach::attach_command(&project, &run, job, diagnose)
         }
-        Command::Run { workflow, vars } => workflows::run(&project, &workflow, &vars),
+        Command::Run {
+            workflow,
+            run,
+            json,
+            vars,
+        } => inspect::run(&project, &workflow, run, json, &vars),
+        command @ (Command::Fleet { .. }
+        | Command::Volume { .. }
+        | Command::Gateway { .. }
+        | Command::Delete(_)
+        | Command::Completion { .. }) => inspect::resource_command(&project, command),
         Command::Artifacts { command } => match command {
             ArtifactsCommand::List { run, json } => workflows::artifacts_list(&project, &run, json),
             ArtifactsCommand::Download {

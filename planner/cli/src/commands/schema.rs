@@ -2,12 +2,13 @@
 
 use dstack_schemas::config::schema::{SCHEMA_NAMES, schema_for};
 use dstack_schemas::exit_codes;
+use dstack_schemas::inspect::{INSPECT_SCHEMA_NAMES, inspect_schema_for};
 
 use crate::error::CliError;
 
 /// Prints the schema `name`.
 pub fn run(name: &str) -> Result<i32, CliError> {
-    match schema_for(name) {
+    match schema_for(name).or_else(|| inspect_schema_for(name)) {
         Some(schema) => {
             outln!(
                 "{}",
@@ -16,8 +17,9 @@ pub fn run(name: &str) -> Result<i32, CliError> {
             Ok(exit_codes::OK)
         }
         None => Err(CliError::Usage(format!(
-            "unknown schema `{name}`; known: {}",
-            SCHEMA_NAMES.join(", ")
+            "unknown schema `{name}`; known: {}, {}",
+            SCHEMA_NAMES.join(", "),
+            INSPECT_SCHEMA_NAMES.join(", ")
         ))),
     }
 }

@@ -233,6 +233,7 @@ impl Builder<'_> {
                     continue;
                 }
                 change.action_reason = Some("delete_because_destroy".into());
+                change.reason = Some(self.destroy_reason(&address));
             } else if outside_files || (self.input.scope == Scope::Files && !parent_deleted) {
                 continue;
             } else if address.kind() == ResourceKind::Volume {
@@ -252,6 +253,27 @@ impl Builder<'_> {
                 );
             }
             self.changes.insert(address, change);
+        }
+    }
+
+    /// Why a destroy deletes `address`: it was named, it is part of a
+    /// target, it depends on one, or everything is destroyed.
+    fn destroy_reason(&self, address: &ResourceAddr) -> String {
+        let targets = &self.input.options.targets;
+        if targets.is_empty() {
+            return "everything recorded is destroyed".into();
+        }
+        if targets.contains(address) {
+            return "named to be destroyed".into();
+        }
+        match targets.iter().find(|t| address.is_within(t)) {
+            Some(t) => format!("part of {t}, which is destroyed"),
+            None => targets
+                .iter()
+                .find(|t| self.depends_on_transitively(address, t))
+                .map_or("named to be destroyed".into(), |t| {
+                    format!("depends on {t}, which is destroyed")
+                }),
         }
     }
 
