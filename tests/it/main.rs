@@ -5,6 +5,7 @@
 mod apply;
 #[cfg(feature = "aws")]
 mod aws;
+mod confirm;
 mod corpus;
 mod crash;
 mod diagnostics;

@@ -1,7 +1,7 @@
 //! `dstack apply` (plan, confirm, apply; or apply a saved plan exactly) and
 //! `dstack destroy`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,18 +67,7 @@ fn lock<'a>(
     Ok(LockGuard { project, info })
 }
 
-pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "{question} needs an answer; there is no terminal to ask on, so pass -y to confirm"
-        )));
-    }
-    out!("\n{question} Only 'yes' will be accepted: ")?;
-    crate::output::flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
-}
+pub(crate) use super::confirm::confirm;
 
 fn style() -> Style {
     Style::new(color_enabled() && std::io::stdout().is_terminal())

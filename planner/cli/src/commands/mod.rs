@@ -2,6 +2,7 @@
 
 mod apply;
 mod attach;
+mod confirm;
 mod jobs;
 mod logs;
 mod offer;
