@@ -15,6 +15,7 @@ mod harness;
 mod jobs;
 mod logs;
 mod output;
+mod overrides;
 mod plan_cases;
 mod schemas;
 mod special_files;

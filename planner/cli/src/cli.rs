@@ -121,9 +121,17 @@ pub enum Command {
         /// Plan the deletion of everything recorded.
         #[arg(long)]
         destroy: bool,
+        /// Per-run overrides (shown in the plan as "from the command line").
+        #[command(flatten)]
+        overrides: crate::overrides::RunOverrides,
     },
     /// Make the infrastructure match the configuration (or apply a saved plan).
+    #[command(disable_help_flag = true)]
     Apply {
+        /// Print help; `-h TYPE` (e.g. `-h task`) lists that configuration
+        /// type's fields.
+        #[arg(short = 'h', long = "help", value_name = "TYPE")]
+        help: Option<Option<String>>,
         /// A plan saved with `dstack plan -o FILE`.
         plan_file: Option<PathBuf>,
         /// Plan options (ignored with a saved plan).
@@ -141,6 +149,13 @@ pub enum Command {
         /// Do not attach to the runs started (issue logs with `dstack logs`).
         #[arg(short = 'd', long = "detach")]
         detach: bool,
+        /// Run the configured runs again even if unchanged (the same as
+        /// `--replace run/NAME` for each).
+        #[arg(long)]
+        force: bool,
+        /// Per-run overrides (shown in the plan as "from the command line").
+        #[command(flatten)]
+        overrides: crate::overrides::RunOverrides,
     },
     /// Delete everything recorded (or only `--target`s), in reverse order.
     Destroy {

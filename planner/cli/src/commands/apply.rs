@@ -33,6 +33,8 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// Do not attach to started runs.
     pub detach: bool,
+    /// Replace every run configured (`--force`).
+    pub force: bool,
 }
 
 /// Holds the state lock; released on drop.
@@ -78,8 +80,14 @@ pub fn run(
     options: &ProjectOptions,
     plan_file: Option<&Path>,
     args: &PlanArgs,
+    overrides: &crate::overrides::RunOverrides,
     apply: ApplyOptions,
 ) -> Result<i32, CliError> {
+    if plan_file.is_some() && (!overrides.is_empty() || apply.force) {
+        return Err(CliError::Usage(
+            "a saved plan is applied exactly as planned: pass overrides and --force to `dstack plan -o FILE` instead".into(),
+        ));
+    }
     let saved = plan_file.map(read_saved_plan).transpose()?;
     // A plan that read no rows (made against no state) is applied to a
     // state created with the plan's lineage, so it is not stale by lineage
@@ -102,6 +110,8 @@ pub fn run(
                     destroy: false,
                     targets: Vec::new(),
                     persist_recovery: true,
+                    overrides: Some(overrides),
+                    force: apply.force,
                 },
             ))?;
             (planned.plan.clone(), Some(planned))
@@ -240,9 +250,12 @@ fn carry_out(
     let (configs, providers) = match planned {
         Some(p) => (p.configs, p.providers),
         None => (
-            load_configs(project, &[])
-                .map(|(c, _, _)| c)
-                .unwrap_or_default(),
+            crate::overrides::reapply(
+                load_configs(project, &[])
+                    .map(|(c, _, _)| c)
+                    .unwrap_or_default(),
+                &plan.overrides,
+            ),
             project.providers()?,
         ),
     };
@@ -468,6 +481,8 @@ pub fn destroy(
             destroy: true,
             targets,
             persist_recovery: true,
+            overrides: None,
+            force: false,
         },
     ))?;
     carry_out(

@@ -51,9 +51,9 @@ pub fn confirm(question: &str) -> Result<bool, CliError> {
         Answer::Decline => Ok(false),
         Answer::NoAnswer => {
             outln!()?;
-            Err(CliError::Usage(format!(
-                "{question} needs an answer, and standard input ended without one; pass -y to confirm, or pipe an answer (`echo y | dstack ...`)"
-            )))
+            Err(CliError::Usage(
+                "no answer to the question above: standard input ended without one; pass -y to confirm, or pipe an answer (`echo y | dstack ...`)".into(),
+            ))
         }
     }
 }

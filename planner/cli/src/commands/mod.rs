@@ -3,6 +3,7 @@
 mod apply;
 mod attach;
 mod confirm;
+mod help;
 mod jobs;
 mod logs;
 mod offer;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             out,
             detailed_exitcode,
             destroy,
+            overrides,
         } => plan::run(
             &project,
             &args,
@@ -39,23 +41,32 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             out.as_deref(),
             detailed_exitcode,
             destroy,
+            &overrides,
         ),
         Command::Apply {
+            help: Some(topic), ..
+        } => help::apply_help(topic.as_deref()),
+        Command::Apply {
+            help: None,
             plan_file,
             args,
             yes,
             parallelism,
             lock_timeout,
             detach,
+            force,
+            overrides,
         } => apply::run(
             &project,
             plan_file.as_deref(),
             &args,
+            &overrides,
             apply::ApplyOptions {
                 yes,
                 parallelism,
                 lock_timeout,
                 detach,
+                force,
             },
         ),
         Command::Destroy {
@@ -76,6 +87,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                         parallelism,
                         lock_timeout,
                         detach: true,
+                        force: false,
                     },
                 )
             }
