@@ -205,9 +205,17 @@ pub enum Command {
         /// Keep printing new lines until the job ends.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// Job number (multi-node tasks, replicas).
+        /// Job number (multi-node tasks, replicas); with `--replica`, the
+        /// job of that replica.
         #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
+        /// Replica number (services).
+        #[arg(long, value_parser = parse_job, allow_negative_numbers = true)]
+        replica: Option<u32>,
+        /// Only lines from this long ago (`10m`, `2h`) or since this time
+        /// (RFC 3339, `2026-11-23T10:00:00Z`).
+        #[arg(long, value_name = "WHEN", value_parser = crate::commands::since::parse_since)]
+        since: Option<std::time::SystemTime>,
         /// Which submission's log: 0 is the job's first run, 1 the next
         /// (after `--replace` or a changed configuration ran it again), ...;
         /// the latest by default.
@@ -233,13 +241,20 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_stop_timeout)]
         timeout: std::time::Duration,
     },
-    /// Follow a run's log and show its ports, until it ends or Ctrl+C.
+    /// Follow a run's log from now (`--logs`: from the start) and show its
+    /// ports, until it ends or Ctrl+C (which asks whether to stop the run).
     Attach {
         /// Run name.
         run: String,
-        /// Job number.
+        /// Job number (with `--replica`, the job of that replica).
         #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
+        /// Replica number (services).
+        #[arg(long, value_parser = parse_job, allow_negative_numbers = true)]
+        replica: Option<u32>,
+        /// Print the log so far first, then follow.
+        #[arg(long)]
+        logs: bool,
         /// Also print the runner's own lines.
         #[arg(short = 'd', long)]
         diagnose: bool,
@@ -303,7 +318,7 @@ fn parse_count(text: &str) -> Result<usize, String> {
 const MAX_PRICE_DOLLARS: f64 = 1e9;
 
 /// A job number: 0 or more.
-fn parse_job(text: &str) -> Result<u32, String> {
+pub(crate) fn parse_job(text: &str) -> Result<u32, String> {
     text.trim()
         .parse()
         .map_err(|_| "not a job number (0, 1, ...; `dstack ps` shows a run's jobs)".into())

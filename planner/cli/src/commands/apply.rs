@@ -281,7 +281,20 @@ fn carry_out(
     match runs.as_slice() {
         [run] => {
             outln!()?;
-            super::attach::attach(project, &project.runtime(), runtime, run, 0, false)
+            super::attach::attach(
+                project,
+                &project.runtime(),
+                runtime,
+                run,
+                super::jobs::JobPick {
+                    job: 0,
+                    replica: None,
+                },
+                super::attach::Follow {
+                    replay: true,
+                    diagnose: false,
+                },
+            )
         }
         _ => {
             outln!(

@@ -58,9 +58,56 @@ pub fn confirm(question: &str) -> Result<bool, CliError> {
     }
 }
 
+/// What to do with a run after Ctrl+C while attached to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterInterrupt {
+    /// Stop the run.
+    Stop,
+    /// Detach; the run goes on.
+    Leave,
+}
+
+/// `y`/`yes` stops the run; anything else, or no answer, leaves it running.
+pub fn after_interrupt(answer: Answer) -> AfterInterrupt {
+    match answer {
+        Answer::Accept => AfterInterrupt::Stop,
+        Answer::Decline | Answer::NoAnswer => AfterInterrupt::Leave,
+    }
+}
+
+/// Asks (on stderr, stdout carries the log) whether to stop `run`.
+pub fn ask_stop(run: &str) -> AfterInterrupt {
+    crate::output::write_err(format_args!(
+        "\nInterrupted. Stop run/{run}? [y/N] (anything else leaves it running): "
+    ));
+    let line = read_line(&mut std::io::stdin().lock()).unwrap_or(None);
+    if !std::io::stdin().is_terminal() {
+        crate::output::write_err(format_args!(
+            "{}\n",
+            line.as_deref().map_or("(no answer)", str::trim)
+        ));
+    }
+    after_interrupt(interpret(line.as_deref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_yes_stops_a_run_after_ctrl_c() {
+        assert_eq!(
+            after_interrupt(interpret(Some("y\n"))),
+            AfterInterrupt::Stop
+        );
+        assert_eq!(
+            after_interrupt(interpret(Some("YES"))),
+            AfterInterrupt::Stop
+        );
+        assert_eq!(after_interrupt(interpret(Some("n"))), AfterInterrupt::Leave);
+        assert_eq!(after_interrupt(interpret(Some(""))), AfterInterrupt::Leave);
+        assert_eq!(after_interrupt(interpret(None)), AfterInterrupt::Leave);
+    }
 
     #[test]
     fn y_and_yes_accept_in_any_case() {

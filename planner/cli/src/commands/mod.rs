@@ -9,6 +9,7 @@ mod logs;
 mod offer;
 mod plan;
 mod schema;
+pub mod since;
 mod state;
 mod stop;
 mod validate;
@@ -112,6 +113,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             run,
             follow,
             job,
+            replica,
+            since,
             submission,
             diagnose,
         } => logs::logs(
@@ -119,7 +122,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             logs::LogsOptions {
                 run,
                 follow,
-                job,
+                job: jobs::JobPick { job, replica },
+                since: since::millis(since),
                 submission,
                 diagnose,
             },
@@ -138,9 +142,21 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 timeout,
             },
         ),
-        Command::Attach { run, job, diagnose } => {
-            attach::attach_command(&project, &run, job, diagnose)
-        }
+        Command::Attach {
+            run,
+            job,
+            replica,
+            logs,
+            diagnose,
+        } => attach::attach_command(
+            &project,
+            &run,
+            jobs::JobPick { job, replica },
+            attach::Follow {
+                replay: logs,
+                diagnose,
+            },
+        ),
         Command::Run { workflow, vars } => workflows::run(&project, &workflow, &vars),
         Command::Artifacts { command } => match command {
             ArtifactsCommand::List { run, json } => workflows::artifacts_list(&project, &run, json),
