@@ -15,6 +15,7 @@ mod flags;
 mod harness;
 mod jobs;
 mod logs;
+mod offer;
 mod output;
 mod overrides;
 mod plan_cases;

@@ -439,9 +439,12 @@ pub struct OfferArgs {
     /// Only these regions (repeatable).
     #[arg(short = 'r', long = "region")]
     pub regions: Vec<String>,
-    /// How many to show (at least 1).
+    /// How many to show (at least 1; groups with --group-by).
     #[arg(long, default_value_t = 20, value_parser = parse_count)]
     pub max_offers: usize,
+    /// One row per GPU, backend or region (price range, count, spot).
+    #[arg(long, value_enum)]
+    pub group_by: Option<crate::commands::offer_table::GroupBy>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

@@ -7,6 +7,7 @@ mod help;
 mod jobs;
 mod logs;
 mod offer;
+pub mod offer_table;
 mod plan;
 mod schema;
 pub mod since;

@@ -6,6 +6,7 @@ use dstack_planner::requirements::Requirements;
 use dstack_schemas::grammar::{CpuSpec, DiskSpec, GpuSpec, Memory, Range};
 use dstack_schemas::money::Usd;
 
+use super::offer_table::{group_rows, offer_rows};
 use crate::cli::OfferArgs;
 use crate::context::{Project, ProjectOptions, gather_market};
 use crate::error::CliError;
@@ -106,29 +107,20 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
         outln!("No offer matches. {}", ranking.explain_rejections())?;
         return Ok(dstack_schemas::exit_codes::NO_OFFER);
     }
-    outln!(
-        " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
-        "#",
-        "BACKEND",
-        "REGION",
-        "INSTANCE",
-        "RESOURCES",
-        "SPOT",
-        "PRICE"
-    )?;
-    for (i, o) in ranking.matched.iter().take(args.max_offers).enumerate() {
-        let resources = o.resources().replace(" (spot)", "");
-        outln!(
-            " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
-            i + 1,
-            o.backend,
-            o.region,
-            o.instance_type,
-            resources,
-            if o.spot { "yes" } else { "no" },
-            o.price.0.short()
-        )?;
+    let matched: Vec<&dstack_schemas::offer::Offer> = ranking.matched.iter().collect();
+    if let Some(by) = args.group_by {
+        let (table, groups) = group_rows(&matched, by, args.max_offers);
+        out!("{table}")?;
+        if groups > args.max_offers {
+            outln!("  ...\n Shown {} of {groups} groups", args.max_offers)?;
+        }
+        return Ok(0);
     }
+    let disk = requirements.disk.as_ref().and_then(|d| d.min);
+    out!(
+        "{}",
+        offer_rows(&matched[..matched.len().min(args.max_offers)], disk)
+    )?;
     if ranking.matched.len() > args.max_offers {
         let max = ranking.dearest().map_or(Usd::ZERO, |o| o.price.0);
         outln!(
