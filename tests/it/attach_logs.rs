@@ -169,6 +169,14 @@ fn attach_follows_from_now_or_replays_and_ctrl_c_asks_to_stop() {
 
     let (child, rx) = attach(&p, &["ticker", "--logs"]);
     assert_eq!(first_lines(&rx, 2), ["tick 1", "tick 2"], "--logs replays");
+    let (code, stderr) = interrupt(child, "\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    let (child, rx) = attach(&p, &["ticker", "--since", "1h"]);
+    assert_eq!(
+        first_lines(&rx, 1),
+        ["tick 1"],
+        "--since 1h replays the last hour"
+    );
     let (code, stderr) = interrupt(child, "y\n");
     assert_eq!(code, Some(0), "{stderr}");
     let status = p.wait_status("ticker", &["terminated", "stopped", "done", "failed"]);

@@ -87,6 +87,42 @@ fn every_override_flag_sets_its_field_and_the_plan_says_so() {
         .find("\n\n")
         .map_or(shown.len(), |e| start + e);
     insta::assert_snapshot!("overrides_text", &shown[start..end]);
+    let more = [
+        "--instance-type",
+        "g6.xlarge",
+        "--fleet",
+        "pool",
+        "--spot-policy",
+        "auto",
+        "-R",
+        "--dont-destroy",
+        "--retry-duration",
+        "2h",
+    ];
+    let plan = plan_json(&p, &more);
+    let after = run_after(&plan, "train");
+    assert_eq!(after["creation_policy"], "reuse", "{after}");
+    assert_eq!(
+        after["instance_types"],
+        serde_json::json!(["g6.xlarge"]),
+        "{after}"
+    );
+    let fields: Vec<String> = plan["overrides"]
+        .as_array()
+        .expect("overrides")
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}={}",
+                o["flag"].as_str().unwrap_or(""),
+                o["field"].as_str().unwrap_or(""),
+                o["value"]
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("overrides_more_json", fields.join("\n"));
+    let idle = plan_json(&p, &["--idle-duration", "5m"]);
+    assert_eq!(run_after(&idle, "train")["idle_duration"], "5m");
     // Each flag alone, against the plan without it.
     for (flag, field) in [
         ("--on-demand", "spot_policy"),

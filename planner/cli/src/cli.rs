@@ -255,6 +255,10 @@ pub enum Command {
         /// Print the log so far first, then follow.
         #[arg(long)]
         logs: bool,
+        /// Print the log from this long ago (`10m`) or this time (RFC 3339)
+        /// first, then follow.
+        #[arg(long, value_name = "WHEN", value_parser = crate::commands::since::parse_since)]
+        since: Option<std::time::SystemTime>,
         /// Also print the runner's own lines.
         #[arg(short = 'd', long)]
         diagnose: bool,

@@ -67,6 +67,27 @@ pub struct RunOverrides {
     /// Only this region (repeatable), as `regions`.
     #[arg(short = 'r', long = "region")]
     pub regions: Vec<String>,
+    /// Only these instance types (repeatable), as `instance_types`.
+    #[arg(long = "instance-type", value_name = "NAME")]
+    pub instance_types: Vec<String>,
+    /// Only these fleets (repeatable), as `fleets`.
+    #[arg(long = "fleet", value_name = "NAME")]
+    pub fleets: Vec<String>,
+    /// `spot`, `on-demand` or `auto`, as `spot_policy`.
+    #[arg(long, value_name = "POLICY", conflicts_with_all = ["spot", "on_demand", "spot_auto"])]
+    pub spot_policy: Option<String>,
+    /// Use existing instances only (`creation_policy: reuse`).
+    #[arg(short = 'R', long)]
+    pub reuse: bool,
+    /// How long an idle new instance is kept, as `idle_duration`.
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true)]
+    pub idle_duration: Option<String>,
+    /// Keep a new instance after the run (`idle_duration: off`).
+    #[arg(long, conflicts_with = "idle_duration")]
+    pub dont_destroy: bool,
+    /// How long to keep retrying, as `retry.duration` (implies --retry).
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_retry")]
+    pub retry_duration: Option<String>,
     /// Arguments after `--`: the value of `${{ run.args }}` in `commands`.
     #[arg(last = true, value_name = "ARGS")]
     pub run_args: Vec<String>,
@@ -162,6 +183,9 @@ impl RunOverrides {
             ("--disk", "resources.disk", &self.disk),
             ("--max-price", "max_price", &self.max_price),
             ("--max-duration", "max_duration", &self.max_duration),
+            ("--spot-policy", "spot_policy", &self.spot_policy),
+            ("--idle-duration", "idle_duration", &self.idle_duration),
+            ("--retry-duration", "retry.duration", &self.retry_duration),
         ] {
             if let Some(text) = text {
                 set(flag, field, scalar(text), text);
@@ -176,8 +200,24 @@ impl RunOverrides {
                 set(flag, "spot_policy", Value::String(policy.into()), "");
             }
         }
+        if self.reuse {
+            set(
+                "--reuse",
+                "creation_policy",
+                Value::String("reuse".into()),
+                "",
+            );
+        }
+        if self.dont_destroy {
+            set(
+                "--dont-destroy",
+                "idle_duration",
+                Value::String("off".into()),
+                "",
+            );
+        }
         for (on, flag, retry) in [
-            (self.retry, "--retry", true),
+            (self.retry && self.retry_duration.is_none(), "--retry", true),
             (self.no_retry, "--no-retry", false),
         ] {
             if on {
@@ -187,6 +227,8 @@ impl RunOverrides {
         for (flag, field, list) in [
             ("--backend", "backends", &self.backends),
             ("--region", "regions", &self.regions),
+            ("--instance-type", "instance_types", &self.instance_types),
+            ("--fleet", "fleets", &self.fleets),
         ] {
             if !list.is_empty() {
                 let value = Value::Array(list.iter().cloned().map(Value::String).collect());

@@ -292,6 +292,7 @@ fn carry_out(
                 },
                 super::attach::Follow {
                     replay: true,
+                    since: None,
                     diagnose: false,
                 },
             )

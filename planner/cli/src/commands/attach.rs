@@ -22,6 +22,8 @@ use crate::runtime::sync::{self, JobRef};
 pub struct Follow {
     /// Print the log so far first (otherwise: only lines from now on).
     pub replay: bool,
+    /// Print the lines from this time on first (ms since the epoch).
+    pub since: Option<i64>,
     /// Also print the runner's own lines.
     pub diagnose: bool,
 }
@@ -52,8 +54,11 @@ pub fn attach(
     let jobs = jobs_of(project, run)?;
     let job = pick(&jobs, job_pick)?.clone();
     let source = job.log_source();
-    let since = (!how.replay).then(|| super::since::millis(Some(std::time::SystemTime::now())));
-    let since = since.flatten();
+    let since = match (how.replay, how.since) {
+        (true, _) => None,
+        (false, Some(since)) => Some(since),
+        (false, None) => super::since::millis(Some(std::time::SystemTime::now())),
+    };
     print_stored(project.state.as_ref(), &source, diagnose, since)?;
     let started = Instant::now();
     let followed = rt.block_on(async {

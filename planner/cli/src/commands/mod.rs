@@ -148,6 +148,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             job,
             replica,
             logs,
+            since,
             diagnose,
         } => attach::attach_command(
             &project,
@@ -155,6 +156,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             jobs::JobPick { job, replica },
             attach::Follow {
                 replay: logs,
+                since: since::millis(since),
                 diagnose,
             },
         ),
