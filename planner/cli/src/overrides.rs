@@ -150,6 +150,17 @@ struct Setting {
     given: String,
 }
 
+impl Setting {
+    fn new(flag: &str, field: &str, value: Value, given: &str) -> Self {
+        Self {
+            flag: flag.into(),
+            field: field.into(),
+            value,
+            given: given.into(),
+        }
+    }
+}
+
 impl RunOverrides {
     /// Nothing is overridden.
     pub fn is_empty(&self) -> bool {
@@ -158,14 +169,17 @@ impl RunOverrides {
 
     fn settings(&self) -> Vec<Setting> {
         let mut out = Vec::new();
-        let mut set = |flag: &str, field: &str, value: Value, given: &str| {
-            out.push(Setting {
-                flag: flag.into(),
-                field: field.into(),
-                value,
-                given: given.into(),
-            })
-        };
+        self.value_settings(&mut |flag, field, value, given| {
+            out.push(Setting::new(flag, field, value, given))
+        });
+        self.switch_settings(&mut |flag, field, value, given| {
+            out.push(Setting::new(flag, field, value, given))
+        });
+        out
+    }
+
+    /// Flags with a value: name, env, resources, price, durations, lists.
+    fn value_settings(&self, set: &mut impl FnMut(&str, &str, Value, &str)) {
         if let Some(name) = &self.name {
             set("--name", "name", Value::String(name.clone()), name);
         }
@@ -191,39 +205,6 @@ impl RunOverrides {
                 set(flag, field, scalar(text), text);
             }
         }
-        for (on, flag, policy) in [
-            (self.spot, "--spot", "spot"),
-            (self.on_demand, "--on-demand", "on-demand"),
-            (self.spot_auto, "--spot-auto", "auto"),
-        ] {
-            if on {
-                set(flag, "spot_policy", Value::String(policy.into()), "");
-            }
-        }
-        if self.reuse {
-            set(
-                "--reuse",
-                "creation_policy",
-                Value::String("reuse".into()),
-                "",
-            );
-        }
-        if self.dont_destroy {
-            set(
-                "--dont-destroy",
-                "idle_duration",
-                Value::String("off".into()),
-                "",
-            );
-        }
-        for (on, flag, retry) in [
-            (self.retry && self.retry_duration.is_none(), "--retry", true),
-            (self.no_retry, "--no-retry", false),
-        ] {
-            if on {
-                set(flag, "retry", Value::Bool(retry), "");
-            }
-        }
         for (flag, field, list) in [
             ("--backend", "backends", &self.backends),
             ("--region", "regions", &self.regions),
@@ -235,7 +216,39 @@ impl RunOverrides {
                 set(flag, field, value, &list.join(" "));
             }
         }
-        out
+    }
+
+    /// Switches: spot policy, retry, reuse, dont-destroy.
+    fn switch_settings(&self, set: &mut impl FnMut(&str, &str, Value, &str)) {
+        let text = |t: &str| Value::String(t.into());
+        for (on, flag, field, value) in [
+            (self.spot, "--spot", "spot_policy", text("spot")),
+            (
+                self.on_demand,
+                "--on-demand",
+                "spot_policy",
+                text("on-demand"),
+            ),
+            (self.spot_auto, "--spot-auto", "spot_policy", text("auto")),
+            (self.reuse, "--reuse", "creation_policy", text("reuse")),
+            (
+                self.dont_destroy,
+                "--dont-destroy",
+                "idle_duration",
+                text("off"),
+            ),
+            (
+                self.retry && self.retry_duration.is_none(),
+                "--retry",
+                "retry",
+                Value::Bool(true),
+            ),
+            (self.no_retry, "--no-retry", "retry", Value::Bool(false)),
+        ] {
+            if on {
+                set(flag, field, value, "");
+            }
+        }
     }
 
     fn first_flag(&self) -> String {

@@ -15,13 +15,13 @@ pub enum Answer {
     /// Any other line.
     Decline,
     /// Standard input ended before a line came.
-    NoAnswer,
+    Missing,
 }
 
 /// Interprets what was read: `None` when standard input had ended.
 pub fn interpret(line: Option<&str>) -> Answer {
     match line.map(str::trim) {
-        None => Answer::NoAnswer,
+        None => Answer::Missing,
         Some(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes") => Answer::Accept,
         Some(_) => Answer::Decline,
     }
@@ -49,7 +49,7 @@ pub fn confirm(question: &str) -> Result<bool, CliError> {
     match interpret(line.as_deref()) {
         Answer::Accept => Ok(true),
         Answer::Decline => Ok(false),
-        Answer::NoAnswer => {
+        Answer::Missing => {
             outln!()?;
             Err(CliError::Usage(
                 "no answer to the question above: standard input ended without one; pass -y to confirm, or pipe an answer (`echo y | dstack ...`)".into(),
@@ -71,7 +71,7 @@ pub enum AfterInterrupt {
 pub fn after_interrupt(answer: Answer) -> AfterInterrupt {
     match answer {
         Answer::Accept => AfterInterrupt::Stop,
-        Answer::Decline | Answer::NoAnswer => AfterInterrupt::Leave,
+        Answer::Decline | Answer::Missing => AfterInterrupt::Leave,
     }
 }
 
@@ -121,7 +121,7 @@ mod tests {
         for a in ["n", "no", "", "\n", "yess", "ye", "oui", "y es"] {
             assert_eq!(interpret(Some(a)), Answer::Decline, "{a:?}");
         }
-        assert_eq!(interpret(None), Answer::NoAnswer);
+        assert_eq!(interpret(None), Answer::Missing);
     }
 
     #[test]
