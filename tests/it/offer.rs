@@ -27,7 +27,19 @@ fn offers_show_memory_disk_and_spot_and_group_by_gpu_backend_region() {
             offer(&["--group-by", "gpu"]),
             offer(&["--group-by", "backend", "--max-offers", "1"]),
             offer(&["--group-by", "region", "--gpu", "A10G"]),
+            offer(&["--on-demand", "--instance-type", "g5.xlarge"]),
         ]
         .join("\n")
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        offer(&["--format", "json", "--spot"])
+            .split_once('\n')
+            .map_or("", |(_, rest)| rest),
+    )
+    .expect("--format json is JSON");
+    let offers = json["offers"].as_array().expect("offers");
+    assert!(
+        !offers.is_empty() && offers.iter().all(|o| o["spot"] == true),
+        "{json}"
     );
 }

@@ -432,8 +432,23 @@ pub struct OfferArgs {
     #[arg(long)]
     pub disk: Option<String>,
     /// `spot`, `on-demand` or `auto`.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", conflicts_with_all = ["spot", "on_demand", "spot_auto"])]
     pub spot_policy: String,
+    /// Spot offers only (`--spot-policy spot`).
+    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
+    pub spot: bool,
+    /// On-demand offers only (`--spot-policy on-demand`).
+    #[arg(long, conflicts_with = "spot_auto")]
+    pub on_demand: bool,
+    /// Both (`--spot-policy auto`, the default).
+    #[arg(long)]
+    pub spot_auto: bool,
+    /// Only these instance types (repeatable).
+    #[arg(long = "instance-type", value_name = "NAME")]
+    pub instance_types: Vec<String>,
+    /// `plain` or `json` (the same as `--json`).
+    #[arg(long, value_name = "FORMAT", value_parser = ["plain", "json"])]
+    pub format: Option<String>,
     /// Highest $/h, e.g. `1.5` (a finite number, 0 or more).
     #[arg(long, value_parser = parse_max_price, allow_negative_numbers = true)]
     pub max_price: Option<Usd>,

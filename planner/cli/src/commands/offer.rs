@@ -53,7 +53,7 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
             .map(|t| parse::<DiskSpec>("disk", t))
             .transpose()?
             .map(|d| d.size),
-        spot: match args.spot_policy.as_str() {
+        spot: match spot_policy(args) {
             "spot" => Some(true),
             "on-demand" => Some(false),
             "auto" => None,
@@ -66,8 +66,18 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
         max_price: args.max_price,
         backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
         regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
-        instance_types: None,
+        instance_types: (!args.instance_types.is_empty()).then(|| args.instance_types.clone()),
     })
+}
+
+/// `--spot-policy`, or what `--spot`/`--on-demand`/`--spot-auto` say.
+fn spot_policy(args: &OfferArgs) -> &str {
+    match (args.spot, args.on_demand, args.spot_auto) {
+        (true, _, _) => "spot",
+        (_, true, _) => "on-demand",
+        (_, _, true) => "auto",
+        _ => args.spot_policy.as_str(),
+    }
 }
 
 /// Lists matching offers.
@@ -80,7 +90,7 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
     let mut offers = market.offers.clone();
     offers.extend(market.local.clone());
     let ranking = rank(&requirements, &offers);
-    if args.json {
+    if args.json || args.format.as_deref() == Some("json") {
         let out = serde_json::json!({
             "requirements": requirements.describe(),
             "catalog_version": market.catalog_version,
@@ -94,7 +104,7 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
         return Ok(0);
     }
     outln!("Resources:    {}", requirements.describe())?;
-    outln!("Spot policy:  {}", args.spot_policy)?;
+    outln!("Spot policy:  {}", spot_policy(args))?;
     outln!(
         "Max price:    {}",
         requirements.max_price.map_or("off".into(), |p| p.short())
