@@ -54,9 +54,10 @@ pub fn attach(
     let jobs = jobs_of(project, run)?;
     let job = pick(&jobs, job_pick)?.clone();
     let source = job.log_source();
-    let since = match (how.replay, how.since) {
-        (true, _) => None,
-        (false, Some(since)) => Some(since),
+    // A finished job has no "from now": its whole log is what there is.
+    let since = match (how.replay || job.finished(), how.since) {
+        (_, Some(since)) => Some(since),
+        (true, None) => None,
         (false, None) => super::since::millis(Some(std::time::SystemTime::now())),
     };
     print_stored(project.state.as_ref(), &source, diagnose, since)?;
