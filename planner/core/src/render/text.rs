@@ -372,13 +372,17 @@ fn render_overrides(out: &mut String, style: Style, plan: &PlanDoc) {
     }
     let _ = writeln!(out, "Set from the command line:");
     for o in &plan.overrides {
+        let value = match &o.value {
+            serde_json::Value::Null => "(inherited from the environment)".to_string(),
+            v => v.to_string(),
+        };
         let _ = writeln!(
             out,
             "  {} {}: {} = {} {}",
             style.yellow("~"),
             o.address,
             o.field,
-            o.value,
+            value,
             style.dim(&format!("({}, {})", o.flag, o.reason))
         );
     }
