@@ -15,7 +15,8 @@ const TICKER: &str = "type: task\nname: ticker\ncommands:\n  - i=0; while true; 
 const EARLY_LATE: &str =
     "type: task\nname: el\ncommands:\n  - echo early\n  - sleep 3\n  - echo late\n";
 
-fn project(name: &str, file: &str, config: &str) -> JobProject {
+/// A project on this machine's processes, with `config` applied (`-d`).
+pub fn project(name: &str, file: &str, config: &str) -> JobProject {
     let p = JobProject::new(name);
     p.write(file, config);
     p.write(".dstack/backends.yml", "local:\n  runtime: process\n");

@@ -247,3 +247,24 @@ fn apply_h_type_lists_the_fields_of_that_type() {
         said(&bad)
     );
 }
+
+#[test]
+fn overrides_reach_the_job_and_a_saved_plan_applies_them_again() {
+    let config =
+        "type: task\nname: hi\ncommands:\n  - echo \"greeting=$GREETING args=${{ run.args }}\"\n";
+    let p = crate::attach_logs::project("overrides-job", "hi.dstack.yml", config);
+    p.wait_status("hi", &["done"]);
+    let out = p.dstack(&["apply", "-y", "-e", "GREETING=hello", "--", "--lr", "0.1 x"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("greeting=hello args=--lr '0.1 x'\n"),
+        "{stdout}"
+    );
+    let saved = p.dstack(&["plan", "-o", "p.json", "-e", "GREETING=saved"]);
+    assert_eq!(saved.status.code(), Some(0));
+    let out = p.dstack(&["apply", "p.json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("greeting=saved args=\n"), "{stdout}");
+}
