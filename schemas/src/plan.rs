@@ -56,6 +56,24 @@ pub struct FieldChange {
     pub note: Option<String>,
 }
 
+/// A configuration field set on the command line (`dstack apply --gpu A100`),
+/// recorded so a reviewer sees it and a saved plan applies it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigOverride {
+    /// The run it changed.
+    pub address: ResourceAddr,
+    /// The configuration file of that run.
+    pub file: String,
+    /// The flag (`--gpu`, `-e`, `--`).
+    pub flag: String,
+    /// Dotted field path (`resources.gpu`, `env.HF_TOKEN`, `commands`).
+    pub field: String,
+    /// The value the field now has, as written in YAML.
+    pub value: serde_json::Value,
+    /// Always `from the command line`.
+    pub reason: String,
+}
+
 /// Where a resource is configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceLocation {
@@ -319,6 +337,10 @@ pub struct PlanDoc {
     pub diagnostics: Vec<PlanDiagnostic>,
     /// State rows read.
     pub reads: Vec<ReadVersion>,
+    /// Fields set on the command line (absent when none; readers of 1.0
+    /// without it ignore it as an unknown field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<ConfigOverride>,
 }
 
 impl PlanDoc {

@@ -3,8 +3,10 @@
 //! (each integration binary links the world).
 
 mod apply;
+mod attach_logs;
 #[cfg(feature = "aws")]
 mod aws;
+mod confirm;
 mod corpus;
 mod crash;
 mod diagnostics;
@@ -15,7 +17,9 @@ mod inspect;
 mod jobs;
 mod logs;
 mod mounts;
+mod offer;
 mod output;
+mod overrides;
 mod plan_cases;
 mod ports;
 mod schemas;

@@ -125,9 +125,17 @@ pub enum Command {
         /// Plan the deletion of everything recorded.
         #[arg(long)]
         destroy: bool,
+        /// Per-run overrides (shown in the plan as "from the command line").
+        #[command(flatten)]
+        overrides: crate::overrides::RunOverrides,
     },
     /// Make the infrastructure match the configuration (or apply a saved plan).
+    #[command(disable_help_flag = true)]
     Apply {
+        /// Print help; `-h TYPE` (e.g. `-h task`) lists that configuration
+        /// type's fields.
+        #[arg(short = 'h', long = "help", value_name = "TYPE")]
+        help: Option<Option<String>>,
         /// A plan saved with `dstack plan -o FILE`.
         plan_file: Option<PathBuf>,
         /// Plan options (ignored with a saved plan).
@@ -145,6 +153,13 @@ pub enum Command {
         /// Do not attach to the runs started (issue logs with `dstack logs`).
         #[arg(short = 'd', long = "detach")]
         detach: bool,
+        /// Run the configured runs again even if unchanged (the same as
+        /// `--replace run/NAME` for each).
+        #[arg(long)]
+        force: bool,
+        /// Per-run overrides (shown in the plan as "from the command line").
+        #[command(flatten)]
+        overrides: crate::overrides::RunOverrides,
     },
     /// Delete everything recorded (or only `--target`s), in reverse order.
     Destroy {
@@ -198,9 +213,17 @@ pub enum Command {
         /// Keep printing new lines until the job ends.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// Job number (multi-node tasks, replicas).
+        /// Job number (multi-node tasks, replicas); with `--replica`, the
+        /// job of that replica.
         #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
+        /// Replica number (services).
+        #[arg(long, value_parser = parse_job, allow_negative_numbers = true)]
+        replica: Option<u32>,
+        /// Only lines from this long ago (`10m`, `2h`) or since this time
+        /// (RFC 3339, `2026-11-23T10:00:00Z`).
+        #[arg(long, value_name = "WHEN", value_parser = crate::commands::since::parse_since)]
+        since: Option<std::time::SystemTime>,
         /// Which submission's log: 0 is the job's first run, 1 the next
         /// (after `--replace` or a changed configuration ran it again), ...;
         /// the latest by default.
@@ -226,13 +249,24 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_stop_timeout)]
         timeout: std::time::Duration,
     },
-    /// Follow a run's log and show its ports, until it ends or Ctrl+C.
+    /// Follow a run's log from now (`--logs`: from the start) and show its
+    /// ports, until it ends or Ctrl+C (which asks whether to stop the run).
     Attach {
         /// Run name.
         run: String,
-        /// Job number.
+        /// Job number (with `--replica`, the job of that replica).
         #[arg(long, default_value_t = 0, value_parser = parse_job, allow_negative_numbers = true)]
         job: u32,
+        /// Replica number (services).
+        #[arg(long, value_parser = parse_job, allow_negative_numbers = true)]
+        replica: Option<u32>,
+        /// Print the log so far first, then follow.
+        #[arg(long)]
+        logs: bool,
+        /// Print the log from this long ago (`10m`) or this time (RFC 3339)
+        /// first, then follow.
+        #[arg(long, value_name = "WHEN", value_parser = crate::commands::since::parse_since)]
+        since: Option<std::time::SystemTime>,
         /// Also print the runner's own lines.
         #[arg(short = 'd', long)]
         diagnose: bool,
@@ -340,7 +374,7 @@ fn parse_count(text: &str) -> Result<usize, String> {
 const MAX_PRICE_DOLLARS: f64 = 1e9;
 
 /// A job number: 0 or more.
-fn parse_job(text: &str) -> Result<u32, String> {
+pub(crate) fn parse_job(text: &str) -> Result<u32, String> {
     text.trim()
         .parse()
         .map_err(|_| "not a job number (0, 1, ...; `dstack ps` shows a run's jobs)".into())
@@ -450,8 +484,23 @@ pub struct OfferArgs {
     #[arg(long)]
     pub disk: Option<String>,
     /// `spot`, `on-demand` or `auto`.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", conflicts_with_all = ["spot", "on_demand", "spot_auto"])]
     pub spot_policy: String,
+    /// Spot offers only (`--spot-policy spot`).
+    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
+    pub spot: bool,
+    /// On-demand offers only (`--spot-policy on-demand`).
+    #[arg(long, conflicts_with = "spot_auto")]
+    pub on_demand: bool,
+    /// Both (`--spot-policy auto`, the default).
+    #[arg(long)]
+    pub spot_auto: bool,
+    /// Only these instance types (repeatable).
+    #[arg(long = "instance-type", value_name = "NAME")]
+    pub instance_types: Vec<String>,
+    /// `plain` or `json` (the same as `--json`).
+    #[arg(long, value_name = "FORMAT", value_parser = ["plain", "json"])]
+    pub format: Option<String>,
     /// Highest $/h, e.g. `1.5` (a finite number, 0 or more).
     #[arg(long, value_parser = parse_max_price, allow_negative_numbers = true)]
     pub max_price: Option<Usd>,
@@ -461,9 +510,12 @@ pub struct OfferArgs {
     /// Only these regions (repeatable).
     #[arg(short = 'r', long = "region")]
     pub regions: Vec<String>,
-    /// How many to show (at least 1).
+    /// How many to show (at least 1; groups with --group-by).
     #[arg(long, default_value_t = 20, value_parser = parse_count)]
     pub max_offers: usize,
+    /// One row per GPU, backend or region (price range, count, spot).
+    #[arg(long, value_enum)]
+    pub group_by: Option<crate::commands::offer_table::GroupBy>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

@@ -12,6 +12,7 @@ mod commands;
 mod context;
 mod error;
 mod files;
+mod overrides;
 mod project;
 mod render;
 mod runtime;

@@ -1,7 +1,7 @@
 //! `dstack apply` (plan, confirm, apply; or apply a saved plan exactly) and
 //! `dstack destroy`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +33,8 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// Do not attach to started runs.
     pub detach: bool,
+    /// Replace every run configured (`--force`).
+    pub force: bool,
 }
 
 /// Holds the state lock; released on drop.
@@ -67,18 +69,7 @@ fn lock<'a>(
     Ok(LockGuard { project, info })
 }
 
-pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "{question} needs an answer; there is no terminal to ask on, so pass -y to confirm"
-        )));
-    }
-    out!("\n{question} Only 'yes' will be accepted: ")?;
-    crate::output::flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
-}
+pub(crate) use super::confirm::confirm;
 
 fn style() -> Style {
     Style::new(color_enabled() && std::io::stdout().is_terminal())
@@ -89,8 +80,14 @@ pub fn run(
     options: &ProjectOptions,
     plan_file: Option<&Path>,
     args: &PlanArgs,
+    overrides: &crate::overrides::RunOverrides,
     apply: ApplyOptions,
 ) -> Result<i32, CliError> {
+    if plan_file.is_some() && (!overrides.is_empty() || apply.force) {
+        return Err(CliError::Usage(
+            "a saved plan is applied exactly as planned: pass overrides and --force to `dstack plan -o FILE` instead".into(),
+        ));
+    }
     let saved = plan_file.map(read_saved_plan).transpose()?;
     // A plan that read no rows (made against no state) is applied to a
     // state created with the plan's lineage, so it is not stale by lineage
@@ -113,6 +110,8 @@ pub fn run(
                     destroy: false,
                     targets: Vec::new(),
                     persist_recovery: true,
+                    overrides: Some(overrides),
+                    force: apply.force,
                 },
             ))?;
             (planned.plan.clone(), Some(planned))
@@ -251,9 +250,12 @@ fn carry_out(
     let (configs, providers) = match planned {
         Some(p) => (p.configs, p.providers),
         None => (
-            load_configs(project, &[])
-                .map(|(c, _, _)| c)
-                .unwrap_or_default(),
+            crate::overrides::reapply(
+                load_configs(project, &[])
+                    .map(|(c, _, _)| c)
+                    .unwrap_or_default(),
+                &plan.overrides,
+            ),
             project.providers()?,
         ),
     };
@@ -279,7 +281,21 @@ fn carry_out(
     match runs.as_slice() {
         [run] => {
             outln!()?;
-            super::attach::attach(project, &project.runtime(), runtime, run, 0, false)
+            super::attach::attach(
+                project,
+                &project.runtime(),
+                runtime,
+                run,
+                super::jobs::JobPick {
+                    job: 0,
+                    replica: None,
+                },
+                super::attach::Follow {
+                    replay: true,
+                    since: None,
+                    diagnose: false,
+                },
+            )
         }
         _ => {
             outln!(
@@ -479,6 +495,8 @@ pub fn destroy(
             destroy: true,
             targets,
             persist_recovery: true,
+            overrides: None,
+            force: false,
         },
     ))?;
     carry_out(

@@ -1,6 +1,7 @@
 //! `dstack attach RUN` (and the end of `dstack apply`): follow a run's log
-//! and show where its ports are, until it ends (exit code: the job's), the
-//! reader of the log goes away, or Ctrl+C (detaches; the run goes on).
+//! (from now, or from the start with `--logs`) and show where its ports
+//! are, until it ends (exit code: the job's), the reader of the log goes
+//! away, or Ctrl+C (which asks whether to stop the run or leave it running).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +9,10 @@ use std::time::{Duration, Instant};
 use dstack_planner::apply::JobRuntime;
 use dstack_state::StateStore;
 
-use super::jobs::{jobs_of, open, pick_job, run_views, wait_all_finished};
+use super::confirm::{AfterInterrupt, ask_stop};
+use super::jobs::{JobPick, jobs_of, open, pick, run_views, wait_all_finished};
 use super::logs::{print_lines, print_stored};
+use super::since::keep_since;
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
 use crate::runtime::ports;
@@ -19,15 +22,26 @@ use crate::runtime::sync::{self, JobRef};
 /// they will be.
 const PORT_WAIT: Duration = Duration::from_secs(30);
 
+/// How to follow a run's log.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow {
+    /// Print the log so far first (otherwise: only lines from now on).
+    pub replay: bool,
+    /// Print the lines from this time on first (ms since the epoch).
+    pub since: Option<i64>,
+    /// Also print the runner's own lines.
+    pub diagnose: bool,
+}
+
 /// `dstack attach RUN`.
 pub fn attach_command(
     options: &ProjectOptions,
     run: &str,
-    job: u32,
-    diagnose: bool,
+    job: JobPick,
+    follow: Follow,
 ) -> Result<i32, CliError> {
     let (project, runtime, rt) = open(options)?;
-    attach(&project, &runtime, &rt, run, job, diagnose)
+    attach(&project, &runtime, &rt, run, job, follow)
 }
 
 /// Follows a run: prints its ports once known and the job's log as it
@@ -38,13 +52,20 @@ pub fn attach(
     runtime: &Arc<dyn JobRuntime>,
     rt: &tokio::runtime::Runtime,
     run: &str,
-    job_index: u32,
-    diagnose: bool,
+    job_pick: JobPick,
+    how: Follow,
 ) -> Result<i32, CliError> {
+    let diagnose = how.diagnose;
     let jobs = jobs_of(project, run)?;
-    let job = pick_job(&jobs, job_index)?.clone();
+    let job = pick(&jobs, job_pick)?.clone();
     let source = job.log_source();
-    print_stored(project.state.as_ref(), &source, diagnose)?;
+    // A finished job has no "from now": its whole log is what there is.
+    let since = match (how.replay || job.finished(), how.since) {
+        (_, Some(since)) => Some(since),
+        (true, None) => None,
+        (false, None) => super::since::millis(Some(std::time::SystemTime::now())),
+    };
+    print_stored(project.state.as_ref(), &source, diagnose, since)?;
     let started = Instant::now();
     let followed = rt.block_on(async {
         let ports = announce_ports(project.state.as_ref(), runtime.as_ref(), &job);
@@ -55,7 +76,7 @@ pub fn attach(
                     runtime.as_ref(),
                     &source,
                     Duration::from_secs(5),
-                    &mut |l| print_lines(l, diagnose),
+                    &mut |l| print_lines(&keep_since(l, since), diagnose),
                 )
                 .await
                 {
@@ -75,12 +96,15 @@ pub fn attach(
         }
     });
     match followed {
-        None => {
-            errln!(
-                "\nDetached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
-            );
-            Ok(0)
-        }
+        None => match ask_stop(run) {
+            AfterInterrupt::Stop => super::stop::stop_after_attach(project, runtime, rt, run),
+            AfterInterrupt::Leave => {
+                errln!(
+                    "Detached from run/{run}; it keeps running. `dstack logs {run} -f` follows it, `dstack stop {run}` stops it."
+                );
+                Ok(0)
+            }
+        },
         Some(Err(e)) => {
             errln!("error: lost the log of {}: {}", job.row.address, e.message);
             Err(CliError::JobExit(dstack_schemas::exit_codes::UNEXPECTED))

@@ -20,6 +20,7 @@ fn options(yes: bool) -> ApplyOptions {
         parallelism: 10,
         lock_timeout: Duration::ZERO,
         detach: true,
+        force: false,
     }
 }
 

@@ -359,6 +359,47 @@ pub(super) fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliEr
     Ok(jobs)
 }
 
+/// Which job of a run: `--job N` alone is the job number; with
+/// `--replica R` it is job N of replica R (dstack's numbering).
+#[derive(Debug, Clone, Copy)]
+pub struct JobPick {
+    /// Job number (within the replica when `replica` is given).
+    pub job: u32,
+    /// Replica number.
+    pub replica: Option<u32>,
+}
+
+/// The job `pick` names.
+pub(super) fn pick(jobs: &[JobRef], pick: JobPick) -> Result<&JobRef, CliError> {
+    let Some(replica) = pick.replica else {
+        return pick_job(jobs, pick.job);
+    };
+    let number = |j: &JobRef, key: &str| j.row.spec.get(key).and_then(|v| v.as_u64());
+    jobs.iter()
+        .find(|j| {
+            number(j, "replica") == Some(u64::from(replica))
+                && number(j, "node_rank") == Some(u64::from(pick.job))
+        })
+        .ok_or_else(|| {
+            let have: Vec<String> = jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{} (replica {}, job {})",
+                        j.row.address,
+                        number(j, "replica").unwrap_or(0),
+                        number(j, "node_rank").unwrap_or(0)
+                    )
+                })
+                .collect();
+            CliError::Usage(format!(
+                "the run has no job {} of replica {replica} (it has {})",
+                pick.job,
+                have.join(", ")
+            ))
+        })
+}
+
 pub(super) fn pick_job(jobs: &[JobRef], index: u32) -> Result<&JobRef, CliError> {
     jobs.iter()
         .find(|j| matches!(j.row.address, ResourceAddr::Job(_, n) if n == index))

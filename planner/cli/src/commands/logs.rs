@@ -11,7 +11,8 @@ use crate::context::ProjectOptions;
 use crate::error::CliError;
 use crate::runtime::sync::{self, JobRef, LogSource};
 
-use super::jobs::{jobs_of, open, pick_job};
+use super::jobs::{jobs_of, open, pick};
+use super::since::keep_since;
 
 /// What `dstack logs` was asked for.
 pub struct LogsOptions {
@@ -19,8 +20,10 @@ pub struct LogsOptions {
     pub run: String,
     /// Keep printing until the job ends.
     pub follow: bool,
-    /// Job number.
-    pub job: u32,
+    /// Which job.
+    pub job: super::jobs::JobPick,
+    /// Only lines at or after this time (ms since the epoch).
+    pub since: Option<i64>,
     /// Submission number (0 is the first); the latest when `None`.
     pub submission: Option<u32>,
     /// Also print the runner's own lines.
@@ -54,16 +57,16 @@ pub fn print_lines(lines: &[LogLine], diagnose: bool) {
     }
 }
 
-/// Prints what state holds of a submission's log.
+/// Prints what state holds of a submission's log (the lines at or after
+/// `since`, all when `None`).
 pub fn print_stored(
     state: &dyn StateStore,
     source: &LogSource,
     diagnose: bool,
+    since: Option<i64>,
 ) -> Result<(), CliError> {
-    print_lines(
-        &state.logs(&source.job, Some(&source.submission), None)?,
-        diagnose,
-    );
+    let lines = state.logs(&source.job, Some(&source.submission), None)?;
+    print_lines(&keep_since(&lines, since), diagnose);
     Ok(())
 }
 
@@ -132,9 +135,9 @@ pub fn logs(options: &ProjectOptions, args: LogsOptions) -> Result<i32, CliError
         );
     }
     let jobs = jobs_of(&project, &args.run)?;
-    let job = pick_job(&jobs, args.job)?;
+    let job = pick(&jobs, args.job)?;
     let (source, sealed) = pick_submission(state, job, args.submission)?;
-    print_stored(state, &source, args.diagnose)?;
+    print_stored(state, &source, args.diagnose, args.since)?;
     if sealed {
         return Ok(0);
     }
@@ -143,7 +146,7 @@ pub fn logs(options: &ProjectOptions, args: LogsOptions) -> Result<i32, CliError
     } else {
         Duration::ZERO
     };
-    let mut printer = |l: &[LogLine]| print_lines(l, args.diagnose);
+    let mut printer = |l: &[LogLine]| print_lines(&keep_since(l, args.since), args.diagnose);
     let copied = rt.block_on(async {
         tokio::select! {
             r = sync::copy_logs(state, runtime.as_ref(), &source, wait, &mut printer) => Some(r),

@@ -3,17 +3,21 @@
 mod apply;
 mod attach;
 mod completion;
+mod confirm;
 mod delete;
 mod gateway_update;
+mod help;
 mod inspect;
 mod jobs;
 mod logs;
 mod offer;
+pub mod offer_table;
 mod plan;
 mod resource_views;
 mod resources;
 mod run_get;
 mod schema;
+pub mod since;
 mod state;
 mod stop;
 mod validate;
@@ -38,6 +42,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             out,
             detailed_exitcode,
             destroy,
+            overrides,
         } => plan::run(
             &project,
             &args,
@@ -45,23 +50,32 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             out.as_deref(),
             detailed_exitcode,
             destroy,
+            &overrides,
         ),
         Command::Apply {
+            help: Some(topic), ..
+        } => help::apply_help(topic.as_deref()),
+        Command::Apply {
+            help: None,
             plan_file,
             args,
             yes,
             parallelism,
             lock_timeout,
             detach,
+            force,
+            overrides,
         } => apply::run(
             &project,
             plan_file.as_deref(),
             &args,
+            &overrides,
             apply::ApplyOptions {
                 yes,
                 parallelism,
                 lock_timeout,
                 detach,
+                force,
             },
         ),
         Command::Destroy {
@@ -82,6 +96,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                         parallelism,
                         lock_timeout,
                         detach: true,
+                        force: false,
                     },
                 )
             }
@@ -108,6 +123,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             run,
             follow,
             job,
+            replica,
+            since,
             submission,
             diagnose,
         } => logs::logs(
@@ -115,7 +132,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             logs::LogsOptions {
                 run,
                 follow,
-                job,
+                job: jobs::JobPick { job, replica },
+                since: since::millis(since),
                 submission,
                 diagnose,
             },
@@ -134,9 +152,23 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 timeout,
             },
         ),
-        Command::Attach { run, job, diagnose } => {
-            attach::attach_command(&project, &run, job, diagnose)
-        }
+        Command::Attach {
+            run,
+            job,
+            replica,
+            logs,
+            since,
+            diagnose,
+        } => attach::attach_command(
+            &project,
+            &run,
+            jobs::JobPick { job, replica },
+            attach::Follow {
+                replay: logs,
+                since: since::millis(since),
+                diagnose,
+            },
+        ),
         Command::Run {
             workflow,
             run,

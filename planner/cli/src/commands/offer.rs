@@ -6,6 +6,7 @@ use dstack_planner::requirements::Requirements;
 use dstack_schemas::grammar::{CpuSpec, DiskSpec, GpuSpec, Memory, Range};
 use dstack_schemas::money::Usd;
 
+use super::offer_table::{group_rows, offer_rows};
 use crate::cli::OfferArgs;
 use crate::context::{Project, ProjectOptions, gather_market};
 use crate::error::CliError;
@@ -52,7 +53,7 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
             .map(|t| parse::<DiskSpec>("disk", t))
             .transpose()?
             .map(|d| d.size),
-        spot: match args.spot_policy.as_str() {
+        spot: match spot_policy(args) {
             "spot" => Some(true),
             "on-demand" => Some(false),
             "auto" => None,
@@ -65,8 +66,18 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
         max_price: args.max_price,
         backends: (!args.backends.is_empty()).then(|| args.backends.clone()),
         regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
-        instance_types: None,
+        instance_types: (!args.instance_types.is_empty()).then(|| args.instance_types.clone()),
     })
+}
+
+/// `--spot-policy`, or what `--spot`/`--on-demand`/`--spot-auto` say.
+fn spot_policy(args: &OfferArgs) -> &str {
+    match (args.spot, args.on_demand, args.spot_auto) {
+        (true, _, _) => "spot",
+        (_, true, _) => "on-demand",
+        (_, _, true) => "auto",
+        _ => args.spot_policy.as_str(),
+    }
 }
 
 /// Lists matching offers.
@@ -79,7 +90,7 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
     let mut offers = market.offers.clone();
     offers.extend(market.local.clone());
     let ranking = rank(&requirements, &offers);
-    if args.json {
+    if args.json || args.format.as_deref() == Some("json") {
         let out = serde_json::json!({
             "requirements": requirements.describe(),
             "catalog_version": market.catalog_version,
@@ -93,7 +104,7 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
         return Ok(0);
     }
     outln!("Resources:    {}", requirements.describe())?;
-    outln!("Spot policy:  {}", args.spot_policy)?;
+    outln!("Spot policy:  {}", spot_policy(args))?;
     outln!(
         "Max price:    {}",
         requirements.max_price.map_or("off".into(), |p| p.short())
@@ -106,29 +117,20 @@ pub fn run(options: &ProjectOptions, args: &OfferArgs) -> Result<i32, CliError> 
         outln!("No offer matches. {}", ranking.explain_rejections())?;
         return Ok(dstack_schemas::exit_codes::NO_OFFER);
     }
-    outln!(
-        " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
-        "#",
-        "BACKEND",
-        "REGION",
-        "INSTANCE",
-        "RESOURCES",
-        "SPOT",
-        "PRICE"
-    )?;
-    for (i, o) in ranking.matched.iter().take(args.max_offers).enumerate() {
-        let resources = o.resources().replace(" (spot)", "");
-        outln!(
-            " {:>3}  {:<10} {:<12} {:<16} {:<44} {:<5} {:>9}",
-            i + 1,
-            o.backend,
-            o.region,
-            o.instance_type,
-            resources,
-            if o.spot { "yes" } else { "no" },
-            o.price.0.short()
-        )?;
+    let matched: Vec<&dstack_schemas::offer::Offer> = ranking.matched.iter().collect();
+    if let Some(by) = args.group_by {
+        let (table, groups) = group_rows(&matched, by, args.max_offers);
+        out!("{table}")?;
+        if groups > args.max_offers {
+            outln!("  ...\n Shown {} of {groups} groups", args.max_offers)?;
+        }
+        return Ok(0);
     }
+    let disk = requirements.disk.as_ref().and_then(|d| d.min);
+    out!(
+        "{}",
+        offer_rows(&matched[..matched.len().min(args.max_offers)], disk)
+    )?;
     if ranking.matched.len() > args.max_offers {
         let max = ranking.dearest().map_or(Usd::ZERO, |o| o.price.0);
         outln!(

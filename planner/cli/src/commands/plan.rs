@@ -24,6 +24,7 @@ use dstack_state::{Expected, StateStore};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::context::{Project, ProjectOptions, gather_market, load_configs, now_rfc3339, sweep};
 use crate::error::CliError;
+use crate::overrides::RunOverrides;
 use crate::render::{color_enabled, diagnostic_text};
 
 /// A plan and what it was made from.
@@ -52,6 +53,10 @@ pub struct PlanRequest<'a> {
     pub targets: Vec<ResourceAddr>,
     /// Write adopted resources and settle intents (apply, under the lock).
     pub persist_recovery: bool,
+    /// Per-run overrides from the command line.
+    pub overrides: Option<&'a RunOverrides>,
+    /// `apply --force`: replace every run configured.
+    pub force: bool,
 }
 
 /// Reads configurations, asks providers, settles interrupted applies, plans.
@@ -64,6 +69,12 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         )
     } else {
         load_configs(project, &request.args.files)?
+    };
+    let (configs, overrides) = match request.overrides {
+        Some(o) => {
+            crate::overrides::apply(configs, o).map_err(|e| CliError::Usage(e.to_string()))?
+        }
+        None => (configs, Vec::new()),
     };
     let providers = project.providers()?;
     let market = gather_market(project, &providers).await?;
@@ -100,9 +111,17 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         with_adopted(&recorded, &recovery)
     };
     let recorded = with_canonical_ids(recorded, &providers);
+    let mut replace = request.args.replace.clone();
+    if request.force {
+        for address in crate::overrides::run_addresses(&configs) {
+            if !replace.contains(&address) {
+                replace.push(address);
+            }
+        }
+    }
     let options = PlanOptions {
         destroy: request.destroy,
-        replace: request.args.replace.clone(),
+        replace,
         no_recreate: request.args.no_recreate,
         refresh: request.args.refresh,
         targets: request.targets,
@@ -120,6 +139,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     };
     let mut plan = build_plan(&input);
     refuse_duplicates(&mut plan, &recovery.refused);
+    plan.overrides = overrides;
     Ok(Planned {
         plan,
         configs,
@@ -260,6 +280,7 @@ pub fn run(
     out: Option<&Path>,
     detailed_exitcode: bool,
     destroy: bool,
+    overrides: &RunOverrides,
 ) -> Result<i32, CliError> {
     let project = Project::open(options)?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -270,6 +291,8 @@ pub fn run(
             destroy,
             targets: Vec::new(),
             persist_recovery: false,
+            overrides: (!destroy).then_some(overrides),
+            force: false,
         },
     ))?;
     print_plan_diagnostics(&planned);

@@ -132,3 +132,22 @@ fn gave_up(project: &Project, run: &str, stop: &StopOptions) -> Result<usize, Cl
     }
     Ok(1)
 }
+
+/// Stops `run` after Ctrl+C while attached to it, the way `dstack stop -y`
+/// does (graceful, waiting up to a minute).
+pub(super) fn stop_after_attach(
+    project: &Project,
+    runtime: &Arc<dyn JobRuntime>,
+    rt: &tokio::runtime::Runtime,
+    run: &str,
+) -> Result<i32, CliError> {
+    let jobs = jobs_of(project, run)?;
+    let options = StopOptions {
+        abort: false,
+        yes: true,
+        timeout: Duration::from_secs(60),
+    };
+    let deadline = rt.block_on(async { Instant::now() + options.timeout });
+    let failed = stop_jobs(project, runtime, rt, (run, &jobs), &options, deadline)?;
+    Ok(if failed > 0 { 1 } else { 0 })
+}

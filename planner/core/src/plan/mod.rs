@@ -301,6 +301,7 @@ impl<'a> Builder<'a> {
             cost,
             diagnostics: std::mem::take(&mut self.diagnostics),
             reads,
+            overrides: Vec::new(),
         };
         doc.plan_id = plan_id(&doc);
         doc.created_at = self.input.created_at.clone();

@@ -332,6 +332,7 @@ pub fn render_plan(plan: &PlanDoc, style: Style) -> String {
     let mut out = String::new();
     render_drift(&mut out, style, plan);
     render_orphans(&mut out, style, plan);
+    render_overrides(&mut out, style, plan);
     let changes: Vec<&ResourceChange> = plan.effective_changes().collect();
     if changes.is_empty() {
         let _ = writeln!(
@@ -362,6 +363,30 @@ pub fn render_plan(plan: &PlanDoc, style: Style) -> String {
     }
     render_summary(&mut out, style, plan);
     out
+}
+
+/// Fields the command line set, each with its flag.
+fn render_overrides(out: &mut String, style: Style, plan: &PlanDoc) {
+    if plan.overrides.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Set from the command line:");
+    for o in &plan.overrides {
+        let value = match &o.value {
+            serde_json::Value::Null => "(inherited from the environment)".to_string(),
+            v => v.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {}: {} = {} {}",
+            style.yellow("~"),
+            o.address,
+            o.field,
+            value,
+            style.dim(&format!("({}, {})", o.flag, o.reason))
+        );
+    }
+    out.push('\n');
 }
 
 fn render_legend(out: &mut String, style: Style, changes: &[&ResourceChange]) {
