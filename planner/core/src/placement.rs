@@ -440,7 +440,12 @@ mod tests {
 
     fn cpus(at_least: u32) -> Requirements {
         Requirements {
-            cpu: format!("{at_least}..").parse().expect("cpu spec"),
+            // Built, not parsed: `0..` is no CPU request a configuration may make,
+            // but a fleet of this machine takes any job.
+            cpu: dstack_schemas::grammar::CpuSpec {
+                arch: None,
+                count: Range::at_least(at_least),
+            },
             memory: Range::at_least(Memory::from_gb(0)),
             gpu: Default::default(),
             disk: None,
