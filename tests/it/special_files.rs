@@ -18,11 +18,19 @@ fn dstack(p: &JobProject, args: &[&str]) -> std::process::Output {
 /// Exit code and stderr, with the project's directory as `<project>`.
 fn said(p: &JobProject, out: &std::process::Output) -> String {
     let dir = p.dir.display().to_string();
-    format!(
-        "exit {:?}\n{}",
-        out.status.code(),
-        text(&out.stderr).replace(&dir, "<project>")
-    )
+    // How long the job took is not part of what is said about FIFOs.
+    let stderr: Vec<String> = text(&out.stderr)
+        .replace(&dir, "<project>")
+        .lines()
+        .map(|l| match l.split_once(" in ") {
+            Some((head, tail)) if l.contains(": exited (") && tail.ends_with('s') => {
+                format!("{head} in <time>")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    let stderr: String = stderr.iter().map(|l| format!("{l}\n")).collect();
+    format!("exit {:?}\n{stderr}", out.status.code())
 }
 
 #[test]
