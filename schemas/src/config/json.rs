@@ -287,16 +287,6 @@ schema!(Usd, "Dollars", {
     "description": "US dollars (a plan's amounts may be 0, its deltas negative)"
 });
 
-/// `max_price:` is a positive amount of dollars per hour (unlike the
-/// plan's amounts, which may be $0 or, as deltas, negative).
-pub(crate) fn max_price_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "anyOf": [
-            { "type": "number", "exclusiveMinimum": 0, "description": "US dollars per hour" },
-            { "type": "null" }
-        ]
-    })
-}
 
 /// Schema of a string field that also takes numbers (`python: 3.10`).
 pub(crate) fn string_or_number(_: &mut SchemaGenerator) -> Schema {

@@ -62,7 +62,7 @@ pub struct ProfileParams {
     /// Graceful stop budget.
     pub stop_duration: Option<OffDuration>,
     /// Highest price per instance-hour.
-    #[schemars(schema_with = "super::json::max_price_schema")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub max_price: Option<Usd>,
     /// Whether new instances may be provisioned.
     pub creation_policy: Option<CreationPolicy>,
