@@ -287,7 +287,6 @@ schema!(Usd, "Dollars", {
     "description": "US dollars (a plan's amounts may be 0, its deltas negative)"
 });
 
-
 /// Schema of a string field that also takes numbers (`python: 3.10`).
 pub(crate) fn string_or_number(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["string", "number", "null"] })
