@@ -17,6 +17,7 @@ mod inspect;
 mod jobs;
 mod logs;
 mod mounts;
+mod naming;
 mod offer;
 mod output;
 mod overrides;
