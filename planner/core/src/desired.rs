@@ -15,6 +15,7 @@ use dstack_schemas::plan::SourceLocation;
 use dstack_schemas::spec::{InstanceSpec, JobSpec};
 
 use crate::fingerprint::fingerprint;
+use crate::naming::resource_name;
 use crate::normalize::{JobShape, normalize, run_jobs};
 
 /// The name of the built-in fleet that is this machine.
@@ -107,41 +108,6 @@ pub fn locate(configs: &[ProjectConfig], origin: &Origin) -> Option<SourceLocati
     })
 }
 
-/// The name of a configuration: `name:` or, for runs and other resources
-/// without one, derived from the file name (`train.dstack.yml` → `train`).
-fn resource_name(config: &Configuration, file: &SourceFile) -> Result<String, String> {
-    if let Some(name) = config.name() {
-        return Ok(name.to_string());
-    }
-    let path = std::path::Path::new(file.name());
-    let base = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let stem = base
-        .trim_end_matches(".yml")
-        .trim_end_matches(".yaml")
-        .trim_end_matches(".dstack");
-    let stem = if stem.is_empty() {
-        path.parent()
-            .and_then(|p| p.canonicalize().ok().or_else(|| Some(p.to_path_buf())))
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default()
-    } else {
-        stem.to_string()
-    };
-    let mut name: String = stem
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    let name = name.trim_matches('-').to_string();
-    match name.parse::<dstack_schemas::grammar::ResourceName>() {
-        Ok(n) => Ok(n.to_string()),
-        Err(_) => Err(format!("cannot derive a name from the file name `{base}`")),
-    }
-}
-
 fn address_of(config: &Configuration, name: String) -> Option<ResourceAddr> {
     Some(match config {
         Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_) => {
@@ -167,12 +133,12 @@ pub fn build_desired(configs: &[ProjectConfig]) -> Desired {
                 "/type".into()
             },
         };
-        let name = match resource_name(&pc.config, &pc.file) {
+        let name = match resource_name(&pc.config, pc.file.name()) {
             Ok(n) => n,
-            Err(message) => {
+            Err(e) => {
                 desired.errors.push(DesiredError {
                     code: "dstack::plan::no_name",
-                    message,
+                    message: e.to_string(),
                     origin: Some(origin),
                     also: None,
                     help: Some("add `name:` to the configuration".into()),

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod fingerprint;
 pub mod graph;
 pub mod market;
+pub mod naming;
 pub mod normalize;
 pub mod placement;
 pub mod plan;

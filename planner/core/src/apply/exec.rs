@@ -455,16 +455,7 @@ impl Exec<'_> {
     /// else the recorded (normalised) one; and the directory of its file.
     fn run_config(&self, run: &str) -> Result<(Configuration, std::path::PathBuf), String> {
         for pc in &self.ctx.configs {
-            let derived = std::path::Path::new(pc.file.name())
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(|n| {
-                    n.trim_end_matches(".yml")
-                        .trim_end_matches(".yaml")
-                        .trim_end_matches(".dstack")
-                        .to_string()
-                });
-            let name = pc.config.name().map(|n| n.to_string()).or(derived);
+            let name = crate::naming::resource_name(&pc.config, pc.file.name()).ok();
             if name.as_deref() == Some(run) && pc.config.run_common().is_some() {
                 let dir = std::path::Path::new(pc.file.name())
                     .parent()
