@@ -3,6 +3,7 @@
 //! (each integration binary links the world).
 
 mod apply;
+mod architecture;
 mod attach_logs;
 #[cfg(feature = "aws")]
 mod aws;
