@@ -48,9 +48,7 @@ impl JobProject {
 
     /// The runner's pid, from its endpoint file.
     pub fn runner_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.dir.join(".dstack/runner/runner.json")).ok()?;
-        let v: Value = serde_json::from_str(&text).ok()?;
-        v["pid"].as_i64().map(|p| p as i32)
+        runner_pid_of(&self.dir)
     }
 
     pub fn ps(&self) -> Vec<Value> {
@@ -82,9 +80,32 @@ impl JobProject {
     }
 }
 
+impl JobProject {
+    /// Runners started for this project or for a project in one of its
+    /// subdirectories (tests that pass a relative `--project-dir`).
+    fn runner_pids_within(&self) -> Vec<i32> {
+        let nested = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir());
+        std::iter::once(self.dir.clone())
+            .chain(nested)
+            .filter_map(|dir| runner_pid_of(&dir))
+            .collect()
+    }
+}
+
+fn runner_pid_of(project: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(project.join(".dstack/runner/runner.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["pid"].as_i64().map(|p| p as i32)
+}
+
 impl Drop for JobProject {
     fn drop(&mut self) {
-        if let Some(pid) = self.runner_pid() {
+        for pid in self.runner_pids_within() {
             // SIGTERM: the runner stops its jobs (containers too) and exits.
             let _ = Command::new("kill").arg(pid.to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(20);
