@@ -469,6 +469,35 @@ pub enum StateCommand {
 }
 
 /// `dstack offer`.
+/// dstack's switch spellings of the spot policy, shared by `offer` and
+/// the per-run overrides of `plan`/`apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SpotSwitches {
+    /// Spot instances only (`spot_policy: spot`).
+    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
+    pub spot: bool,
+    /// On-demand instances only (`spot_policy: on-demand`).
+    #[arg(long, conflicts_with = "spot_auto")]
+    pub on_demand: bool,
+    /// Spot if available, else on-demand (`spot_policy: auto`).
+    #[arg(long)]
+    pub spot_auto: bool,
+}
+
+impl SpotSwitches {
+    /// The switch given, if any, and the policy it means.
+    pub fn chosen(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (self.spot, "--spot", "spot"),
+            (self.on_demand, "--on-demand", "on-demand"),
+            (self.spot_auto, "--spot-auto", "auto"),
+        ]
+        .into_iter()
+        .find(|(on, _, _)| *on)
+        .map(|(_, flag, policy)| (flag, policy))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct OfferArgs {
     /// GPUs, e.g. `A100:80GB:2`, `24GB..`.
@@ -486,15 +515,9 @@ pub struct OfferArgs {
     /// `spot`, `on-demand` or `auto`.
     #[arg(long, default_value = "auto", conflicts_with_all = ["spot", "on_demand", "spot_auto"])]
     pub spot_policy: String,
-    /// Spot offers only (`--spot-policy spot`).
-    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
-    pub spot: bool,
-    /// On-demand offers only (`--spot-policy on-demand`).
-    #[arg(long, conflicts_with = "spot_auto")]
-    pub on_demand: bool,
-    /// Both (`--spot-policy auto`, the default).
-    #[arg(long)]
-    pub spot_auto: bool,
+    /// `--spot`, `--on-demand`, `--spot-auto`.
+    #[command(flatten)]
+    pub spot: SpotSwitches,
     /// Only these instance types (repeatable).
     #[arg(long = "instance-type", value_name = "NAME")]
     pub instance_types: Vec<String>,

@@ -46,15 +46,9 @@ pub struct RunOverrides {
     /// Longest run time, as `max_duration` (e.g. `2h`, `off`).
     #[arg(long, allow_negative_numbers = true)]
     pub max_duration: Option<String>,
-    /// Spot instances only (`spot_policy: spot`).
-    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
-    pub spot: bool,
-    /// On-demand instances only (`spot_policy: on-demand`).
-    #[arg(long, conflicts_with = "spot_auto")]
-    pub on_demand: bool,
-    /// Spot if available, else on-demand (`spot_policy: auto`).
-    #[arg(long)]
-    pub spot_auto: bool,
+    /// `--spot`, `--on-demand`, `--spot-auto`.
+    #[command(flatten)]
+    pub spot: crate::cli::SpotSwitches,
     /// Retry on failure or no capacity (`retry: true`).
     #[arg(long, conflicts_with = "no_retry")]
     pub retry: bool,
@@ -221,15 +215,10 @@ impl RunOverrides {
     /// Switches: spot policy, retry, reuse, dont-destroy.
     fn switch_settings(&self, set: &mut impl FnMut(&str, &str, Value, &str)) {
         let text = |t: &str| Value::String(t.into());
+        if let Some((flag, policy)) = self.spot.chosen() {
+            set(flag, "spot_policy", text(policy), "");
+        }
         for (on, flag, field, value) in [
-            (self.spot, "--spot", "spot_policy", text("spot")),
-            (
-                self.on_demand,
-                "--on-demand",
-                "spot_policy",
-                text("on-demand"),
-            ),
-            (self.spot_auto, "--spot-auto", "spot_policy", text("auto")),
             (self.reuse, "--reuse", "creation_policy", text("reuse")),
             (
                 self.dont_destroy,

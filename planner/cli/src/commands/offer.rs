@@ -72,12 +72,9 @@ fn requirements(args: &OfferArgs) -> Result<Requirements, CliError> {
 
 /// `--spot-policy`, or what `--spot`/`--on-demand`/`--spot-auto` say.
 fn spot_policy(args: &OfferArgs) -> &str {
-    match (args.spot, args.on_demand, args.spot_auto) {
-        (true, _, _) => "spot",
-        (_, true, _) => "on-demand",
-        (_, _, true) => "auto",
-        _ => args.spot_policy.as_str(),
-    }
+    args.spot
+        .chosen()
+        .map_or(args.spot_policy.as_str(), |(_, policy)| policy)
 }
 
 /// Lists matching offers.
