@@ -216,3 +216,60 @@ fn cycles_and_unknown_workflows_are_reported_with_places() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("did you mean `b`?"));
 }
+
+/// The most of `intervals` (start, end) open at one instant.
+fn most_at_once(intervals: &[(i64, i64)]) -> usize {
+    intervals
+        .iter()
+        .map(|&(start, _)| {
+            intervals
+                .iter()
+                .filter(|&&(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn parallelism_bounds_the_jobs_running_at_once() {
+    let p = JobProject::new("wf-parallel");
+    let mut yaml = String::from("workflows:\n");
+    for i in 0..6 {
+        yaml.push_str(&format!(
+            "  - name: w{i}\n    commands: [echo w{i}, sleep 1]\n"
+        ));
+    }
+    yaml.push_str("  - name: all\n    deps:\n");
+    for i in 0..6 {
+        yaml.push_str(&format!("      - workflow: w{i}\n"));
+    }
+    yaml.push_str("    commands: [echo all]\n");
+    p.write(".dstack/workflows.yaml", &yaml);
+
+    let out = p.dstack(&["run", "all", "--parallelism", "2"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let intervals: Vec<(i64, i64)> = (0..6)
+        .map(|i| started_finished(&p, "all-1", &format!("w{i}")))
+        .collect();
+    // Never more than two, and two did run together (the limit is not 1).
+    assert_eq!(most_at_once(&intervals), 2, "{intervals:?}");
+}
+
+#[test]
+fn parallelism_must_be_a_positive_count() {
+    let p = JobProject::new("wf-parallel-flag");
+    p.write(".dstack/workflows.yaml", DIAMOND);
+    let out = p.dstack(&["run", "join", "--parallelism", "0"]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--parallelism"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -288,6 +288,10 @@ pub enum Command {
         /// Set a variable (repeatable), e.g. `--var rows=100`.
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Jobs running at once (1 to 1000); a job waits for a free slot
+        /// once its deps are done.
+        #[arg(long, default_value_t = 10, value_parser = parse_parallelism)]
+        parallelism: usize,
     },
     /// Artifacts saved by workflow runs.
     Artifacts {

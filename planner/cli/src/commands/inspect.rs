@@ -18,6 +18,7 @@ pub fn run(
     run: Option<String>,
     json: bool,
     vars: &[(String, String)],
+    parallelism: usize,
 ) -> Result<i32, CliError> {
     match (workflow, run) {
         ("get", Some(name)) if vars.is_empty() => run_get::run_get(project, &name, json),
@@ -28,7 +29,7 @@ pub fn run(
         (_, None) if json => Err(CliError::Usage(
             "--json goes with `dstack run get NAME`".into(),
         )),
-        (_, None) => workflows::run(project, workflow, vars),
+        (_, None) => workflows::run(project, workflow, vars, parallelism),
     }
 }
 

@@ -174,7 +174,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             run,
             json,
             vars,
-        } => inspect::run(&project, &workflow, run, json, &vars),
+            parallelism,
+        } => inspect::run(&project, &workflow, run, json, &vars, parallelism),
         command @ (Command::Fleet { .. }
         | Command::Volume { .. }
         | Command::Gateway { .. }

@@ -134,6 +134,7 @@ pub fn run(
     options: &ProjectOptions,
     target: &str,
     overrides: &[(String, String)],
+    parallelism: usize,
 ) -> Result<i32, CliError> {
     let project = Project::open_to_change(options, None)?;
     // Names first (quietly), then the real read with every variable filled.
@@ -175,6 +176,7 @@ pub fn run(
         repo,
         pull_policy: dstack_runner::api::PullPolicy::from_word(&project.backends.local.pull_policy)
             .unwrap_or_default(),
+        parallelism,
     };
     let mut record = workflows::start_run(project.state.as_ref(), &request, target)?;
     outln!(

@@ -1,7 +1,7 @@
 //! 2022-format workflows (`dstack run WORKFLOW`): the run's job graph
 //! ([`dag`]), each workflow as a runner job and its input hash ([`spec`]),
 //! and the scheduler here: jobs whose deps are done start at once (in
-//! parallel), each gets its deps' artifacts unpacked into its working
+//! parallel, at most `--parallelism` at a time), each gets its deps' artifacts unpacked into its working
 //! directory, a job whose inputs hash to an earlier `done` job is reused
 //! instead of run, and a failed job skips its dependents.
 //!
@@ -58,6 +58,8 @@ pub struct RunRequest {
     pub repo: PackedRepo,
     /// When Docker pulls images.
     pub pull_policy: dstack_runner::api::PullPolicy,
+    /// Most jobs running at once (at least 1).
+    pub parallelism: usize,
 }
 
 /// The scheduler's view of the world.
@@ -129,9 +131,14 @@ pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<Stri
                 if !deps.iter().all(|d| finished.contains_key(d)) {
                     continue;
                 }
-                started.insert(name.clone());
                 let failed_dep = deps.iter().find(|d| finished[*d].status != "done");
-                if cancelled || failed_dep.is_some() {
+                let skip = cancelled || failed_dep.is_some();
+                if !skip && running.len() >= request.parallelism.max(1) {
+                    // Ready, but every slot is taken: it starts when one frees.
+                    continue;
+                }
+                started.insert(name.clone());
+                if skip {
                     let mut job = new_job(&request.run, name, "", "skipped");
                     job.reason = Some(match failed_dep {
                         Some(d) => format!("dependency `{d}` did not finish"),
