@@ -61,8 +61,19 @@ const RULES: &[Rule] = &[
         reason: "planner/core uses schemas, the state traits and the provider trait; never a concrete provider, the runner daemon or tests",
     },
     Rule {
+        krate: "dstack-engine",
+        may_use: &[
+            "dstack-planner",
+            "dstack-schemas",
+            "dstack-state",
+            "dstack-runner",
+        ],
+        reason: "planner/engine is the async side shared by the CLI and a server: the planner, state traits and the runner's client; never clap, a concrete provider (the composition root hands in their rules) or tests",
+    },
+    Rule {
         krate: "dstack",
         may_use: &[
+            "dstack-engine",
             "dstack-planner",
             "dstack-schemas",
             "dstack-state",

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use dstack_engine::runtime::submission::LocalMode;
+use dstack_engine::runtime::{RunnerRuntime, RuntimeSettings};
 use dstack_planner::apply::{FakeRuntime, JobRuntime};
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::fingerprint::digest;
@@ -14,6 +16,7 @@ use dstack_planner::plan::Scope;
 use dstack_provider::Provider;
 use dstack_provider::fake::{FailureRule, FakeProvider};
 use dstack_provider_local::{LocalProvider, MachineOverride, detect_machine};
+use dstack_runner::api::PullPolicy;
 use dstack_schemas::backends::{BackendConfig, BackendsFile, LocalConfig, load_backends};
 use dstack_schemas::config::ConfigDocument;
 use dstack_schemas::offer::Catalog;
@@ -170,7 +173,7 @@ impl Project {
         let offers = match &fake.catalog {
             Some(path) => {
                 let full = self.dot_dstack().join(path);
-                let text = crate::files::read_text(&full).map_err(CliError::file)?;
+                let text = dstack_engine::files::read_text(&full).map_err(CliError::file)?;
                 let catalog = Catalog::from_json(&text)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", full.display())))?;
                 let mut offers = Vec::new();
@@ -210,7 +213,7 @@ impl Project {
             if let BackendConfig::Fake(fake) = backend
                 && let Some(path) = &fake.catalog
             {
-                let text = crate::files::read_text(&self.dot_dstack().join(path))
+                let text = dstack_engine::files::read_text(&self.dot_dstack().join(path))
                     .map_err(CliError::file)?;
                 let own = Catalog::from_json(&text).map_err(|e| CliError::Usage(e.to_string()))?;
                 catalog.catalog_version = own.catalog_version.clone();
@@ -229,7 +232,23 @@ impl Project {
         match self.backends.local.runtime.as_str() {
             "fake" => Arc::new(FakeRuntime::new()),
             "fake-long" => Arc::new(FakeRuntime::long_running()),
-            _ => crate::runtime::runner_runtime(self),
+            _ => Arc::new(RunnerRuntime::new(self.runtime_settings())),
+        }
+    }
+
+    /// What the engine's runner runtime is told about this project.
+    pub fn runtime_settings(&self) -> RuntimeSettings {
+        let volumes = std::path::absolute(self.dot_dstack().join("volumes"))
+            .unwrap_or_else(|_| self.dot_dstack().join("volumes"));
+        let local = LocalProvider::new(&volumes);
+        RuntimeSettings {
+            project_dir: self.dir.clone(),
+            dot_dstack: self.dot_dstack(),
+            mode: LocalMode::from_word(&self.backends.local.runtime),
+            pull_policy: PullPolicy::from_word(&self.backends.local.pull_policy)
+                .unwrap_or_default(),
+            local_volume_dir: Box::new(move |id| local.volume_dir(id)),
+            output: Arc::new(crate::output::Terminal),
         }
     }
 }
@@ -278,7 +297,7 @@ fn open_state(path: &Path, access: StateAccess<'_>) -> Result<OpenedState, CliEr
 
 fn read_backends(dir: &Path) -> Result<BackendsFile, CliError> {
     let path = dir.join(".dstack").join("backends.yml");
-    let Some(bytes) = crate::files::read_optional(&path).map_err(CliError::file)? else {
+    let Some(bytes) = dstack_engine::files::read_optional(&path).map_err(CliError::file)? else {
         return Ok(BackendsFile::default());
     };
     let (parsed, file, diags) = load_backends(&path.display().to_string(), &bytes);

@@ -27,7 +27,7 @@ pub enum CliError {
     JobExit(i32),
     /// A file dstack reads is not a regular file (a FIFO, a socket) or
     /// cannot be read.
-    File(crate::files::FileError),
+    File(dstack_engine::files::FileError),
     /// Standard output could not be written (said by `output::finish`).
     Output(crate::output::OutputError),
     /// Anything else.
@@ -88,7 +88,7 @@ impl CliError {
                 if let Some(source) = std::error::Error::source(&e) {
                     errln!("  caused by: {source}");
                 }
-                if matches!(e, crate::files::FileError::NotRegular(_)) {
+                if matches!(e, dstack_engine::files::FileError::NotRegular(_)) {
                     errln!("  help: replace it with a regular file, or remove it");
                 }
                 exit_codes::INVALID_CONFIG
@@ -149,9 +149,9 @@ impl From<std::io::Error> for CliError {
 impl CliError {
     /// A file that could not be read: a missing or special file is the
     /// user's to fix (exit 3), any other failure is unexpected.
-    pub fn file(e: crate::files::FileError) -> Self {
+    pub fn file(e: dstack_engine::files::FileError) -> Self {
         match e {
-            crate::files::FileError::Io { .. } => Self::Unexpected(e.into()),
+            dstack_engine::files::FileError::Io { .. } => Self::Unexpected(e.into()),
             _ => Self::File(e),
         }
     }

@@ -11,12 +11,9 @@ mod cli_resources;
 mod commands;
 mod context;
 mod error;
-mod files;
 mod overrides;
 mod project;
 mod render;
-mod runtime;
-mod workflows;
 
 /// mimalloc: a plan of many resources is mostly small allocations, which
 /// the system allocator serves at about twice the cost (BENCHMARKS.md).

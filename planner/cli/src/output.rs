@@ -130,3 +130,17 @@ macro_rules! errln {
         $crate::output::write_err(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+
+/// The engine's output on this process's stdout and stderr (same
+/// never-panic rules as the macros above).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Terminal;
+
+impl dstack_engine::Output for Terminal {
+    fn out(&self, text: &str) {
+        let _ = write_out_bytes(text.as_bytes());
+    }
+    fn err(&self, text: &str) {
+        write_err_bytes(text.as_bytes());
+    }
+}

@@ -7,7 +7,7 @@ use dstack_schemas::config::{ConfigDocument, LoadedFile, load_config, load_confi
 use dstack_schemas::yaml::Limits;
 
 use crate::error::CliError;
-use crate::files::{FileError, read_optional, read_regular, special};
+use dstack_engine::files::{FileError, read_optional, read_regular, special};
 
 /// One configuration file, read.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
             match special(&path) {
                 Some(s) => errln!(
                     "{}",
-                    crate::files::Special {
+                    dstack_engine::files::Special {
                         path: display_path(&path).into(),
                         ..s
                     }

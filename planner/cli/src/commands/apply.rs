@@ -21,7 +21,7 @@ use crate::cli::PlanArgs;
 use crate::context::{Project, ProjectOptions, load_configs};
 use crate::error::CliError;
 use crate::render::color_enabled;
-use crate::runtime::RUNTIME_NAME;
+use dstack_engine::runtime::RUNTIME_NAME;
 
 /// How an apply is run.
 pub struct ApplyOptions {
@@ -127,9 +127,9 @@ pub fn run(
 
 /// Reads a saved plan.
 fn read_saved_plan(path: &Path) -> Result<PlanDoc, CliError> {
-    let text = crate::files::read_text(path).map_err(|e| {
+    let text = dstack_engine::files::read_text(path).map_err(|e| {
         let why = match &e {
-            crate::files::FileError::Io { source, .. } => format!("{e}: {source}"),
+            dstack_engine::files::FileError::Io { source, .. } => format!("{e}: {source}"),
             _ => e.to_string(),
         };
         CliError::Usage(format!("cannot read the plan: {why}"))

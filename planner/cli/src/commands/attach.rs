@@ -15,8 +15,8 @@ use super::logs::{print_lines, print_stored};
 use super::since::keep_since;
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
-use crate::runtime::ports;
-use crate::runtime::sync::{self, JobRef};
+use dstack_engine::runtime::ports;
+use dstack_engine::runtime::sync::{self, JobRef};
 
 /// Longest wait for a job's ports to be listened on before saying where
 /// they will be.

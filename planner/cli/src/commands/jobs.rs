@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
-use crate::runtime::sync::{self, JobRef};
+use dstack_engine::runtime::sync::{self, JobRef};
 
 /// One job as `ps` shows it.
 #[derive(Debug, Clone, Serialize)]

@@ -9,7 +9,7 @@ use dstack_state::{LogLine, LogSubmission, StateStore};
 
 use crate::context::ProjectOptions;
 use crate::error::CliError;
-use crate::runtime::sync::{self, JobRef, LogSource};
+use dstack_engine::runtime::sync::{self, JobRef, LogSource};
 
 use super::jobs::{jobs_of, open, pick};
 use super::since::keep_since;

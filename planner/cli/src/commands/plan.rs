@@ -80,9 +80,11 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     let market = gather_market(project, &providers).await?;
     let observed = sweep(&providers).await;
     // Jobs that ended since the last look are recorded as ended.
-    for warning in
-        crate::runtime::sync::sync_unfinished(project.state.as_ref(), project.runtime().as_ref())
-            .await
+    for warning in dstack_engine::runtime::sync::sync_unfinished(
+        project.state.as_ref(),
+        project.runtime().as_ref(),
+    )
+    .await
     {
         errln!("warning: {warning}");
     }

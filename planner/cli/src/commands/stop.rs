@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::jobs::{jobs_of, open, run_views, wait_all_finished};
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
-use crate::runtime::sync::JobRef;
+use dstack_engine::runtime::sync::JobRef;
 
 /// `dstack stop` switches.
 pub struct StopOptions {

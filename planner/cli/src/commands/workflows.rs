@@ -13,17 +13,18 @@ use dstack_state::{StateStore, now_ms};
 use super::jobs::{JobView, RunView, status_message};
 use crate::context::{Project, ProjectOptions};
 use crate::error::CliError;
+use crate::output::Terminal;
 use crate::render::{color_enabled, diagnostic_text};
-use crate::runtime::code::pack_repo;
-use crate::runtime::local::LocalRunner;
-use crate::runtime::submission::LocalMode;
-use crate::workflows::{self, Engine, RunRequest, artifact_dir, artifact_root, dag};
+use dstack_engine::runtime::code::pack_repo;
+use dstack_engine::runtime::local::LocalRunner;
+use dstack_engine::runtime::submission::LocalMode;
+use dstack_engine::workflows::{self, Engine, RunRequest, artifact_dir, artifact_root, dag};
 
 fn read_document(
     path: &Path,
     variables: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Option<ConfigDocument>, CliError> {
-    let Some(bytes) = crate::files::read_optional(path).map_err(CliError::file)? else {
+    let Some(bytes) = dstack_engine::files::read_optional(path).map_err(CliError::file)? else {
         return Ok(None);
     };
     let name = path.display().to_string();
@@ -94,8 +95,8 @@ fn workflows_file(
     print: bool,
 ) -> Result<LoadedWorkflows, CliError> {
     let path = project.dot_dstack().join("workflows.yaml");
-    let bytes = crate::files::read_regular(&path).map_err(|e| match e {
-        crate::files::FileError::Missing(_) => CliError::Usage(format!(
+    let bytes = dstack_engine::files::read_regular(&path).map_err(|e| match e {
+        dstack_engine::files::FileError::Missing(_) => CliError::Usage(format!(
             "{} does not exist; `dstack run` runs the workflows defined there",
             path.display()
         )),
@@ -118,14 +119,6 @@ fn workflows_file(
             "{} does not hold `workflows:`",
             path.display()
         ))),
-    }
-}
-
-fn local_mode(project: &Project) -> LocalMode {
-    match project.backends.local.runtime.as_str() {
-        "docker" => LocalMode::Docker,
-        "process" => LocalMode::Process,
-        _ => LocalMode::Auto,
     }
 }
 
@@ -158,7 +151,7 @@ pub fn run(
         .map(|w| (w.name.clone(), w))
         .collect();
     let rt = tokio::runtime::Runtime::new()?;
-    let repo = pack_repo(&project.dir).map_err(CliError::Usage)?;
+    let repo = pack_repo(&project.dir, &Terminal).map_err(CliError::Usage)?;
     let client = rt
         .block_on(LocalRunner::new(&project.dot_dstack()).ensure())
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
@@ -172,7 +165,7 @@ pub fn run(
             .collect(),
         dag: graph,
         workflows: by_name,
-        mode: local_mode(&project),
+        mode: LocalMode::from_word(&project.backends.local.runtime),
         repo,
         pull_policy: dstack_runner::api::PullPolicy::from_word(&project.backends.local.pull_policy)
             .unwrap_or_default(),
@@ -191,8 +184,15 @@ pub fn run(
         project.state.as_ref(),
         client,
         artifact_root(&project.dot_dstack()),
+        &Terminal,
     );
-    let jobs = rt.block_on(workflows::execute(&engine, &request));
+    let interrupt = async {
+        // A failed signal handler means no Ctrl+C: the run is never interrupted.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let jobs = rt.block_on(workflows::execute(&engine, &request, interrupt));
     record.status = workflows::run_status(&jobs).into();
     record.finished_at = Some(now_ms());
     project.state.put_workflow_run(&record)?;
@@ -308,7 +308,7 @@ pub fn logs(
                 errln!("[{}] [runner] {}", job.workflow, line.text);
             }
         }
-        workflows::print_prefixed(&job.workflow, &lines);
+        workflows::print_prefixed(&Terminal, &job.workflow, &lines);
         let unfinished = !super::jobs::is_final(&job.status);
         if let (true, true, Some(client), Some(id)) = (follow, unfinished, &client, &job.runner_job)
         {
@@ -316,6 +316,7 @@ pub fn logs(
                 project.state.as_ref(),
                 client.clone(),
                 artifact_root(&project.dot_dstack()),
+                &Terminal,
             );
             if let Err(e) = rt.block_on(workflows::follow_log(
                 &engine,

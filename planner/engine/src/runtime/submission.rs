@@ -6,7 +6,7 @@
 //! from outside comes in through [`SubmissionInput`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dstack_planner::apply::JobLaunch;
 use dstack_runner::api::{ArchiveMount, ExecutorKind, JobSubmission, Limits, Mount, PortRequest};
@@ -29,6 +29,18 @@ pub enum LocalMode {
     Process,
 }
 
+impl LocalMode {
+    /// The mode `local.runtime` names (`docker`, `process`; anything else
+    /// is `auto`): the one mapping from the backends file.
+    pub fn from_word(word: &str) -> Self {
+        match word {
+            "docker" => Self::Docker,
+            "process" => Self::Process,
+            _ => Self::Auto,
+        }
+    }
+}
+
 /// Everything a submission is built from.
 pub struct SubmissionInput<'a> {
     /// The planned job.
@@ -49,9 +61,10 @@ pub struct SubmissionInput<'a> {
     pub pull_policy: dstack_runner::api::PullPolicy,
     /// Facts about the packed repo, exported to the job.
     pub repo_env: BTreeMap<String, String>,
-    /// The project's `.dstack/volumes` directory, absolute: where a local
-    /// volume recorded with a relative id (older versions) lives.
-    pub local_volumes: &'a Path,
+    /// Where a local volume recorded with a relative id (older versions)
+    /// lives: the local backend's own rule, handed in by the composition
+    /// root (the engine names no concrete provider).
+    pub local_volume_dir: &'a dyn Fn(&str) -> PathBuf,
 }
 
 /// What one job runs, taken from its group when the run has groups.
@@ -312,17 +325,18 @@ pub fn job_name(launch: &JobLaunch) -> String {
 /// a relative one (older versions recorded them relative to whatever
 /// directory they ran in) is read by the local backend's own rule, so
 /// Docker is always handed an absolute path.
-fn local_source(source: String, local_volumes: &Path) -> String {
+fn local_source(source: String, volume_dir: &dyn Fn(&str) -> PathBuf) -> String {
     if Path::new(&source).is_absolute() {
         return source;
     }
-    dstack_provider_local::LocalProvider::new(local_volumes)
-        .volume_dir(&source)
-        .display()
-        .to_string()
+    volume_dir(&source).display().to_string()
 }
 
-fn mounts(launch: &JobLaunch, local: bool, local_volumes: &Path) -> Result<Vec<Mount>, String> {
+fn mounts(
+    launch: &JobLaunch,
+    local: bool,
+    volume_dir: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<Mount>, String> {
     let common = launch.config.run_common().ok_or("not a run")?;
     let mut out = Vec::new();
     for mount in common.volumes.iter().flatten() {
@@ -370,7 +384,7 @@ fn mounts(launch: &JobLaunch, local: bool, local_volumes: &Path) -> Result<Vec<M
                         )
                     })?;
                 let source = if local {
-                    local_source(source, local_volumes)
+                    local_source(source, volume_dir)
                 } else {
                     source
                 };
@@ -455,7 +469,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
                 host: p.local,
             })
             .collect(),
-        mounts: mounts(launch, input.local, input.local_volumes)?,
+        mounts: mounts(launch, input.local, input.local_volume_dir)?,
         limits,
         archives,
         artifacts: Vec::new(),

@@ -10,6 +10,7 @@ use std::process::Command;
 use dstack_schemas::grammar::FileMapping;
 use serde::Serialize;
 
+use crate::Output;
 use crate::files::{FileError, open_regular, read_optional, shown, special_kind};
 
 /// Most bytes a repo archive may hold.
@@ -105,15 +106,15 @@ fn ignored_by_dstack(path: &Path, patterns: &[String]) -> bool {
 
 /// The patterns of `.dstackignore`; one that is not a regular file is
 /// skipped with a warning.
-fn dstackignore(dir: &Path) -> Vec<String> {
+fn dstackignore(dir: &Path, warn: &dyn Output) -> Vec<String> {
     let text = match read_optional(&dir.join(".dstackignore")) {
         Ok(bytes) => String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned(),
         Err(FileError::NotRegular(s)) => {
-            errln!("{}", s.warning());
+            warn.err(&format!("{}\n", s.warning()));
             String::new()
         }
         Err(e) => {
-            errln!("warning: {e:#}; nothing is left out by it");
+            warn.err(&format!("warning: {e:#}; nothing is left out by it\n"));
             String::new()
         }
     };
@@ -125,8 +126,9 @@ fn dstackignore(dir: &Path) -> Vec<String> {
 }
 
 /// Packs `dir` (git-aware when it is inside a work tree).
-pub fn pack_repo(dir: &Path) -> Result<PackedRepo, String> {
-    let patterns = dstackignore(dir);
+/// Warnings (a special `.dstackignore`, a FIFO in the tree) go to `warn`.
+pub fn pack_repo(dir: &Path, warn: &dyn Output) -> Result<PackedRepo, String> {
+    let patterns = dstackignore(dir, warn);
     let (files, info) = match git(
         dir,
         &[
@@ -154,7 +156,7 @@ pub fn pack_repo(dir: &Path) -> Result<PackedRepo, String> {
             (files, info)
         }
         None => {
-            let files = list_files(dir, &[".git", ".dstack"], &patterns)?;
+            let files = list_files(dir, &[".git", ".dstack"], &patterns, warn)?;
             let info = RepoInfo {
                 dir: dir.display().to_string(),
                 kind: "dir".into(),
@@ -181,7 +183,12 @@ pub fn pack_repo(dir: &Path) -> Result<PackedRepo, String> {
 /// directories named in `skip` at any depth. Anything else (a FIFO, a
 /// socket, a device) never travels: it is reported, unless `ignored` leaves
 /// it out anyway.
-fn list_files(root: &Path, skip: &[&str], ignored: &[String]) -> Result<Vec<PathBuf>, String> {
+fn list_files(
+    root: &Path,
+    skip: &[&str],
+    ignored: &[String],
+    warn: &dyn Output,
+) -> Result<Vec<PathBuf>, String> {
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -202,10 +209,10 @@ fn list_files(root: &Path, skip: &[&str], ignored: &[String]) -> Result<Vec<Path
         if kind.is_file() || kind.is_symlink() {
             out.push(rel.to_path_buf());
         } else if let Some(what) = entry.metadata().ok().as_ref().and_then(special_kind) {
-            errln!(
-                "warning: {} is not packed for the job: it is {what}, not a regular file",
+            warn.err(&format!(
+                "warning: {} is not packed for the job: it is {what}, not a regular file\n",
                 shown(entry.path())
-            );
+            ));
         }
     }
     Ok(out)
@@ -252,6 +259,7 @@ fn expand_home(path: &str) -> PathBuf {
 pub fn pack_file_mapping(
     mapping: &FileMapping,
     config_dir: &Path,
+    warn: &dyn Output,
 ) -> Result<(Vec<u8>, String), String> {
     let local = expand_home(&mapping.local);
     let local = if local.is_absolute() {
@@ -266,7 +274,7 @@ pub fn pack_file_mapping(
     let meta = std::fs::metadata(&local)
         .map_err(|e| format!("files: {} cannot be read: {e}", local.display()))?;
     if meta.is_dir() {
-        let files = list_files(&local, &[".git"], &[]).map_err(|e| format!("files: {e}"))?;
+        let files = list_files(&local, &[".git"], &[], warn).map_err(|e| format!("files: {e}"))?;
         let bytes = dstack_runner::archive::pack(&local, &files, FILES_LIMIT)
             .map_err(|e| format!("files: {e}"))?;
         return Ok((bytes, container));
@@ -315,10 +323,10 @@ mod tests {
         std::fs::write(dir.path().join("a.txt"), "a").unwrap();
         std::fs::create_dir_all(dir.path().join(".dstack")).unwrap();
         std::fs::write(dir.path().join(".dstack/state.db"), "x").unwrap();
-        let packed = pack_repo(dir.path()).unwrap();
+        let packed = pack_repo(dir.path(), &crate::output::Discard).unwrap();
         assert_eq!(packed.files, 1);
         assert_eq!(packed.info.kind, "dir");
-        let again = pack_repo(dir.path()).unwrap();
+        let again = pack_repo(dir.path(), &crate::output::Discard).unwrap();
         assert_eq!(packed.sha256, again.sha256);
     }
 }

@@ -22,48 +22,52 @@ use dstack_runner::api::{ArchiveMount, JobInfo};
 use dstack_runner::{ClientError, RunnerClient};
 use tokio::sync::Mutex;
 
-use crate::context::Project;
+use crate::Output;
 use local::LocalRunner;
 use submission::{LocalMode, SubmissionInput, build_submission};
 
 /// Name the runtime records as the provider of jobs.
 pub const RUNTIME_NAME: &str = "runner";
 
-/// The runtime that talks to runners.
-pub fn runner_runtime(project: &Project) -> Arc<dyn JobRuntime> {
-    Arc::new(RunnerRuntime::new(project))
+/// What the composition root decides for a project's runtime.
+pub struct RuntimeSettings {
+    /// The project directory (a run's repo defaults to it).
+    pub project_dir: PathBuf,
+    /// The project's `.dstack` directory (the local runner lives under it).
+    pub dot_dstack: PathBuf,
+    /// How jobs of the `local` fleet run.
+    pub mode: LocalMode,
+    /// When Docker pulls images.
+    pub pull_policy: dstack_runner::api::PullPolicy,
+    /// Where a local volume with a relative recorded id lives (the local
+    /// backend's rule).
+    pub local_volume_dir: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
+    /// Where warnings (files left out of a packed repo) go.
+    pub output: Arc<dyn Output>,
 }
 
 /// Runs jobs through `dstack-runner`s.
 pub struct RunnerRuntime {
     project_dir: PathBuf,
-    /// `<project>/.dstack/volumes`, absolute.
-    local_volumes: PathBuf,
     mode: LocalMode,
     local: LocalRunner,
     pull_policy: dstack_runner::api::PullPolicy,
+    local_volume_dir: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
+    output: Arc<dyn Output>,
     /// Repos packed during this process, by directory.
     packed: Mutex<HashMap<PathBuf, Arc<code::PackedRepo>>>,
 }
 
 impl RunnerRuntime {
     /// The runtime of a project.
-    pub fn new(project: &Project) -> Self {
-        let mode = match project.backends.local.runtime.as_str() {
-            "docker" => LocalMode::Docker,
-            "process" => LocalMode::Process,
-            _ => LocalMode::Auto,
-        };
+    pub fn new(settings: RuntimeSettings) -> Self {
         Self {
-            project_dir: project.dir.clone(),
-            local_volumes: std::path::absolute(project.dot_dstack().join("volumes"))
-                .unwrap_or_else(|_| project.dot_dstack().join("volumes")),
-            mode,
-            local: LocalRunner::new(&project.dot_dstack()),
-            pull_policy: dstack_runner::api::PullPolicy::from_word(
-                &project.backends.local.pull_policy,
-            )
-            .unwrap_or_default(),
+            project_dir: settings.project_dir,
+            mode: settings.mode,
+            local: LocalRunner::new(&settings.dot_dstack),
+            pull_policy: settings.pull_policy,
+            local_volume_dir: settings.local_volume_dir,
+            output: settings.output,
             packed: Mutex::new(HashMap::new()),
         }
     }
@@ -99,7 +103,8 @@ impl RunnerRuntime {
                 Some(p) => p.clone(),
                 None => {
                     let d = dir.clone();
-                    let repo = tokio::task::spawn_blocking(move || code::pack_repo(&d))
+                    let out = self.output.clone();
+                    let repo = tokio::task::spawn_blocking(move || code::pack_repo(&d, &*out))
                         .await
                         .map_err(|e| RuntimeError::new(e.to_string()))?
                         .map_err(RuntimeError::new)?;
@@ -130,8 +135,9 @@ impl RunnerRuntime {
         for mapping in mappings {
             let dir = launch.config_dir.clone();
             let m = mapping.clone();
+            let warn = self.output.clone();
             let (bytes, path) =
-                tokio::task::spawn_blocking(move || code::pack_file_mapping(&m, &dir))
+                tokio::task::spawn_blocking(move || code::pack_file_mapping(&m, &dir, &*warn))
                     .await
                     .map_err(|e| RuntimeError::new(e.to_string()))?
                     .map_err(RuntimeError::new)?;
@@ -200,7 +206,7 @@ impl JobRuntime for RunnerRuntime {
             host_has_bash: std::path::Path::new("/bin/bash").exists(),
             pull_policy: self.pull_policy,
             repo_env: repo.info.env(),
-            local_volumes: &self.local_volumes,
+            local_volume_dir: &*self.local_volume_dir,
         })
         .map_err(RuntimeError::new)?;
         let info = client.submit(&submission).await.map_err(client_error)?;

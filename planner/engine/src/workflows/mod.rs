@@ -22,6 +22,7 @@ use dstack_state::{LogLine, StateStore, WorkflowJob, WorkflowRun, now_ms};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use crate::Output;
 use crate::runtime::code::PackedRepo;
 use crate::runtime::submission::{LocalMode, pick_executor};
 use dag::Dag;
@@ -70,17 +71,25 @@ pub struct Engine<'a> {
     pub client: RunnerClient,
     /// `.dstack/artifacts`.
     pub artifacts: PathBuf,
+    /// Where progress lines and job output go.
+    pub output: &'a dyn Output,
     /// Runner jobs in flight, by workflow (for stopping on Ctrl+C).
     active: RefCell<BTreeMap<String, String>>,
 }
 
 impl<'a> Engine<'a> {
     /// An engine over a state store and the local runner.
-    pub fn new(state: &'a dyn StateStore, client: RunnerClient, artifacts: PathBuf) -> Self {
+    pub fn new(
+        state: &'a dyn StateStore,
+        client: RunnerClient,
+        artifacts: PathBuf,
+        output: &'a dyn Output,
+    ) -> Self {
         Self {
             state,
             client,
             artifacts,
+            output,
             active: RefCell::new(BTreeMap::new()),
         }
     }
@@ -104,19 +113,27 @@ fn new_job(run: &str, workflow: &str, input_hash: &str, status: &str) -> Workflo
     }
 }
 
-fn record(state: &dyn StateStore, job: &WorkflowJob) {
-    if let Err(e) = state.put_workflow_job(job) {
-        errln!("warning: cannot record {}/{}: {e}", job.run, job.workflow);
+fn record(engine: &Engine<'_>, job: &WorkflowJob) {
+    if let Err(e) = engine.state.put_workflow_job(job) {
+        engine.output.err(&format!(
+            "warning: cannot record {}/{}: {e}\n",
+            job.run, job.workflow
+        ));
     }
 }
 
-/// Runs the whole graph; returns each workflow's job as it ended.
-pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<String, WorkflowJob> {
+/// Runs the whole graph; returns each workflow's job as it ended. When
+/// `interrupt` completes (Ctrl+C in the CLI), the running jobs are stopped
+/// and the rest skipped.
+pub async fn execute(
+    engine: &Engine<'_>,
+    request: &RunRequest,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> BTreeMap<String, WorkflowJob> {
     let mut finished: BTreeMap<String, WorkflowJob> = BTreeMap::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut running = FuturesUnordered::new();
     let mut cancelled = false;
-    let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
         // Start (or skip) every workflow whose deps have all ended.
@@ -145,8 +162,11 @@ pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<Stri
                         None => "the run was stopped".into(),
                     });
                     job.finished_at = Some(now_ms());
-                    let _ = outln!("[{name}] skipped: {}", job.reason.as_deref().unwrap_or(""));
-                    record(engine.state, &job);
+                    engine.output.out(&format!(
+                        "[{name}] skipped: {}\n",
+                        job.reason.as_deref().unwrap_or("")
+                    ));
+                    record(engine, &job);
                     finished.insert(name.clone(), job);
                     progressed = true;
                     continue;
@@ -164,7 +184,9 @@ pub async fn execute(engine: &Engine<'_>, request: &RunRequest) -> BTreeMap<Stri
             }
             _ = &mut interrupt, if !cancelled => {
                 cancelled = true;
-                errln!("\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...");
+                engine.output.err(
+                    "\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...\n",
+                );
                 let active: Vec<String> = engine.active.borrow().values().cloned().collect();
                 for id in active {
                     let _ = engine.client.stop(&id, false).await;
@@ -216,7 +238,7 @@ async fn run_one(
         return reused;
     }
     let mut job = new_job(&request.run, &name, &hash, "submitted");
-    record(engine.state, &job);
+    record(engine, &job);
     match submit_and_follow(engine, request, workflow, &deps, &mut job).await {
         Ok(info) => {
             job.status = info.status.as_str().into();
@@ -227,17 +249,19 @@ async fn run_one(
                 save_artifacts(engine, &mut job, &info).await;
             }
             let how = info.message.unwrap_or_else(|| info.status.as_str().into());
-            let _ = outln!("[{name}] {}: {how}", job.status);
+            engine
+                .output
+                .out(&format!("[{name}] {}: {how}\n", job.status));
         }
         Err(e) => {
             job.status = "failed".into();
             job.reason = Some(e.clone());
             job.finished_at = Some(now_ms());
-            let _ = outln!("[{name}] failed: {e}");
+            engine.output.out(&format!("[{name}] failed: {e}\n"));
         }
     }
     engine.active.borrow_mut().remove(&name);
-    record(engine.state, &job);
+    record(engine, &job);
     job
 }
 
@@ -255,11 +279,11 @@ fn reuse(engine: &Engine<'_>, run: &str, name: &str, hash: &str) -> Option<Workf
     job.reused_from = Some(origin.clone());
     job.submitted_at = now_ms();
     job.finished_at = Some(now_ms());
-    let _ = outln!(
-        "[{name}] reused the result of run {origin} (inputs unchanged, {})",
+    engine.output.out(&format!(
+        "[{name}] reused the result of run {origin} (inputs unchanged, {})\n",
         &hash[..12]
-    );
-    record(engine.state, &job);
+    ));
+    record(engine, &job);
     Some(job)
 }
 
@@ -309,7 +333,7 @@ async fn submit_and_follow(
         .map_err(|e| e.to_string())?;
     job.runner_job = Some(info.id.clone());
     job.status = "running".into();
-    record(engine.state, job);
+    record(engine, job);
     engine
         .active
         .borrow_mut()
@@ -362,7 +386,7 @@ pub async fn follow_log(
         if !lines.is_empty() {
             let _ = engine.state.append_logs(&lines);
             if print {
-                print_prefixed(workflow, &lines);
+                print_prefixed(engine.output, workflow, &lines);
             }
         }
         offset = page.next;
@@ -373,7 +397,7 @@ pub async fn follow_log(
 }
 
 /// A workflow's log lines with its name in front (one write per stream).
-pub fn print_prefixed(workflow: &str, lines: &[LogLine]) {
+pub fn print_prefixed(output: &dyn Output, workflow: &str, lines: &[LogLine]) {
     let mut out = String::new();
     let mut err = String::new();
     for line in lines {
@@ -385,10 +409,10 @@ pub fn print_prefixed(workflow: &str, lines: &[LogLine]) {
         target.push_str(&format!("[{workflow}] {}\n", line.text));
     }
     if !out.is_empty() {
-        let _ = crate::output::write_out_bytes(out.as_bytes());
+        output.out(&out);
     }
     if !err.is_empty() {
-        crate::output::write_err_bytes(err.as_bytes());
+        output.err(&err);
     }
 }
 
@@ -406,7 +430,9 @@ async fn save_artifacts(engine: &Engine<'_>, job: &mut WorkflowJob, info: &JobIn
                 .map(|b| dstack_runner::archive::sha256_hex(&b));
         }
         Err(e) => {
-            let _ = outln!("[{}] artifacts not saved: {e}", job.workflow);
+            engine
+                .output
+                .out(&format!("[{}] artifacts not saved: {e}\n", job.workflow));
             if job.status == "done" {
                 job.status = "failed".into();
                 job.reason = Some(format!("artifacts not saved: {e}"));

@@ -1,0 +1,17 @@
+//! The async side of dstack, shared by the CLI and (later) a server: the
+//! job runtime that talks to `dstack-runner`s ([`runtime`]: submissions,
+//! code upload, status and log sync), the 2022 workflows engine
+//! ([`workflows`]), and reading the files they read ([`files`]: regular
+//! files only).
+//!
+//! Invariants: no terminal IO and no signal handling here (progress and
+//! warnings go out through [`Output`]; cancellation comes in as a future);
+//! no clap, no rendering, no concrete provider (the composition root hands
+//! in what it decides, e.g. where local volumes live).
+
+pub mod files;
+pub mod output;
+pub mod runtime;
+pub mod workflows;
+
+pub use output::Output;
