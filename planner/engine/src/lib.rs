@@ -2,7 +2,7 @@
 //! job runtime that talks to `dstack-runner`s ([`runtime`]: submissions,
 //! code upload, status and log sync), the 2022 workflows engine
 //! ([`workflows`]), and reading the files they read ([`files`]: regular
-//! files only).
+//! files only), and the one DAG walker both run on ([`walk`]).
 //!
 //! Invariants: no terminal IO and no signal handling here (progress and
 //! warnings go out through [`Output`]; cancellation comes in as a future);
@@ -12,6 +12,7 @@
 pub mod files;
 pub mod output;
 pub mod runtime;
+pub mod walk;
 pub mod workflows;
 
 pub use output::Output;

@@ -1,7 +1,8 @@
 //! 2022-format workflows (`dstack run WORKFLOW`): the run's job graph
 //! ([`dag`]), each workflow as a runner job and its input hash ([`spec`]),
-//! and the scheduler here: jobs whose deps are done start at once (in
-//! parallel, at most `--parallelism` at a time), each gets its deps' artifacts unpacked into its working
+//! and the run here, on the one DAG walker ([`crate::walk`]): jobs whose
+//! deps are done start at once (in parallel, at most `--parallelism` at a
+//! time), each gets its deps' artifacts unpacked into its working
 //! directory, a job whose inputs hash to an earlier `done` job is reused
 //! instead of run, and a failed job skips its dependents.
 //!
@@ -11,7 +12,7 @@ pub mod dag;
 pub mod spec;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,12 +20,11 @@ use dstack_runner::RunnerClient;
 use dstack_runner::api::{ArchiveMount, JobInfo, LogStream};
 use dstack_schemas::config::Workflow;
 use dstack_state::{LogLine, StateStore, WorkflowJob, WorkflowRun, now_ms};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 
 use crate::Output;
 use crate::runtime::code::PackedRepo;
 use crate::runtime::submission::{LocalMode, pick_executor};
+use crate::walk::{Outcome, Steps, walk};
 use dag::Dag;
 
 /// Where a project keeps workflow artifacts.
@@ -122,76 +122,99 @@ fn record(engine: &Engine<'_>, job: &WorkflowJob) {
     }
 }
 
-/// Runs the whole graph; returns each workflow's job as it ended. When
-/// `interrupt` completes (Ctrl+C in the CLI), the running jobs are stopped
-/// and the rest skipped.
+/// Runs the whole graph on the one DAG walker ([`crate::walk`]); returns
+/// each workflow's job as it ended. When `interrupt` completes (Ctrl+C in
+/// the CLI), the running jobs are stopped and the rest skipped.
 pub async fn execute(
     engine: &Engine<'_>,
     request: &RunRequest,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> BTreeMap<String, WorkflowJob> {
-    let mut finished: BTreeMap<String, WorkflowJob> = BTreeMap::new();
-    let mut started: BTreeSet<String> = BTreeSet::new();
-    let mut running = FuturesUnordered::new();
-    let mut cancelled = false;
-    tokio::pin!(interrupt);
-    loop {
-        // Start (or skip) every workflow whose deps have all ended.
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            for name in &request.dag.order {
-                if started.contains(name) {
-                    continue;
-                }
-                let deps = &request.dag.deps[name];
-                if !deps.iter().all(|d| finished.contains_key(d)) {
-                    continue;
-                }
-                let failed_dep = deps.iter().find(|d| finished[*d].status != "done");
-                let skip = cancelled || failed_dep.is_some();
-                if !skip && running.len() >= request.parallelism.max(1) {
-                    // Ready, but every slot is taken: it starts when one frees.
-                    continue;
-                }
-                started.insert(name.clone());
-                if skip {
-                    let mut job = new_job(&request.run, name, "", "skipped");
-                    job.reason = Some(match failed_dep {
-                        Some(d) => format!("dependency `{d}` did not finish"),
-                        None => "the run was stopped".into(),
-                    });
-                    job.finished_at = Some(now_ms());
-                    engine.output.out(&format!(
-                        "[{name}] skipped: {}\n",
-                        job.reason.as_deref().unwrap_or("")
-                    ));
-                    record(engine, &job);
-                    finished.insert(name.clone(), job);
-                    progressed = true;
-                    continue;
-                }
-                let inputs: Vec<WorkflowJob> = deps.iter().map(|d| finished[d].clone()).collect();
-                running.push(run_one(engine, request, name.clone(), inputs));
-            }
+    let order = &request.dag.order;
+    let index: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = order
+        .iter()
+        .map(|n| {
+            request.dag.deps[n]
+                .iter()
+                .map(|d| index[d.as_str()])
+                .collect()
+        })
+        .collect();
+    let steps = WorkflowSteps {
+        engine,
+        request,
+        finished: RefCell::new(BTreeMap::new()),
+    };
+    let outcomes = walk(&steps, &deps, request.parallelism, interrupt).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if *outcome == Outcome::NotStarted {
+            steps.skip(&order[i], "the run was stopped".into());
         }
-        if running.is_empty() {
-            return finished;
-        }
-        tokio::select! {
-            Some(job) = running.next() => {
-                finished.insert(job.workflow.clone(), job);
-            }
-            _ = &mut interrupt, if !cancelled => {
-                cancelled = true;
-                engine.output.err(
-                    "\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...\n",
-                );
-                let active: Vec<String> = engine.active.borrow().values().cloned().collect();
-                for id in active {
-                    let _ = engine.client.stop(&id, false).await;
-                }
-            }
+    }
+    steps.finished.into_inner()
+}
+
+/// The workflows of one run as the walker's steps.
+struct WorkflowSteps<'e, 'r> {
+    engine: &'e Engine<'e>,
+    request: &'r RunRequest,
+    /// Every job that ended, by workflow (deps read their inputs here).
+    finished: RefCell<BTreeMap<String, WorkflowJob>>,
+}
+
+impl WorkflowSteps<'_, '_> {
+    /// Records and announces a workflow that does not run.
+    fn skip(&self, name: &str, reason: String) {
+        let mut job = new_job(&self.request.run, name, "", "skipped");
+        job.reason = Some(reason);
+        job.finished_at = Some(now_ms());
+        self.engine.output.out(&format!(
+            "[{name}] skipped: {}\n",
+            job.reason.as_deref().unwrap_or("")
+        ));
+        record(self.engine, &job);
+        self.finished.borrow_mut().insert(name.to_string(), job);
+    }
+}
+
+impl Steps for WorkflowSteps<'_, '_> {
+    type Output = ();
+
+    async fn run(&self, node: usize) -> ((), bool) {
+        let name = &self.request.dag.order[node];
+        let inputs: Vec<WorkflowJob> = {
+            let finished = self.finished.borrow();
+            self.request.dag.deps[name]
+                .iter()
+                .map(|d| finished[d].clone())
+                .collect()
+        };
+        let job = run_one(self.engine, self.request, name.clone(), inputs).await;
+        let ok = job.status == "done";
+        self.finished.borrow_mut().insert(name.clone(), job);
+        ((), ok)
+    }
+
+    fn skipped(&self, node: usize, via: usize, _failed: usize) {
+        let order = &self.request.dag.order;
+        self.skip(
+            &order[node],
+            format!("dependency `{}` did not finish", order[via]),
+        );
+    }
+
+    async fn cancelled(&self) {
+        self.engine
+            .output
+            .err("\nInterrupt: stopping the running jobs (their logs and artifacts are kept)...\n");
+        let active: Vec<String> = self.engine.active.borrow().values().cloned().collect();
+        for id in active {
+            let _ = self.engine.client.stop(&id, false).await;
         }
     }
 }
