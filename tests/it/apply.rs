@@ -225,10 +225,9 @@ fn destroy_deletes_everything_in_reverse_order() {
     );
     let state = String::from_utf8_lossy(&p.dstack(&["state", "list"]).stdout).to_string();
     assert!(state.contains("No resources recorded"), "{state}");
-    let cloud: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(p.dir.join(".dstack/fake-cloud.json")).expect("cloud"),
-    )
-    .expect("json");
+    let cloud: serde_json::Value =
+        dstack_provider::fake::FakeProvider::document(p.dir.join(".dstack/fake-cloud.json"))
+            .expect("fake cloud file");
     let alive = cloud["resources"]
         .as_object()
         .expect("resources")

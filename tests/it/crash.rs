@@ -36,9 +36,9 @@ const CONFIGS: &[(&str, &str)] = &[
 ];
 
 fn alive_by_address(dir: &std::path::Path) -> BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(dir.join(".dstack/fake-cloud.json"))
-        .unwrap_or_else(|_| "{}".into());
-    let cloud: Value = serde_json::from_str(&text).expect("fake cloud json");
+    let cloud: Value =
+        dstack_provider::fake::FakeProvider::document(dir.join(".dstack/fake-cloud.json"))
+            .expect("fake cloud file");
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, r) in cloud["resources"].as_object().cloned().unwrap_or_default() {
         if r["status"] != "terminated" {

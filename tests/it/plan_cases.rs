@@ -81,11 +81,9 @@ impl CaseProject {
             .expect("provider id")
             .to_string();
         let path = self.dir.join(".dstack/fake-cloud.json");
-        let mut cloud: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("fake cloud"))
-                .expect("json");
-        cloud["resources"][&id]["status"] = Value::String("terminated".into());
-        std::fs::write(path, cloud.to_string()).expect("write fake cloud");
+        dstack_provider::fake::FakeProvider::new("aws", Vec::new())
+            .with_state_file(path)
+            .terminate_out_of_band(&id);
     }
 }
 

@@ -35,8 +35,9 @@ fn lineage(p: &CaseProject) -> String {
 
 /// Live fake-cloud resources per address.
 fn alive(p: &CaseProject) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(p.dir.join(".dstack/fake-cloud.json")).expect("cloud");
-    let cloud: serde_json::Value = serde_json::from_str(&text).expect("cloud json");
+    let cloud: serde_json::Value =
+        dstack_provider::fake::FakeProvider::document(p.dir.join(".dstack/fake-cloud.json"))
+            .expect("fake cloud file");
     let mut out = BTreeMap::new();
     for r in cloud["resources"].as_object().expect("resources").values() {
         if r["status"] != "terminated" {

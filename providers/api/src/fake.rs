@@ -1,6 +1,9 @@
-//! `FakeProvider`: a cloud that exists only in memory or in a JSON file,
-//! with configurable latency and injected failures. Used by tests, the
-//! crash test (its file outlives a killed process) and benchmarks.
+//! `FakeProvider`: a cloud that exists only in memory or in a file (an
+//! append-only journal, [`journal`]), with configurable latency and
+//! injected failures. Used by tests, the crash test (its file outlives a
+//! killed process) and benchmarks.
+
+mod journal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,16 +44,7 @@ pub struct FailureRule {
     pub times: Option<u32>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cloud {
-    next_id: u64,
-    resources: BTreeMap<String, ResourceInfo>,
-    /// Idempotency token → resource id (creates look here, not through all).
-    #[serde(default)]
-    tokens: BTreeMap<String, String>,
-    failures_used: BTreeMap<usize, u32>,
-    calls: BTreeMap<String, u64>,
-}
+use journal::{Cloud, Journal};
 
 /// A fake backend.
 pub struct FakeProvider {
@@ -59,7 +53,8 @@ pub struct FakeProvider {
     latency: Duration,
     state_file: Option<PathBuf>,
     failures: Vec<FailureRule>,
-    cloud: Mutex<Cloud>,
+    /// The cloud, and (with a state file) this process's place in it.
+    cloud: Mutex<(Cloud, Option<Journal>)>,
 }
 
 impl FakeProvider {
@@ -92,7 +87,15 @@ impl FakeProvider {
     /// Keeps the fake cloud in `path` (shared by processes, survives kills).
     pub fn with_state_file(mut self, path: impl AsRef<Path>) -> Self {
         self.state_file = Some(path.as_ref().to_path_buf());
+        self.cloud = Mutex::new((Cloud::default(), Some(Journal::new(path.as_ref()))));
         self
+    }
+
+    /// The cloud a state file holds, as one JSON document (`resources`,
+    /// `tokens`, `calls`, ...), for tests and tools that look inside.
+    pub fn document(path: impl AsRef<Path>) -> Result<serde_json::Value, String> {
+        journal::read_document(path.as_ref())
+            .map_err(|(what, e)| format!("fake cloud file {what}: {e}"))
     }
 
     /// Injects failures.
@@ -128,8 +131,9 @@ impl FakeProvider {
         f: impl FnOnce(&mut Cloud) -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
         let mut guard = self.cloud.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(path) = &self.state_file else {
-            return f(&mut guard);
+        let (cloud, journal) = &mut *guard;
+        let (Some(path), Some(journal)) = (&self.state_file, journal) else {
+            return f(cloud);
         };
         let lock_path = path.with_extension("lock");
         if let Some(dir) = path.parent() {
@@ -138,22 +142,19 @@ impl FakeProvider {
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&lock_path)
             .map_err(|e| self.io_error("lock", e))?;
         lock.lock().map_err(|e| self.io_error("lock", e))?;
-        let mut cloud: Cloud = match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| self.io_error("parse", e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cloud::default(),
-            Err(e) => return Err(self.io_error("read", e)),
-        };
-        let out = f(&mut cloud);
-        let tmp = path.with_extension("tmp");
-        let text = serde_json::to_string(&cloud).map_err(|e| self.io_error("encode", e))?;
-        std::fs::write(&tmp, text).map_err(|e| self.io_error("write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| self.io_error("rename", e))?;
+        journal
+            .sync(cloud, &lock)
+            .map_err(|(what, e)| self.io_error(what, e))?;
+        let out = f(cloud);
+        journal
+            .append(cloud, &lock)
+            .map_err(|(what, e)| self.io_error(what, e))?;
         let _ = lock.unlock();
-        *guard = Cloud::default();
         out
     }
 
@@ -251,23 +252,15 @@ impl FakeProvider {
                 price: offer.map(|o| o.price),
                 data,
             };
-            cloud
-                .resources
-                .insert(info.provider_id.clone(), info.clone());
-            cloud
-                .tokens
-                .insert(token.to_string(), info.provider_id.clone());
+            cloud.insert_resource(info.clone());
+            cloud.insert_token(token, &info.provider_id);
             Ok(info)
         })
     }
 
     fn terminate(&self, kind: ResourceKind, provider_id: &str) -> Result<(), ProviderError> {
         self.with_cloud(|cloud| {
-            if let Some(r) = cloud
-                .resources
-                .get_mut(provider_id)
-                .filter(|r| r.kind == kind)
-            {
+            if let Some(r) = cloud.resource_mut(provider_id).filter(|r| r.kind == kind) {
                 r.status = ResourceStatus::Terminated;
             }
             Ok(())
@@ -283,7 +276,7 @@ impl FakeProvider {
     /// Marks an instance terminated behind dstack's back (drift tests).
     pub fn terminate_out_of_band(&self, provider_id: &str) {
         let _ = self.with_cloud(|cloud| {
-            if let Some(r) = cloud.resources.get_mut(provider_id) {
+            if let Some(r) = cloud.resource_mut(provider_id) {
                 r.status = ResourceStatus::Terminated;
             }
             Ok(())
@@ -356,8 +349,7 @@ impl Provider for FakeProvider {
         self.call("resize_volume", None, None).await?;
         self.with_cloud(|cloud| {
             let r = cloud
-                .resources
-                .get_mut(provider_id)
+                .resource_mut(provider_id)
                 .filter(|r| r.status.is_alive())
                 .ok_or_else(|| {
                     ProviderError::new(
@@ -379,7 +371,7 @@ impl Provider for FakeProvider {
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<(), ProviderError> {
         self.call("attach_volume", None, None).await?;
         self.with_cloud(|cloud| {
-            if let Some(r) = cloud.resources.get_mut(volume_id) {
+            if let Some(r) = cloud.resource_mut(volume_id) {
                 r.data["attached_to"] = serde_json::json!(instance_id);
             }
             Ok(())
@@ -393,7 +385,7 @@ impl Provider for FakeProvider {
     ) -> Result<(), ProviderError> {
         self.call("detach_volume", None, None).await?;
         self.with_cloud(|cloud| {
-            if let Some(r) = cloud.resources.get_mut(volume_id) {
+            if let Some(r) = cloud.resource_mut(volume_id) {
                 r.data["attached_to"] = serde_json::Value::Null;
             }
             Ok(())
@@ -477,5 +469,159 @@ mod latency_tests {
             took >= Duration::from_millis(100) && took < Duration::from_millis(130),
             "{took:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn request(index: usize, token: &str) -> InstanceRequest {
+        InstanceRequest {
+            address: format!("fleet/f/instance/{index}")
+                .parse()
+                .expect("address"),
+            token: token.into(),
+            offer: crate::catalog::shipped().offers("aws").remove(0),
+            disk: None,
+            tags: BTreeMap::new(),
+            user_data: None,
+        }
+    }
+
+    fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        (dir, path)
+    }
+
+    fn lines(path: &Path) -> usize {
+        std::fs::read_to_string(path).expect("file").lines().count()
+    }
+
+    #[tokio::test]
+    async fn a_call_appends_one_line_and_a_second_process_sees_it() {
+        let (_dir, path) = temp("cloud.json");
+        let a = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        let b = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        a.create_instance(&request(0, "t0")).await.expect("create");
+        let before = lines(&path);
+        b.create_instance(&request(1, "t1")).await.expect("create");
+        // b's call: its counter line and its create line.
+        assert_eq!(lines(&path), before + 2);
+        a.create_instance(&request(2, "t2")).await.expect("create");
+        let ids: BTreeSet<String> = a
+            .all_resources()
+            .into_iter()
+            .map(|r| r.provider_id)
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        let doc = FakeProvider::document(&path).expect("document");
+        assert_eq!(doc["next_id"], 3);
+        assert_eq!(doc["calls"]["create_instance"], 3);
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_the_journal_is_read_and_extended() {
+        let (_dir, path) = temp("cloud.json");
+        let old = FakeProvider::new("aws", vec![]);
+        old.create_instance(&request(0, "t0"))
+            .await
+            .expect("create");
+        let whole = {
+            let cloud = old.cloud.lock().expect("lock");
+            serde_json::to_string(&cloud.0).expect("json")
+        };
+        std::fs::write(&path, whole).expect("write");
+        let fake = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        fake.create_instance(&request(1, "t1"))
+            .await
+            .expect("create");
+        let doc = FakeProvider::document(&path).expect("document");
+        assert_eq!(
+            doc["resources"].as_object().map(|r| r.len()),
+            Some(2),
+            "{doc}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_short_by_a_kill_is_dropped_not_fatal() {
+        let (_dir, path) = temp("cloud.json");
+        let fake = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        fake.create_instance(&request(0, "t0"))
+            .await
+            .expect("create");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"{\"next_id\":9,\"resou").expect("write");
+        let other = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        other
+            .create_instance(&request(1, "t1"))
+            .await
+            .expect("create");
+        let doc = FakeProvider::document(&path).expect("document");
+        assert_eq!(doc["next_id"], 2, "{doc}");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("file")
+                .ends_with('\n')
+        );
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_everything_and_others_follow_it() {
+        let (_dir, path) = temp("cloud.json");
+        let a = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        let b = FakeProvider::new("aws", vec![]).with_state_file(&path);
+        if let Err(e) = b.create_instance(&request(0, "first")).await {
+            panic!("{e:?} FILE {}", std::fs::read_to_string(&path).unwrap());
+        }
+        let id = b.all_resources()[0].provider_id.clone();
+        // Reads add a line each (their counters) and no resources.
+        for _ in 0..1500 {
+            a.get(ResourceKind::Instance, &id).await.expect("get");
+        }
+        assert!(
+            lines(&path) < 1500,
+            "{} lines: never compacted",
+            lines(&path)
+        );
+        // b's place in the file is stale (the file was replaced): it rereads.
+        b.create_instance(&request(1, "last"))
+            .await
+            .expect("create");
+        assert_eq!(b.all_resources().len(), 2);
+        assert_eq!(b.calls("get"), 1500);
+        let doc = FakeProvider::document(&path).expect("document");
+        assert_eq!(doc["next_id"], 2);
+    }
+
+    #[test]
+    fn concurrent_writers_on_one_file_lose_nothing() {
+        let (_dir, path) = temp("cloud.json");
+        std::thread::scope(|s| {
+            for w in 0..4 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    let fake = FakeProvider::new("aws", vec![]).with_state_file(&path);
+                    for i in 0..100 {
+                        rt.block_on(fake.create_instance(&request(i, &format!("w{w}-{i}"))))
+                            .expect("create");
+                    }
+                });
+            }
+        });
+        let doc = FakeProvider::document(&path).expect("document");
+        assert_eq!(doc["next_id"], 400);
+        assert_eq!(doc["resources"].as_object().map(|r| r.len()), Some(400));
+        assert_eq!(doc["calls"]["create_instance"], 400);
     }
 }
