@@ -30,7 +30,8 @@ impl SqliteStore {
 
 impl IntentJournal for SqliteStore {
     fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError> {
-        self.run(|conn| {
+        // Grouped: the intent is durable before the caller calls a provider.
+        self.write_grouped(|conn| {
             conn.execute(
                 "INSERT INTO intents (apply_id, address, operation, token, provider, started_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -53,7 +54,7 @@ impl IntentJournal for SqliteStore {
         outcome: IntentOutcome,
         detail: Option<&str>,
     ) -> Result<(), StateError> {
-        self.run(|conn| {
+        self.write_grouped(|conn| {
             conn.execute(
                 "UPDATE intents SET finished_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
                 params![id, now_ms(), outcome.as_str(), detail],

@@ -3,8 +3,10 @@
 //! classifier, `open` opens or creates the file, `migrate` its schema,
 //! `backup` copies it, `rows` reads rows into named structs, and one module
 //! per store trait holds that trait's SQL.
+//! `group` lets concurrent writes share one transaction and one fsync.
 
 mod backup;
+mod group;
 mod journal;
 mod lock;
 mod logs;

@@ -67,6 +67,7 @@ impl SqliteStore {
         Ok(Self {
             path: PathBuf::from(":memory:"),
             conn: Mutex::new(conn),
+            batches: Default::default(),
             read_only: false,
         })
     }
@@ -117,6 +118,7 @@ fn open_read_write(path: &Path) -> Result<SqliteStore, StateError> {
     Ok(SqliteStore {
         path: path.to_path_buf(),
         conn: Mutex::new(conn),
+        batches: Default::default(),
         read_only: false,
     })
 }
@@ -151,6 +153,7 @@ fn open_read_only(path: &Path) -> Result<SqliteStore, StateError> {
     Ok(SqliteStore {
         path: path.to_path_buf(),
         conn: Mutex::new(conn),
+        batches: Default::default(),
         read_only: true,
     })
 }

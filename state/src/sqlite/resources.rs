@@ -68,8 +68,8 @@ impl ResourceStore for SqliteStore {
         resource: &RecordedResource,
         expected: Expected,
     ) -> Result<RecordedResource, StateError> {
-        self.run(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Grouped: concurrent steps of an apply share one commit.
+        self.write_grouped(|tx| {
             let address = resource.address.to_string();
             let current = version_at(&tx, &address)?;
             expected.check(&resource.address, current)?;
@@ -94,18 +94,15 @@ impl ResourceStore for SqliteStore {
                     stored.version as i64,
                 ],
             )?;
-            tx.commit()?;
             Ok(stored)
         })
     }
 
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError> {
-        self.run(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write_grouped(|tx| {
             let text = address.to_string();
-            expected.check(address, version_at(&tx, &text)?)?;
+            expected.check(address, version_at(tx, &text)?)?;
             tx.execute("DELETE FROM resources WHERE address = ?1", [&text])?;
-            tx.commit()?;
             Ok(())
         })
     }

@@ -14,6 +14,8 @@ use crate::store::StateError;
 pub struct SqliteStore {
     pub(super) path: PathBuf,
     pub(super) conn: Mutex<Connection>,
+    /// The group-commit batches of writes ([`super::group`]).
+    pub(super) batches: super::group::Batches,
     /// Opened read-only (the file may not be written); writes fail with
     /// [`StateError::ReadOnly`].
     pub(super) read_only: bool,
@@ -45,7 +47,15 @@ impl SqliteStore {
         self.read_only
     }
 
+    /// The connection, with no batch of grouped writes open on it.
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+        let conn = self.conn_raw();
+        self.batches.settle_open(&conn);
+        conn
+    }
+
+    /// The connection as it is (the group commit's own use).
+    pub(super) fn conn_raw(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: every
         // write is its own transaction, rolled back if unfinished.
         self.conn

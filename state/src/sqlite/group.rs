@@ -1,0 +1,221 @@
+//! Group commit: the writes of an apply's concurrent steps share one
+//! transaction and one fsync, and each write still returns only once it is
+//! durable (`synchronous=FULL` is kept).
+//!
+//! A write joins the open batch (`BEGIN IMMEDIATE` when none is open), runs
+//! inside its own savepoint (a failed write leaves the batch clean), and
+//! then waits for the batch to commit. The first waiter becomes the leader
+//! and commits; writes that arrive meanwhile queue on the connection and
+//! form the next batch. Anything else that uses the connection commits the
+//! open batch first, so no other statement ever runs inside it.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use super::SqliteStore;
+use crate::store::StateError;
+
+/// Where the batches are.
+#[derive(Debug, Default)]
+pub(super) struct Group {
+    /// A batch's transaction is open on the connection.
+    open: bool,
+    /// The id of the open (or last opened) batch.
+    batch: u64,
+    /// The last batch that is over (committed, or failed below).
+    settled: u64,
+    /// A leader is committing.
+    committing: bool,
+    /// The last batch whose commit failed, and SQLite's error (every
+    /// writer of that batch gets it, classified like any other).
+    failed: Option<(u64, rusqlite::ffi::Error, String)>,
+}
+
+/// The batches and the signal that one is over.
+#[derive(Debug, Default)]
+pub(super) struct Batches {
+    group: Mutex<Group>,
+    settled: Condvar,
+}
+
+impl Batches {
+    fn lock(&self) -> MutexGuard<'_, Group> {
+        self.group.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commits the open batch on `conn` (the caller holds the connection).
+    pub(super) fn settle_open(&self, conn: &Connection) {
+        let mut group = self.lock();
+        if !group.open {
+            return;
+        }
+        group.open = false;
+        let batch = group.batch;
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            let code = match &e {
+                rusqlite::Error::SqliteFailure(code, _) => *code,
+                _ => rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            };
+            group.failed = Some((
+                batch,
+                code,
+                format!("commit of a batch of writes failed: {e}"),
+            ));
+        }
+        group.settled = batch;
+        drop(group);
+        self.settled.notify_all();
+    }
+}
+
+impl SqliteStore {
+    /// Runs the write `f` in the open batch and returns once that batch is
+    /// committed (its error when `f` fails, or when the commit does).
+    pub(super) fn write_grouped<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.write_grouped_raw(f)
+            .map_err(|e| super::store::classify(&self.path, e))
+    }
+
+    fn write_grouped_raw<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let (out, batch) = {
+            let conn = self.conn_raw();
+            let batch = self.join_batch(&conn)?;
+            conn.execute_batch("SAVEPOINT w")?;
+            let out = f(&conn);
+            let end = if out.is_ok() {
+                "RELEASE w"
+            } else {
+                "ROLLBACK TO w; RELEASE w"
+            };
+            conn.execute_batch(end)?;
+            (out, batch)
+        };
+        let out = out?;
+        self.wait_for(batch)?;
+        Ok(out)
+    }
+
+    fn join_batch(&self, conn: &Connection) -> Result<u64, StateError> {
+        let mut group = self.batches.lock();
+        if !group.open {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            group.open = true;
+            group.batch += 1;
+        }
+        Ok(group.batch)
+    }
+
+    /// Waits until `batch` is over, committing it when no one else is.
+    fn wait_for(&self, batch: u64) -> Result<(), StateError> {
+        let mut group = self.batches.lock();
+        loop {
+            if group.settled >= batch {
+                return match &group.failed {
+                    Some((b, code, message)) if *b == batch => Err(StateError::Sqlite(
+                        rusqlite::Error::SqliteFailure(*code, Some(message.clone())),
+                    )),
+                    _ => Ok(()),
+                };
+            }
+            if !group.committing {
+                group.committing = true;
+                drop(group);
+                let conn = self.conn_raw();
+                self.batches.settle_open(&conn);
+                drop(conn);
+                group = self.batches.lock();
+                group.committing = false;
+                continue;
+            }
+            group = self
+                .batches
+                .settled
+                .wait(group)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Expected;
+    use crate::model::RecordedResource;
+    use crate::store::ResourceStore;
+    use dstack_schemas::addr::ResourceAddr;
+
+    fn row(i: usize) -> RecordedResource {
+        let address: ResourceAddr = format!("fleet/f{i}").parse().expect("address");
+        RecordedResource::new(address, serde_json::json!({ "i": i }), format!("fp{i}"))
+    }
+
+    fn visible_elsewhere(path: &std::path::Path, i: usize) -> bool {
+        let other = Connection::open(path).expect("second connection");
+        other
+            .query_row(
+                "SELECT count(*) FROM resources WHERE address = ?1",
+                [format!("fleet/f{i}")],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("query")
+            == 1
+    }
+
+    #[test]
+    fn concurrent_writes_share_commits_and_each_is_durable_when_it_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).expect("open");
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (store, path) = (&store, &path);
+                s.spawn(move || {
+                    for k in 0..25 {
+                        let i = t * 100 + k;
+                        store.put(&row(i), Expected::Absent).expect("put");
+                        // Returned: committed, so another connection sees it.
+                        assert!(visible_elsewhere(path, i), "row {i} not committed");
+                    }
+                });
+            }
+        });
+        let batches = store.batches.lock().batch;
+        assert!(
+            batches < 200,
+            "{batches} batches for 200 writes: nothing was grouped"
+        );
+        assert_eq!(store.list().expect("list").len(), 200);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_others_of_its_batch_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).expect("open");
+        store.put(&row(0), Expected::Absent).expect("put");
+        std::thread::scope(|s| {
+            for t in 1..5 {
+                let store = &store;
+                s.spawn(move || {
+                    for k in 0..20 {
+                        let i = t * 100 + k;
+                        store.put(&row(i), Expected::Absent).expect("put");
+                        // Row 0 exists: this write conflicts and must change nothing.
+                        assert!(store.put(&row(0), Expected::Absent).is_err());
+                    }
+                });
+            }
+        });
+        assert_eq!(store.list().expect("list").len(), 81);
+        let zero = store.get(&row(0).address).expect("get").expect("row 0");
+        assert_eq!(zero.version, 1);
+    }
+}
