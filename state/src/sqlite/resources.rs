@@ -71,7 +71,7 @@ impl ResourceStore for SqliteStore {
         // Grouped: concurrent steps of an apply share one commit.
         self.write_grouped(|tx| {
             let address = resource.address.to_string();
-            let current = version_at(&tx, &address)?;
+            let current = version_at(tx, &address)?;
             expected.check(&resource.address, current)?;
             let mut stored = resource.clone();
             stored.version = current.map_or(1, |v| v + 1);
