@@ -98,9 +98,10 @@ impl SqliteStore {
             conn.execute_batch(end)?;
             (out, batch)
         };
-        let out = out?;
+        // A failed write waits too: its batch must not stay open (holding
+        // the database's write lock) until some later call settles it.
         self.wait_for(batch)?;
-        Ok(out)
+        out
     }
 
     fn join_batch(&self, conn: &Connection) -> Result<u64, StateError> {
@@ -133,6 +134,9 @@ impl SqliteStore {
                 drop(conn);
                 group = self.batches.lock();
                 group.committing = false;
+                // Writers that joined the next batch while this one was
+                // committing wait for a leader: wake them to pick one.
+                self.batches.settled.notify_all();
                 continue;
             }
             group = self
@@ -193,6 +197,35 @@ mod tests {
             "{batches} batches for 200 writes: nothing was grouped"
         );
         assert_eq!(store.list().expect("list").len(), 200);
+    }
+
+    /// Many short rounds of writers racing: a writer that joins the next
+    /// batch while the leader is between committing and stepping down must
+    /// still be woken (this hung forever before the leader signalled).
+    #[test]
+    fn no_writer_waits_forever_between_leaders() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = SqliteStore::open(&dir.path().join("state.db")).expect("open");
+            for round in 0..300 {
+                std::thread::scope(|s| {
+                    for t in 0..4 {
+                        let store = &store;
+                        s.spawn(move || {
+                            store
+                                .put(&row(round * 10 + t), Expected::Absent)
+                                .expect("put");
+                        });
+                    }
+                });
+            }
+            let _ = done.send(store.list().expect("list").len());
+        });
+        let written = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a writer waited forever for its batch");
+        assert_eq!(written, 1200);
     }
 
     #[test]
