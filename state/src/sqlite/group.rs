@@ -6,8 +6,9 @@
 //! inside its own savepoint (a failed write leaves the batch clean), and
 //! then waits for the batch to commit. The first waiter becomes the leader
 //! and commits; writes that arrive meanwhile queue on the connection and
-//! form the next batch. Anything else that uses the connection commits the
-//! open batch first, so no other statement ever runs inside it.
+//! form the next batch. Reads of resources run inside the open batch (they
+//! see its writes); anything else that uses the connection commits the open
+//! batch first, so no other write runs inside it.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 

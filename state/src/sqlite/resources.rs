@@ -32,7 +32,7 @@ impl ResourceStore for SqliteStore {
     }
 
     fn list(&self) -> Result<Vec<RecordedResource>, StateError> {
-        let rows = self.run(|conn| {
+        let rows = self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"
             ))?;
@@ -51,7 +51,7 @@ impl ResourceStore for SqliteStore {
     }
 
     fn get(&self, address: &ResourceAddr) -> Result<Option<RecordedResource>, StateError> {
-        let row = self.run(|conn| {
+        let row = self.read(|conn| {
             Ok(conn
                 .query_row(
                     &format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE address = ?1"),

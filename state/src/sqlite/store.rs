@@ -63,6 +63,17 @@ impl SqliteStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs the read-only `f` on the connection as it is: inside an open
+    /// batch of grouped writes it sees them, and it does not cut the batch
+    /// short (a step's reads between its writes would otherwise cost one
+    /// commit each).
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        f(&self.conn_raw()).map_err(|e| classify(&self.path, e))
+    }
+
     /// Runs `f` on the connection; SQLite's errors come out classified.
     pub(super) fn run<T>(
         &self,

@@ -21,6 +21,19 @@ use super::{ApplyContext, ApplyEvent, Done, with_retries};
 mod delete;
 use crate::fingerprint::digest;
 
+/// Runs a blocking state write without stalling the other steps: on a
+/// multi-threaded runtime the worker first hands its other tasks to a new
+/// thread, so concurrent steps wait on one group commit together instead of
+/// queueing behind each other's fsync. Elsewhere (a current-thread runtime
+/// in tests) it simply calls `f`.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Runs `step`; what it did on success.
 pub async fn execute(
     plan: &PlanDoc,
@@ -72,28 +85,27 @@ impl Exec<'_> {
     }
 
     fn begin(&self, operation: &str, provider: Option<&str>) -> Result<i64, String> {
-        self.ctx
-            .state
-            .begin_intent(&NewIntent {
-                apply_id: self.apply_id.to_string(),
-                address: self.address().clone(),
-                operation: operation.into(),
-                token: self.token.clone(),
-                provider: provider.map(str::to_string),
-                payload: (operation == "create" || operation == "submit").then(|| {
-                    serde_json::json!({
-                        "spec": self.change.after,
-                        "fingerprint": self.change.fingerprint,
-                        "placement": self.change.placement,
-                    })
-                }),
-            })
+        let intent = NewIntent {
+            apply_id: self.apply_id.to_string(),
+            address: self.address().clone(),
+            operation: operation.into(),
+            token: self.token.clone(),
+            provider: provider.map(str::to_string),
+            payload: (operation == "create" || operation == "submit").then(|| {
+                serde_json::json!({
+                    "spec": self.change.after,
+                    "fingerprint": self.change.fingerprint,
+                    "placement": self.change.placement,
+                })
+            }),
+        };
+        blocking(|| self.ctx.state.begin_intent(&intent))
             .map_err(|e| format!("cannot journal intent: {e}"))
     }
 
     fn end(&self, id: i64, outcome: IntentOutcome, detail: Option<&str>) {
         // The journal is advisory once the call returned; state below is the truth.
-        let _ = self.ctx.state.finish_intent(id, outcome, detail);
+        let _ = blocking(|| self.ctx.state.finish_intent(id, outcome, detail));
     }
 
     fn provider(
@@ -131,9 +143,7 @@ impl Exec<'_> {
         record: &RecordedResource,
         expected: Expected,
     ) -> Result<RecordedResource, String> {
-        self.ctx
-            .state
-            .put(record, expected)
+        blocking(|| self.ctx.state.put(record, expected))
             .map_err(|e| format!("state write failed: {e}"))
     }
 
@@ -176,7 +186,7 @@ impl Exec<'_> {
             .change
             .recorded_version
             .map_or(Expected::Any, Expected::Version);
-        match self.ctx.state.remove(self.address(), expected) {
+        match blocking(|| self.ctx.state.remove(self.address(), expected)) {
             Ok(()) => Ok("removed from state".into()),
             Err(dstack_state::StateError::Conflict { found, .. }) if found == "no row" => {
                 Ok("already gone".into())

@@ -52,7 +52,7 @@ impl Exec<'_> {
             self.delete_at(&provider_name, kind, &id).await?
         };
         let expected = recorded.map_or(Expected::Any, |r| Expected::Version(r.version));
-        if let Err(e) = self.ctx.state.remove(self.address(), expected) {
+        if let Err(e) = super::blocking(|| self.ctx.state.remove(self.address(), expected)) {
             return Err(match found {
                 Found::Deleted => format!("deleted {id} but the state write failed: {e}"),
                 _ => format!("state write failed: {e}"),
