@@ -160,6 +160,18 @@ impl IntentJournal for MemStore {
         Ok(())
     }
 
+    fn record_and_close(
+        &self,
+        resource: &RecordedResource,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<RecordedResource, StateError> {
+        let stored = self.put(resource, expected)?;
+        self.finish_intent(id, IntentOutcome::Done, detail)?;
+        Ok(stored)
+    }
+
     fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
         Ok(self
             .inner()

@@ -74,6 +74,18 @@ pub trait IntentJournal: Send + Sync {
         detail: Option<&str>,
     ) -> Result<(), StateError>;
 
+    /// Records what a journaled call created and closes its intent as
+    /// done, in one durable write: a closed intent never lacks its record,
+    /// and a failed record (a conflict) leaves the intent open for the
+    /// next apply to settle.
+    fn record_and_close(
+        &self,
+        resource: &RecordedResource,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<RecordedResource, StateError>;
+
     /// Intents never finished (their process died mid-call).
     fn open_intents(&self) -> Result<Vec<Intent>, StateError>;
 

@@ -9,8 +9,9 @@
 # `memory`: the fake cloud lives in the process; `state_file`: in
 # .dstack/fake-cloud.json (what the crash tests and multi-process tests use).
 # Uses $DSTACK_BIN (default target/release/dstack, built with
-# `cargo build --release -p dstack`). Prints per F: steps, apply wall seconds
-# and ms per step, apply peak RSS, re-plan and destroy wall seconds, and the
+# `cargo build --release -p dstack`). Prints per F: steps, the first plan's
+# wall seconds, apply wall seconds and ms per step (the apply less its plan:
+# our overhead per step), apply peak RSS, re-plan and destroy wall seconds, and the
 # number of fsync/fdatasync calls of the apply when strace is installed.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -22,7 +23,7 @@ dstack=${DSTACK_BIN:-$PWD/target/release/dstack}
 [ -x "$dstack" ] || cargo build --release -p dstack --quiet
 export NO_COLOR=1
 
-printf '%7s %7s %9s %8s %7s %9s %9s %7s\n' fleets steps apply_s ms_step rss_mb replan_s destroy_s fsyncs
+printf '%7s %7s %8s %9s %8s %7s %9s %9s %7s\n' fleets steps plan_s apply_s ms_step rss_mb replan_s destroy_s fsyncs
 for f in "${sizes[@]}"; do
     project=$(mktemp -d)
     mkdir -p "$project/.dstack"
@@ -44,6 +45,8 @@ for f in "${sizes[@]}"; do
         run destroy -y
         rm -f "$project/.dstack/fake-cloud."*
     fi
+    run plan
+    read -r plan_s _ <"$project/time"
     run apply -y --parallelism 50
     read -r apply_s apply_kb <"$project/time"
     grep -q 'Apply complete' "$project/out" || { cat "$project/out" | tail -5; exit 1; }
@@ -53,8 +56,8 @@ for f in "${sizes[@]}"; do
     run destroy -y
     read -r destroy_s _ <"$project/time"
     steps=$((f * 10))
-    printf '%7s %7s %9s %8s %7s %9s %9s %7s\n' "$f" "$steps" "$apply_s" \
-        "$(echo "scale=3; $apply_s * 1000 / $steps" | bc)" "$((apply_kb / 1024))" \
+    printf '%7s %7s %8s %9s %8s %7s %9s %9s %7s\n' "$f" "$steps" "$plan_s" "$apply_s" \
+        "$(echo "scale=3; ($apply_s - $plan_s) * 1000 / $steps" | bc)" "$((apply_kb / 1024))" \
         "$replan_s" "$destroy_s" "$fsyncs"
     rm -rf "$project"
 done

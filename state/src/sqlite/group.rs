@@ -5,8 +5,9 @@
 //! A write joins the open batch (`BEGIN IMMEDIATE` when none is open), runs
 //! inside its own savepoint (a failed write leaves the batch clean), and
 //! then waits for the batch to commit. The first waiter becomes the leader
-//! and commits; writes that arrive meanwhile queue on the connection and
-//! form the next batch. Reads of resources run inside the open batch (they
+//! and commits once no other writer is on its way in (or the batch is
+//! full); writes that arrive meanwhile queue on the connection and form the
+//! next batch. Reads of resources run inside the open batch (they
 //! see its writes); anything else that uses the connection commits the open
 //! batch first, so no other write runs inside it.
 
@@ -16,6 +17,21 @@ use rusqlite::Connection;
 
 use super::SqliteStore;
 use crate::store::StateError;
+
+/// A writer on its way into the open batch; leaving wakes a leader that
+/// waits for the last one.
+struct Arriving<'a>(&'a Batches);
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        let mut group = self.0.lock();
+        group.arriving -= 1;
+        if group.arriving == 0 {
+            drop(group);
+            self.0.settled.notify_all();
+        }
+    }
+}
 
 /// Where the batches are.
 #[derive(Debug, Default)]
@@ -28,6 +44,11 @@ pub(super) struct Group {
     settled: u64,
     /// A leader is committing.
     committing: bool,
+    /// Writers on their way into the open batch (waiting for the
+    /// connection or running their write): a leader lets them in first.
+    arriving: usize,
+    /// Writes in the open batch.
+    writes: usize,
     /// The last batch whose commit failed, and SQLite's error (every
     /// writer of that batch gets it, classified like any other).
     failed: Option<(u64, rusqlite::ffi::Error, String)>,
@@ -40,9 +61,20 @@ pub(super) struct Batches {
     settled: Condvar,
 }
 
+/// A leader commits without waiting for arriving writers once its batch
+/// holds this many writes, so a steady stream of writers cannot hold a
+/// batch open for ever.
+const FULL_BATCH: usize = 256;
+
 impl Batches {
     fn lock(&self) -> MutexGuard<'_, Group> {
         self.group.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a writer on its way into the batch until the guard drops.
+    fn arrive(&self) -> Arriving<'_> {
+        self.lock().arriving += 1;
+        Arriving(self)
     }
 
     /// Commits the open batch on `conn` (the caller holds the connection).
@@ -87,6 +119,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let (out, batch) = {
+            let _arriving = self.batches.arrive();
             let conn = self.conn_raw();
             let batch = self.join_batch(&conn)?;
             conn.execute_batch("SAVEPOINT w")?;
@@ -111,11 +144,14 @@ impl SqliteStore {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             group.open = true;
             group.batch += 1;
+            group.writes = 0;
         }
+        group.writes += 1;
         Ok(group.batch)
     }
 
-    /// Waits until `batch` is over, committing it when no one else is.
+    /// Waits until `batch` is over, committing it when no one else is, once
+    /// the writers on their way into it are in.
     fn wait_for(&self, batch: u64) -> Result<(), StateError> {
         let mut group = self.batches.lock();
         loop {
@@ -127,7 +163,8 @@ impl SqliteStore {
                     _ => Ok(()),
                 };
             }
-            if !group.committing {
+            let others_coming = group.arriving > 0 && group.writes < FULL_BATCH;
+            if !group.committing && !others_coming {
                 group.committing = true;
                 drop(group);
                 let conn = self.conn_raw();

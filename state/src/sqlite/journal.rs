@@ -1,11 +1,13 @@
 //! [`IntentJournal`] and [`ApplyHistory`] on SQLite: the `intents` and
 //! `applies` tables, appended to and finished, never rewritten otherwise.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::rows::{APPLY_COLUMNS, ApplyRow, INTENT_COLUMNS, IntentRow};
 use super::store::{SqliteStore, random_id};
-use crate::model::{ApplyRecord, Intent, IntentOutcome, NewIntent, now_ms};
+use crate::model::{
+    ApplyRecord, Expected, Intent, IntentOutcome, NewIntent, RecordedResource, now_ms,
+};
 use crate::store::{ApplyHistory, IntentJournal, StateError};
 
 impl SqliteStore {
@@ -54,12 +56,20 @@ impl IntentJournal for SqliteStore {
         outcome: IntentOutcome,
         detail: Option<&str>,
     ) -> Result<(), StateError> {
+        self.write_grouped(|conn| finish_row(conn, id, outcome, detail))
+    }
+
+    fn record_and_close(
+        &self,
+        resource: &RecordedResource,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<RecordedResource, StateError> {
         self.write_grouped(|conn| {
-            conn.execute(
-                "UPDATE intents SET finished_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
-                params![id, now_ms(), outcome.as_str(), detail],
-            )?;
-            Ok(())
+            let stored = super::resources::put_row(conn, resource, expected)?;
+            finish_row(conn, id, IntentOutcome::Done, detail)?;
+            Ok(stored)
         })
     }
 
@@ -117,4 +127,17 @@ impl ApplyHistory for SqliteStore {
         })?;
         rows.into_iter().map(ApplyRow::decode).collect()
     }
+}
+/// Closes intent `id` (inside the caller's transaction).
+fn finish_row(
+    conn: &Connection,
+    id: i64,
+    outcome: IntentOutcome,
+    detail: Option<&str>,
+) -> Result<(), StateError> {
+    conn.execute(
+        "UPDATE intents SET finished_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
+        params![id, now_ms(), outcome.as_str(), detail],
+    )?;
+    Ok(())
 }

@@ -69,33 +69,7 @@ impl ResourceStore for SqliteStore {
         expected: Expected,
     ) -> Result<RecordedResource, StateError> {
         // Grouped: concurrent steps of an apply share one commit.
-        self.write_grouped(|tx| {
-            let address = resource.address.to_string();
-            let current = version_at(tx, &address)?;
-            expected.check(&resource.address, current)?;
-            let mut stored = resource.clone();
-            stored.version = current.map_or(1, |v| v + 1);
-            stored.updated_at = now_ms();
-            tx.execute(
-                &format!("INSERT OR REPLACE INTO resources (kind, {RESOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-                params![
-                    stored.address.kind().as_str(),
-                    address,
-                    stored.spec.to_string(),
-                    stored.fingerprint,
-                    stored.provider,
-                    stored.provider_id,
-                    stored.status,
-                    stored.price_per_hour.map(|p| p.micros()),
-                    stored.offer.as_ref().map(|o| o.to_string()),
-                    stored.data.to_string(),
-                    stored.created_at,
-                    stored.updated_at,
-                    stored.version as i64,
-                ],
-            )?;
-            Ok(stored)
-        })
+        self.write_grouped(|tx| put_row(tx, resource, expected))
     }
 
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError> {
@@ -171,6 +145,40 @@ impl ResourceStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// Writes `resource` if its row is where `expected` says (inside the
+/// caller's transaction); the stored row, with its new version.
+pub(super) fn put_row(
+    tx: &Connection,
+    resource: &RecordedResource,
+    expected: Expected,
+) -> Result<RecordedResource, StateError> {
+    let address = resource.address.to_string();
+    let current = version_at(tx, &address)?;
+    expected.check(&resource.address, current)?;
+    let mut stored = resource.clone();
+    stored.version = current.map_or(1, |v| v + 1);
+    stored.updated_at = now_ms();
+    tx.execute(
+        &format!("INSERT OR REPLACE INTO resources (kind, {RESOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            stored.address.kind().as_str(),
+            address,
+            stored.spec.to_string(),
+            stored.fingerprint,
+            stored.provider,
+            stored.provider_id,
+            stored.status,
+            stored.price_per_hour.map(|p| p.micros()),
+            stored.offer.as_ref().map(|o| o.to_string()),
+            stored.data.to_string(),
+            stored.created_at,
+            stored.updated_at,
+            stored.version as i64,
+        ],
+    )?;
+    Ok(stored)
 }
 
 #[cfg(test)]

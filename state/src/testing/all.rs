@@ -8,6 +8,7 @@ pub fn conformance(store: &dyn StateStore) {
     super::resources::conformance(store);
     super::journal::conformance(store);
     super::journal::history_conformance(store);
+    super::journal::record_and_close_conformance(store);
     super::lock::conformance(store);
     super::logs::conformance(store);
     super::workflows::conformance(store);
@@ -43,6 +44,10 @@ mod tests {
     suite!(resources, crate::testing::resources::conformance);
     suite!(journal, crate::testing::journal::conformance);
     suite!(history, crate::testing::journal::history_conformance);
+    suite!(
+        record_and_close,
+        crate::testing::journal::record_and_close_conformance
+    );
     suite!(lock, crate::testing::lock::conformance);
     suite!(logs, crate::testing::logs::conformance);
     suite!(workflows, crate::testing::workflows::conformance);

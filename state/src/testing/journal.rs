@@ -1,9 +1,9 @@
 //! The [`IntentJournal`] and [`ApplyHistory`] suites: intents open until
 //! finished, applies newest first with their outcome and summary.
 
-use super::fixtures::addr;
-use crate::model::{IntentOutcome, NewIntent};
-use crate::store::{ApplyHistory, IntentJournal};
+use super::fixtures::{addr, resource};
+use crate::model::{Expected, IntentOutcome, NewIntent};
+use crate::store::{ApplyHistory, IntentJournal, StateError, StateStore};
 
 /// Runs every intent-journal check against `store` (which must start empty).
 pub fn conformance(store: &dyn IntentJournal) {
@@ -63,4 +63,45 @@ pub fn history_conformance(store: &dyn ApplyHistory) {
     store
         .finish_apply(&second, "failed", &serde_json::json!({}))
         .expect("finish");
+}
+
+/// Runs the record-and-close checks against `store` (no open intents): the row and the closed intent land together, and a conflicting
+/// record changes neither.
+pub fn record_and_close_conformance(store: &dyn StateStore) {
+    let intent = NewIntent {
+        apply_id: "apply-rc".into(),
+        address: addr("fleet/rc/instance/0"),
+        operation: "create".into(),
+        token: "tok-rc1".into(),
+        provider: Some("fake".into()),
+        payload: None,
+    };
+    let id = store.begin_intent(&intent).expect("begin");
+    let row = resource("fleet/rc/instance/0");
+    let stored = store
+        .record_and_close(&row, Expected::Absent, id, Some("i-1"))
+        .expect("record and close");
+    assert_eq!(stored.version, 1);
+    let got = store.get(&row.address).expect("get").expect("recorded");
+    assert_eq!(got.version, 1);
+    assert!(store.open_intents().expect("open").is_empty(), "closed");
+    let all = store.intents_of("apply-rc").expect("of apply");
+    assert_eq!(all[0].outcome, Some(IntentOutcome::Done));
+    assert_eq!(all[0].detail.as_deref(), Some("i-1"));
+
+    let second = store
+        .begin_intent(&NewIntent {
+            token: "tok-rc2".into(),
+            ..intent
+        })
+        .expect("begin");
+    let err = store
+        .record_and_close(&row, Expected::Absent, second, Some("i-2"))
+        .expect_err("the row exists");
+    assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+    let open = store.open_intents().expect("open");
+    assert_eq!(open.len(), 1, "a failed record leaves its intent open");
+    assert_eq!(open[0].id, second);
+    let got = store.get(&row.address).expect("get").expect("recorded");
+    assert_eq!(got.version, 1, "the conflicting record changed nothing");
 }

@@ -295,17 +295,26 @@ impl Exec<'_> {
         info: &ResourceInfo,
         offer: Option<&Offer>,
     ) -> Result<String, String> {
-        let detail = self.record_created(backend, info, offer)?;
-        self.end(intent, IntentOutcome::Done, Some(&info.provider_id));
-        Ok(detail)
+        let record = self.created_record(backend, info, offer);
+        let stored = blocking(|| {
+            self.ctx.state.record_and_close(
+                &record,
+                self.create_expectation(),
+                intent,
+                Some(&info.provider_id),
+            )
+        })
+        .map_err(|e| format!("state write failed: {e}"))?;
+        Ok(created_detail(info, offer, &stored))
     }
 
-    fn record_created(
+    /// The row of a resource the provider just created.
+    fn created_record(
         &self,
         backend: &str,
         info: &ResourceInfo,
         offer: Option<&Offer>,
-    ) -> Result<String, String> {
+    ) -> RecordedResource {
         let mut record = self.new_record();
         record.provider = Some(backend.to_string());
         record.provider_id = Some(info.provider_id.clone());
@@ -316,14 +325,7 @@ impl Exec<'_> {
             .or(info.price.map(|p| p.0))
             .or(self.change.rate_after.map(|r| r.0));
         record.data = info.data.clone();
-        let stored = self.write(&record, self.create_expectation())?;
-        let what = offer.map_or(String::new(), |o| {
-            format!(", {} {} {}", o.region, o.instance_type, o.price)
-        });
-        Ok(format!(
-            "id={}{what} (version {})",
-            info.provider_id, stored.version
-        ))
+        record
     }
 
     async fn create_volume(&self) -> Result<String, String> {
@@ -798,4 +800,12 @@ impl Exec<'_> {
         }
         Ok(())
     }
+}
+
+/// What a create step reports: the provider's id, the offer, the version.
+fn created_detail(info: &ResourceInfo, offer: Option<&Offer>, stored: &RecordedResource) -> String {
+    let what = offer.map_or(String::new(), |o| {
+        format!(", {} {} {}", o.region, o.instance_type, o.price)
+    });
+    format!("id={}{what} (version {})", info.provider_id, stored.version)
 }
