@@ -70,7 +70,10 @@ fn bench_plan(resources: usize, runtime: &tokio::runtime::Runtime) {
     let rss_after_plan = peak_rss_mb();
     let total = plan.resource_changes.len();
     let report = runtime.block_on(project.apply(&plan, &configs));
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(
+        report.outcome,
+        dstack_planner::apply::ApplyOutcome::Succeeded
+    );
     let mut again = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
@@ -102,7 +105,10 @@ fn bench_apply(parallelism: usize, runtime: &tokio::runtime::Runtime) {
     let start = Instant::now();
     let report = runtime.block_on(project.apply(&plan, &configs));
     let took = start.elapsed();
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(
+        report.outcome,
+        dstack_planner::apply::ApplyOutcome::Succeeded
+    );
     let ideal = Duration::from_millis(100) * calls as u32 / parallelism as u32;
     println!(
         "| {:>5} | {parallelism:>11} | {calls:>14} | {:>8.2} s | {:>14.2} s | {:>9.1}% |",
@@ -137,7 +143,7 @@ fn main() {
             "{} steps in {:?} ({}); mean instance step {:.3}s",
             report.steps.len(),
             start.elapsed(),
-            report.outcome,
+            report.outcome.as_str(),
             mean
         );
         return;

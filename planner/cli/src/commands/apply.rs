@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use dstack_planner::apply::{ApplyContext, ApplyEvent, ApplyReport, StepOutcome, apply_plan};
+use dstack_planner::apply::{
+    ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, StepCounts, StepOutcome, apply_plan,
+};
 use dstack_planner::render::text::{Style, render_plan};
 use dstack_planner::saved::check_saved;
 use dstack_schemas::addr::ResourceAddr;
@@ -268,10 +270,10 @@ fn carry_out(
         options.parallelism,
     )?;
     print_report(&report, verb)?;
-    if report.outcome == "interrupted" {
+    if report.outcome == ApplyOutcome::Interrupted {
         return Err(CliError::Interrupted);
     }
-    if report.outcome != "succeeded" {
+    if report.outcome != ApplyOutcome::Succeeded {
         return Err(CliError::ApplyPartial);
     }
     let runs = submitted_runs(&report);
@@ -422,13 +424,15 @@ fn noun(op: &str) -> &'static str {
 }
 
 fn print_report(report: &ApplyReport, verb: &str) -> Result<(), crate::output::OutputError> {
-    let done = report.count("done");
-    let failed = report.count("failed");
-    let skipped = report.count("skipped");
-    let not_started = report.count("not_started");
+    let StepCounts {
+        done,
+        failed,
+        skipped,
+        not_started,
+    } = report.counts();
     outln!()?;
-    match report.outcome.as_str() {
-        "succeeded" => outln!(
+    match report.outcome {
+        ApplyOutcome::Succeeded => outln!(
             "{verb} complete! {done} step(s) done in {:.1}s ({}){}.",
             report.secs,
             report.apply_id,
@@ -438,6 +442,7 @@ fn print_report(report: &ApplyReport, verb: &str) -> Result<(), crate::output::O
             }
         )?,
         other => {
+            let other = other.as_str();
             outln!(
                 "{verb} {other}: {done} done, {failed} failed, {skipped} skipped, {not_started} not started ({}).",
                 report.apply_id

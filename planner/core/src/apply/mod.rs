@@ -181,27 +181,86 @@ pub struct ApplyReport {
     pub apply_id: String,
     /// Every step.
     pub steps: Vec<StepReport>,
-    /// `succeeded`, `partial`, `failed`, `interrupted`.
-    pub outcome: String,
+    /// How the apply as a whole ended.
+    pub outcome: ApplyOutcome,
     /// Seconds.
     pub secs: f64,
 }
 
+/// How an apply as a whole ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// Every step is done.
+    Succeeded,
+    /// Some steps are done, some failed or were skipped.
+    Partial,
+    /// Nothing is done and something failed.
+    Failed,
+    /// Stopped before every step started.
+    Interrupted,
+}
+
+impl ApplyOutcome {
+    /// The one rule: interrupted when a step never started, else by what
+    /// failed and what is done.
+    pub fn of(counts: &StepCounts) -> Self {
+        match (
+            counts.failed + counts.skipped,
+            counts.not_started,
+            counts.done,
+        ) {
+            (_, n, _) if n > 0 => Self::Interrupted,
+            (0, _, _) => Self::Succeeded,
+            (_, _, 0) => Self::Failed,
+            _ => Self::Partial,
+        }
+    }
+
+    /// The word in state history and in the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// How many steps ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StepCounts {
+    /// Done.
+    pub done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Skipped because something they need failed.
+    pub skipped: usize,
+    /// Never started (interrupted).
+    pub not_started: usize,
+}
+
+impl StepCounts {
+    /// Counts `steps` by outcome.
+    pub fn of(steps: &[StepReport]) -> Self {
+        let mut counts = Self::default();
+        for step in steps {
+            *match step.outcome {
+                StepOutcome::Done { .. } => &mut counts.done,
+                StepOutcome::Failed { .. } => &mut counts.failed,
+                StepOutcome::Skipped { .. } => &mut counts.skipped,
+                StepOutcome::NotStarted => &mut counts.not_started,
+            } += 1;
+        }
+        counts
+    }
+}
+
 impl ApplyReport {
-    /// Count of steps with `outcome` (`done`, `failed`, `skipped`, `not_started`).
-    pub fn count(&self, outcome: &str) -> usize {
-        self.steps
-            .iter()
-            .filter(|s| {
-                matches!(
-                    (&s.outcome, outcome),
-                    (StepOutcome::Done { .. }, "done")
-                        | (StepOutcome::Failed { .. }, "failed")
-                        | (StepOutcome::Skipped { .. }, "skipped")
-                        | (StepOutcome::NotStarted, "not_started")
-                )
-            })
-            .count()
+    /// How many steps ended each way.
+    pub fn counts(&self) -> StepCounts {
+        StepCounts::of(&self.steps)
     }
 }
 
@@ -244,31 +303,16 @@ pub async fn apply_plan(
         })
         .collect();
     reports.sort_by_key(|r| matches!(r.outcome, StepOutcome::Done { .. }));
-    let mut report = ApplyReport {
+    let counts = StepCounts::of(&reports);
+    let report = ApplyReport {
         apply_id: apply_id.clone(),
         steps: reports,
-        outcome: String::new(),
+        outcome: ApplyOutcome::of(&counts),
         secs: start.elapsed().as_secs_f64(),
     };
-    report.outcome = match (
-        report.count("failed") + report.count("skipped"),
-        report.count("not_started"),
-        report.count("done"),
-    ) {
-        (_, n, _) if n > 0 => "interrupted",
-        (0, _, _) => "succeeded",
-        (_, _, 0) => "failed",
-        _ => "partial",
-    }
-    .into();
-    let summary = serde_json::json!({
-        "done": report.count("done"),
-        "failed": report.count("failed"),
-        "skipped": report.count("skipped"),
-        "not_started": report.count("not_started"),
-    });
+    let summary = serde_json::to_value(counts).unwrap_or_default();
     ctx.state
-        .finish_apply(&apply_id, &report.outcome, &summary)?;
+        .finish_apply(&apply_id, report.outcome.as_str(), &summary)?;
     Ok(report)
 }
 
@@ -419,5 +463,31 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ApplyOutcome, StepCounts};
+
+    fn counts(done: usize, failed: usize, skipped: usize, not_started: usize) -> StepCounts {
+        StepCounts {
+            done,
+            failed,
+            skipped,
+            not_started,
+        }
+    }
+
+    #[test]
+    fn an_apply_ends_by_one_rule() {
+        use ApplyOutcome::*;
+        assert_eq!(ApplyOutcome::of(&counts(3, 0, 0, 0)), Succeeded);
+        assert_eq!(ApplyOutcome::of(&counts(0, 0, 0, 0)), Succeeded);
+        assert_eq!(ApplyOutcome::of(&counts(2, 1, 0, 0)), Partial);
+        assert_eq!(ApplyOutcome::of(&counts(2, 0, 1, 0)), Partial);
+        assert_eq!(ApplyOutcome::of(&counts(0, 1, 4, 0)), Failed);
+        assert_eq!(ApplyOutcome::of(&counts(5, 0, 0, 1)), Interrupted);
+        assert_eq!(ApplyOutcome::of(&counts(0, 1, 0, 2)), Interrupted);
     }
 }
