@@ -34,8 +34,10 @@ impl IntentJournal for SqliteStore {
     fn begin_intent(&self, intent: &NewIntent) -> Result<i64, StateError> {
         // Grouped: the intent is durable before the caller calls a provider.
         self.write_grouped(|conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO intents (apply_id, address, operation, token, provider, started_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(
                 params![
                     intent.apply_id,
                     intent.address.to_string(),
@@ -135,9 +137,9 @@ fn finish_row(
     outcome: IntentOutcome,
     detail: Option<&str>,
 ) -> Result<(), StateError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE intents SET finished_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
-        params![id, now_ms(), outcome.as_str(), detail],
-    )?;
+    )?
+    .execute(params![id, now_ms(), outcome.as_str(), detail])?;
     Ok(())
 }

@@ -11,11 +11,8 @@ use crate::store::{ResourceStore, StateError};
 
 fn version_at(conn: &Connection, address: &str) -> Result<Option<u64>, StateError> {
     let version: Option<i64> = conn
-        .query_row(
-            "SELECT version FROM resources WHERE address = ?1",
-            [address],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT version FROM resources WHERE address = ?1")?
+        .query_row([address], |r| r.get(0))
         .optional()?;
     Ok(version.map(|v| v as u64))
 }
@@ -53,11 +50,10 @@ impl ResourceStore for SqliteStore {
     fn get(&self, address: &ResourceAddr) -> Result<Option<RecordedResource>, StateError> {
         let row = self.read(|conn| {
             Ok(conn
-                .query_row(
-                    &format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE address = ?1"),
-                    [address.to_string()],
-                    ResourceRow::read,
-                )
+                .prepare_cached(&format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM resources WHERE address = ?1"
+                ))?
+                .query_row([address.to_string()], ResourceRow::read)
                 .optional()?)
         })?;
         row.map(ResourceRow::decode).transpose()
@@ -160,8 +156,9 @@ pub(super) fn put_row(
     let mut stored = resource.clone();
     stored.version = current.map_or(1, |v| v + 1);
     stored.updated_at = now_ms();
-    tx.execute(
-        &format!("INSERT OR REPLACE INTO resources (kind, {RESOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+    // Prepared once per connection: an apply writes thousands of rows.
+    tx.prepare_cached(&format!("INSERT OR REPLACE INTO resources (kind, {RESOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"))?
+    .execute(
         params![
             stored.address.kind().as_str(),
             address,
