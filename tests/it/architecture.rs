@@ -67,8 +67,9 @@ const RULES: &[Rule] = &[
             "dstack-schemas",
             "dstack-state",
             "dstack-runner",
+            "dstack-provider",
         ],
-        reason: "planner/engine is the async side shared by the CLI and a server: the planner, state traits and the runner's client; never clap, a concrete provider (the composition root hands in their rules) or tests",
+        reason: "planner/engine is the async side shared by the CLI and a server (the apply executor, the job runtime, workflows): the planner, state traits, the provider trait and the runner's client; never clap, a concrete provider (the composition root hands in their rules) or tests",
     },
     Rule {
         krate: "dstack",
@@ -95,8 +96,41 @@ const RULES: &[Rule] = &[
 /// forbidden everywhere (non-test crates never depend on tests).
 const DEV_ONLY: &[&str] = &["dstack-testhosts"];
 
-/// `(crate, dependency, kind)` for every edge between workspace crates.
-fn workspace_edges() -> Vec<(String, String, String)> {
+/// Outside crates a workspace crate must not depend on directly (normal or
+/// build), and why.
+const NO_EXTERNAL: &[(&str, &[&str], &str)] = &[
+    (
+        "dstack-planner",
+        &[
+            "tokio",
+            "async-trait",
+            "futures",
+            "futures-util",
+            "reqwest",
+            "bollard",
+        ],
+        "planner/core is pure and synchronous: carrying a plan out is dstack-engine's",
+    ),
+    (
+        "dstack-schemas",
+        &["tokio", "async-trait", "reqwest", "rusqlite"],
+        "schemas is data: no runtime, no network, no storage",
+    ),
+];
+
+/// What is wrong with one edge to an outside crate, if anything.
+fn external_violation(from: &str, to: &str, kind: &str) -> Option<String> {
+    if kind == "dev" {
+        return None;
+    }
+    let (_, banned, reason) = NO_EXTERNAL.iter().find(|(k, _, _)| *k == from)?;
+    banned
+        .contains(&to)
+        .then(|| format!("{from} -> {to} ({kind}): forbidden; rule: {reason}"))
+}
+
+/// `(crate, dependency, kind)` for every dependency of every workspace crate.
+fn all_edges() -> Vec<(String, String, String)> {
     let out = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -121,13 +155,20 @@ fn workspace_edges() -> Vec<(String, String, String)> {
         let from = p["name"].as_str().unwrap_or("?");
         for d in p["dependencies"].as_array().into_iter().flatten() {
             let to = d["name"].as_str().unwrap_or("?");
-            if names.contains(to) {
-                let kind = d["kind"].as_str().unwrap_or("normal");
-                edges.push((from.to_string(), to.to_string(), kind.to_string()));
-            }
+            let kind = d["kind"].as_str().unwrap_or("normal");
+            let side = if names.contains(to) { "" } else { "external:" };
+            edges.push((from.to_string(), format!("{side}{to}"), kind.to_string()));
         }
     }
     edges
+}
+
+/// `(crate, dependency, kind)` for every edge between workspace crates.
+fn workspace_edges() -> Vec<(String, String, String)> {
+    all_edges()
+        .into_iter()
+        .filter(|(_, to, _)| !to.starts_with("external:"))
+        .collect()
 }
 
 /// What is wrong with one edge, if anything.
@@ -167,6 +208,28 @@ fn workspace_crates_depend_only_in_the_allowed_direction() {
         "forbidden dependencies:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn pure_crates_use_no_runtime_or_network_crates() {
+    let edges = all_edges();
+    let wrong: Vec<String> = edges
+        .iter()
+        .filter_map(|(f, t, k)| external_violation(f, t.strip_prefix("external:")?, k))
+        .collect();
+    assert!(
+        edges
+            .iter()
+            .any(|(f, t, _)| f == "dstack-engine" && t == "external:tokio"),
+        "cargo metadata listed no outside dependencies: {edges:?}"
+    );
+    assert!(
+        wrong.is_empty(),
+        "forbidden dependencies:\n{}",
+        wrong.join("\n")
+    );
+    assert!(external_violation("dstack-planner", "tokio", "normal").is_some());
+    assert_eq!(external_violation("dstack-planner", "tokio", "dev"), None);
 }
 
 #[test]

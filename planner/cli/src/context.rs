@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use dstack_engine::apply::{FakeRuntime, JobRuntime};
 use dstack_engine::runtime::submission::LocalMode;
 use dstack_engine::runtime::{RunnerRuntime, RuntimeSettings};
-use dstack_planner::apply::{FakeRuntime, JobRuntime};
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::fingerprint::digest;
 use dstack_planner::market::{Market, Observed};

@@ -1,11 +1,10 @@
 //! The heart of dstack-rs: configurations become desired resources, a
-//! dependency graph, a diff against recorded state, and a costed plan;
-//! `apply` then carries a plan out through providers and the job runtime.
+//! dependency graph, a diff against recorded state, and a costed plan.
+//! Carrying a plan out (`apply`) is `dstack-engine`'s.
 //!
-//! Pure in the middle (`desired`, `graph`, `diff`, `rules`, `cost`,
-//! `placement`, `plan`, `render`); effects only in `apply`.
+//! Pure and synchronous: no tokio, no provider calls (`desired`, `graph`,
+//! `diff`, `rules`, `cost`, `placement`, `plan`, `render`).
 
-pub mod apply;
 pub mod cost;
 pub mod desired;
 pub mod diff;
@@ -16,9 +15,9 @@ pub mod naming;
 pub mod normalize;
 pub mod placement;
 pub mod plan;
+pub mod recorded;
 pub mod recover;
 pub mod render;
 pub mod requirements;
 pub mod rules;
 pub mod saved;
-pub mod testing;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use dstack_planner::apply::{
+use dstack_engine::apply::{
     ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, StepCounts, StepOutcome, apply_plan,
 };
 use dstack_planner::render::text::{Style, render_plan};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dstack_planner::apply::JobRuntime;
+use dstack_engine::apply::JobRuntime;
 use dstack_state::StateStore;
 
 use super::confirm::{AfterInterrupt, ask_stop};

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dstack_planner::apply::JobRuntime;
+use dstack_engine::apply::JobRuntime;
 use dstack_planner::plan::FINISHED_STATUSES;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_state::{RecordedResource, StateStore};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dstack_planner::apply::JobRuntime;
+use dstack_engine::apply::JobRuntime;
 use tokio::time::Instant;
 
 use super::jobs::{jobs_of, open, run_views, wait_all_finished};

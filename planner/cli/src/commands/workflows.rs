@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dstack_planner::apply::JobRuntime;
+use dstack_engine::apply::JobRuntime;
 use dstack_schemas::config::{ConfigDocument, Workflow, load_config, load_config_with};
 use dstack_schemas::yaml::Limits;
 use dstack_state::{StateStore, now_ms};

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use dstack_planner::apply::{
+use crate::apply::{
     InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine, RuntimeLogPage,
 };
+use async_trait::async_trait;
 use dstack_runner::api::{ArchiveMount, JobInfo};
 use dstack_runner::{ClientError, RunnerClient};
 use tokio::sync::Mutex;

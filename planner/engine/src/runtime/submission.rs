@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use dstack_planner::apply::JobLaunch;
+use crate::apply::JobLaunch;
 use dstack_runner::api::{ArchiveMount, ExecutorKind, JobSubmission, Limits, Mount, PortRequest};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::config::resources::Resources;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use dstack_planner::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
+use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
 use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
@@ -57,7 +57,7 @@ pub struct LogSource {
     pub instance: InstanceTarget,
 }
 
-pub use dstack_planner::apply::instance_target;
+pub use crate::apply::instance_target;
 
 /// The runner facts of a job row, when it ran through runners.
 pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef> {
@@ -65,7 +65,7 @@ pub fn job_ref(state: &dyn StateStore, row: &RecordedResource) -> Option<JobRef>
         return None;
     }
     let job_id = row.provider_id.clone()?;
-    let instance = dstack_planner::apply::job_instance(row)?;
+    let instance = crate::apply::job_instance(row)?;
     let instance = instance_target(state, &instance).ok()?;
     Some(JobRef {
         row: row.clone(),
@@ -106,7 +106,7 @@ pub async fn refresh_job(
 ) -> Result<RecordedResource, RuntimeError> {
     let now = match runtime.status(&job.job_id, &job.instance).await {
         Ok(s) => s,
-        Err(e) if e.not_found => dstack_planner::apply::JobState {
+        Err(e) if e.not_found => crate::apply::JobState {
             id: job.job_id.clone(),
             status: "failed".into(),
             exit_code: None,

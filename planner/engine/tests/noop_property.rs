@@ -2,8 +2,8 @@
 //! gives a plan with no changes ("re-apply of an unchanged config is always
 //! a no-op"); and planning is deterministic.
 
+use dstack_engine::testing::{TestProject, configs};
 use dstack_planner::plan::PlanOptions;
-use dstack_planner::testing::{TestProject, configs};
 use proptest::prelude::*;
 
 fn offers() -> Vec<dstack_schemas::offer::Offer> {

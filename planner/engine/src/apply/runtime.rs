@@ -23,10 +23,7 @@ pub struct InstanceTarget {
     pub data: serde_json::Value,
 }
 
-/// The instance a job row was placed on (`data.instance`, written by apply).
-pub fn job_instance(job: &dstack_state::RecordedResource) -> Option<ResourceAddr> {
-    job.data.get("instance")?.as_str()?.parse().ok()
-}
+pub use dstack_planner::recorded::job_instance;
 
 /// The instance at `address` as the runtime needs it: this machine for the
 /// `local` fleet, else the recorded row's backend, id and data.
@@ -34,7 +31,7 @@ pub fn instance_target(
     state: &dyn dstack_state::StateStore,
     address: &ResourceAddr,
 ) -> Result<InstanceTarget, String> {
-    if address == &ResourceAddr::Instance(crate::desired::LOCAL_FLEET.into(), 0) {
+    if address == &ResourceAddr::Instance(dstack_planner::desired::LOCAL_FLEET.into(), 0) {
         return Ok(InstanceTarget {
             address: address.clone(),
             provider: Some("local".into()),

@@ -15,9 +15,9 @@ use dstack_state::StateStore;
 use dstack_state::mem::MemStore;
 
 use crate::apply::{ApplyContext, ApplyReport, FakeRuntime, apply_plan};
-use crate::desired::ProjectConfig;
-use crate::market::{Market, Observed};
-use crate::plan::{PlanInput, PlanOptions, Scope, build_plan};
+use dstack_planner::desired::ProjectConfig;
+use dstack_planner::market::{Market, Observed};
+use dstack_planner::plan::{PlanInput, PlanOptions, Scope, build_plan};
 
 /// A project living in memory.
 pub struct TestProject {

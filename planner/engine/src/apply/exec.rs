@@ -19,7 +19,7 @@ use super::steps::{Op, Step};
 use super::{ApplyContext, ApplyEvent, Done, with_retries};
 
 mod delete;
-use crate::fingerprint::digest;
+use dstack_planner::fingerprint::digest;
 
 /// Runs a blocking state write without stalling the other steps: on a
 /// multi-threaded runtime the worker first hands its other tasks to a new
@@ -467,13 +467,13 @@ impl Exec<'_> {
     /// else the recorded (normalised) one; and the directory of its file.
     fn run_config(&self, run: &str) -> Result<(Configuration, std::path::PathBuf), String> {
         for pc in &self.ctx.configs {
-            let name = crate::naming::resource_name(&pc.config, pc.file.name()).ok();
+            let name = dstack_planner::naming::resource_name(&pc.config, pc.file.name()).ok();
             if name.as_deref() == Some(run) && pc.config.run_common().is_some() {
                 let dir = std::path::Path::new(pc.file.name())
                     .parent()
                     .map(|p| p.to_path_buf())
                     .unwrap_or_default();
-                return Ok((crate::normalize::normalize(&pc.config), dir));
+                return Ok((dstack_planner::normalize::normalize(&pc.config), dir));
             }
         }
         let recorded = self
@@ -628,7 +628,7 @@ impl Exec<'_> {
             recorded.provider_id.clone()
         };
         let finished =
-            !rolling && crate::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
+            !rolling && dstack_planner::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
         let instance = super::job_instance(&recorded);
         if let (Some(job_id), Some(instance), false) = (&job_id, instance, finished) {
             let target = self.instance_target(&instance).unwrap_or(InstanceTarget {

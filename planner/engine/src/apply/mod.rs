@@ -22,7 +22,7 @@ use dstack_state::StateStore;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::desired::ProjectConfig;
+use dstack_planner::desired::ProjectConfig;
 pub use runtime::{
     FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
     RuntimeLogPage, VolumeTarget, instance_target, job_instance,

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use dstack_engine::testing::{TestProject, configs};
 use dstack_planner::plan::PlanOptions;
-use dstack_planner::testing::{TestProject, configs};
 
 /// `fleets` fleets of `per_fleet` instances: `fleets * (per_fleet + 1)` resources.
 fn project_files(fleets: usize, per_fleet: usize) -> Vec<(String, String)> {
@@ -72,7 +72,7 @@ fn bench_plan(resources: usize, runtime: &tokio::runtime::Runtime) {
     let report = runtime.block_on(project.apply(&plan, &configs));
     assert_eq!(
         report.outcome,
-        dstack_planner::apply::ApplyOutcome::Succeeded
+        dstack_engine::apply::ApplyOutcome::Succeeded
     );
     let mut again = Vec::new();
     for _ in 0..runs {
@@ -107,7 +107,7 @@ fn bench_apply(parallelism: usize, runtime: &tokio::runtime::Runtime) {
     let took = start.elapsed();
     assert_eq!(
         report.outcome,
-        dstack_planner::apply::ApplyOutcome::Succeeded
+        dstack_engine::apply::ApplyOutcome::Succeeded
     );
     let ideal = Duration::from_millis(100) * calls as u32 / parallelism as u32;
     println!(
