@@ -250,3 +250,51 @@ fn wait_until(p: &CaseProject, round: usize, done: impl Fn(usize) -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Ctrl+C mid-apply (the walker's cancel): the running step finishes and
+/// is recorded, no step starts after it, the apply exits "interrupted"
+/// saying what never started, and the next apply does the rest.
+#[test]
+fn ctrl_c_mid_apply_lets_the_running_step_finish_and_starts_no_more() {
+    let p = crash_project("interrupt", 300);
+    let child = Command::new(dstack_bin())
+        .args(["apply", "-y", "--parallelism", "1"])
+        .current_dir(&p.dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_until(&p, 0, |n| n >= 1);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("apply ends");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(dstack_schemas::exit_codes::INTERRUPTED),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("not started"), "{stdout}");
+    let alive: BTreeMap<String, String> = alive_by_address(&p.dir)
+        .into_iter()
+        .map(|(a, ids)| (a, ids.join(",")))
+        .collect();
+    assert!(
+        (1..=2).contains(&alive.len()),
+        "one step ran when Ctrl+C came and at most the next one had started: {alive:?}"
+    );
+    assert_eq!(alive, recorded_ids(&p), "what ran is recorded");
+    let rest = p.dstack(&["apply", "-y"]);
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stdout)
+    );
+    let again = p.dstack(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "converged");
+}

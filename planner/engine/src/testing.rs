@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use dstack_provider::Provider;
 use dstack_provider::fake::FakeProvider;
@@ -115,7 +114,7 @@ impl TestProject {
             parallelism: self.parallelism,
             configs: configs.to_vec(),
             holder: "test@localhost".into(),
-            cancel: Arc::new(AtomicBool::new(false)),
+            cancel: crate::apply::Cancel::new(),
             events: None,
             instance_user_data: None,
         };

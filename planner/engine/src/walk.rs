@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 
 /// What the walker asks of the graph's owner.
 pub trait Steps {
@@ -67,6 +67,11 @@ pub async fn walk<S: Steps>(
     let mut cancelled = false;
     tokio::pin!(cancel);
     loop {
+        // A cancel that came while nodes ended is seen before any new start.
+        if !cancelled && (&mut cancel).now_or_never().is_some() {
+            cancelled = true;
+            steps.cancelled().await;
+        }
         while !cancelled && running.len() < parallelism.max(1) {
             let Some(i) = ready.pop_front() else { break };
             if outcomes[i].is_some() {

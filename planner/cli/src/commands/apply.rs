@@ -4,11 +4,11 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dstack_engine::apply::{
-    ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, StepCounts, StepOutcome, apply_plan,
+    ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, Cancel, StepCounts, StepOutcome,
+    apply_plan,
 };
 use dstack_planner::render::text::{Style, render_plan};
 use dstack_planner::saved::check_saved;
@@ -332,7 +332,7 @@ fn execute(
     providers: std::collections::BTreeMap<String, Arc<dyn dstack_provider::Provider>>,
     parallelism: usize,
 ) -> Result<ApplyReport, CliError> {
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Cancel::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = ApplyContext {
         state: project.state.clone(),
@@ -357,7 +357,7 @@ fn execute(
         let watcher = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 errln!("\nInterrupt received: no new steps will start; waiting for running ones (Ctrl+C again to quit now; state stays consistent).");
-                signal_cancel.store(true, Ordering::SeqCst);
+                signal_cancel.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     errln!("Quitting now. Run `dstack plan` to see what exists.");
                     std::process::exit(dstack_schemas::exit_codes::INTERRUPTED);

@@ -6,13 +6,14 @@
 //! call and completed after it; a failed step marks its dependents skipped
 //! while everything else goes on; state records exactly what exists.
 
+mod cancel;
 mod exec;
+mod run;
 pub mod runtime;
 mod steps;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dstack_provider::Provider;
@@ -22,6 +23,7 @@ use dstack_state::StateStore;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use cancel::Cancel;
 use dstack_planner::desired::ProjectConfig;
 pub use runtime::{
     FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
@@ -49,8 +51,8 @@ pub struct ApplyContext {
     pub configs: Vec<ProjectConfig>,
     /// Who applies (`user@host`).
     pub holder: String,
-    /// Set to stop starting steps (Ctrl+C); running steps finish.
-    pub cancel: Arc<AtomicBool>,
+    /// Stops the apply from starting steps (Ctrl+C); running steps finish.
+    pub cancel: Cancel,
     /// Progress events.
     pub events: Option<mpsc::UnboundedSender<ApplyEvent>>,
     /// Cloud-init user data for new cloud instances (installs the runner).
@@ -270,10 +272,6 @@ impl ApplyContext {
             let _ = tx.send(event);
         }
     }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
-    }
 }
 
 /// Applies `plan`. Step failures are in the report, not an `Err`; `Err` is
@@ -291,7 +289,7 @@ pub async fn apply_plan(
         .state
         .begin_apply(&plan.plan_id, &ctx.holder, operation)?;
     let steps = build_steps(plan);
-    let outcomes = run_steps(plan, &steps, ctx, &apply_id).await;
+    let outcomes = run::run_steps(plan, &steps, ctx, &apply_id).await;
     let mut reports: Vec<StepReport> = steps
         .iter()
         .zip(outcomes)
@@ -314,128 +312,6 @@ pub async fn apply_plan(
     ctx.state
         .finish_apply(&apply_id, report.outcome.as_str(), &summary)?;
     Ok(report)
-}
-
-async fn run_steps(
-    plan: &PlanDoc,
-    steps: &[Step],
-    ctx: &ApplyContext,
-    apply_id: &str,
-) -> Vec<(StepOutcome, f64)> {
-    let mut outcomes: Vec<Option<(StepOutcome, f64)>> = vec![None; steps.len()];
-    let mut waiting: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
-    let mut ready: std::collections::VecDeque<usize> =
-        (0..steps.len()).filter(|i| waiting[*i] == 0).collect();
-    let dependents = steps::dependents(steps);
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(ctx.parallelism.max(1)));
-    let mut running = tokio::task::JoinSet::new();
-    let mut task_step: BTreeMap<tokio::task::Id, usize> = BTreeMap::new();
-    let shared = Arc::new((plan.clone(), ctx.clone(), apply_id.to_string()));
-    loop {
-        while !ctx.cancelled() {
-            let Some(i) = ready.pop_front() else { break };
-            let permit = semaphore.clone().acquire_owned().await;
-            let shared = shared.clone();
-            let step = steps[i].clone();
-            shared.1.emit(ApplyEvent::Started {
-                address: step.address.clone(),
-                op: step.op.as_str().into(),
-            });
-            let handle = running.spawn(async move {
-                let _permit = permit;
-                let began = Instant::now();
-                let (plan, ctx, apply_id) = &*shared;
-                let outcome = exec::execute(plan, ctx, apply_id, &step).await;
-                (i, outcome, began.elapsed().as_secs_f64())
-            });
-            task_step.insert(handle.id(), i);
-        }
-        let Some(joined) = running.join_next_with_id().await else {
-            break;
-        };
-        let (i, outcome, secs) = match joined {
-            Ok((_, result)) => result,
-            Err(e) => {
-                // A panicking step is a bug; record it and keep going.
-                let i = task_step.get(&e.id()).copied().unwrap_or(0);
-                (i, Err(format!("internal error in step: {e}")), 0.0)
-            }
-        };
-        let step = &steps[i];
-        let outcome = match outcome {
-            Ok(Done {
-                detail,
-                already_gone,
-            }) => {
-                let (address, op) = (step.address.clone(), step.op.as_str().to_string());
-                ctx.emit(if already_gone {
-                    ApplyEvent::AlreadyGone {
-                        address,
-                        op,
-                        secs,
-                        detail: detail.clone(),
-                    }
-                } else {
-                    ApplyEvent::Finished {
-                        address,
-                        op,
-                        secs,
-                        detail: detail.clone(),
-                    }
-                });
-                for &d in &dependents[i] {
-                    waiting[d] = waiting[d].saturating_sub(1);
-                    if waiting[d] == 0 && outcomes[d].is_none() {
-                        ready.push_back(d);
-                    }
-                }
-                StepOutcome::Done {
-                    detail,
-                    already_gone,
-                }
-            }
-            Err(error) => {
-                ctx.emit(ApplyEvent::Failed {
-                    address: step.address.clone(),
-                    op: step.op.as_str().into(),
-                    error: error.clone(),
-                });
-                skip_dependents(i, steps, &dependents, &mut outcomes, ctx);
-                StepOutcome::Failed { error }
-            }
-        };
-        outcomes[i] = Some((outcome, secs));
-    }
-    outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or((StepOutcome::NotStarted, 0.0)))
-        .collect()
-}
-
-fn skip_dependents(
-    failed: usize,
-    steps: &[Step],
-    dependents: &[Vec<usize>],
-    outcomes: &mut [Option<(StepOutcome, f64)>],
-    ctx: &ApplyContext,
-) {
-    let mut stack = dependents[failed].clone();
-    while let Some(d) = stack.pop() {
-        if outcomes[d].is_some() {
-            continue;
-        }
-        let reason = format!(
-            "upstream failed: {} {}",
-            steps[failed].op.as_str(),
-            steps[failed].address
-        );
-        ctx.emit(ApplyEvent::Skipped {
-            address: steps[d].address.clone(),
-            reason: reason.clone(),
-        });
-        outcomes[d] = Some((StepOutcome::Skipped { reason }, 0.0));
-        stack.extend(dependents[d].iter().copied());
-    }
 }
 
 /// Retries a transient provider failure with backoff (bounded).

@@ -108,14 +108,3 @@ pub fn build_steps(plan: &PlanDoc) -> Vec<Step> {
     }
     steps
 }
-
-/// For each step, the steps waiting on it.
-pub fn dependents(steps: &[Step]) -> Vec<Vec<usize>> {
-    let mut out = vec![Vec::new(); steps.len()];
-    for (i, step) in steps.iter().enumerate() {
-        for &d in &step.deps {
-            out[d].push(i);
-        }
-    }
-    out
-}
