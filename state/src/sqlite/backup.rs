@@ -49,8 +49,9 @@ mod tests {
 
     #[test]
     fn a_backup_is_a_whole_state_and_a_failed_one_keeps_the_last() {
-        let dir = std::env::temp_dir().join(format!("dstack-state-{}", random_id(6)));
-        let path = dir.join("state.db");
+        let scratch = crate::sqlite::scratch::TempDb::new();
+        let path = scratch.to_path_buf();
+        let dir = path.parent().expect("dir").to_path_buf();
         let backup = dir.join("state.db.backup");
         let store = SqliteStore::open(&path).expect("create");
         let row = RecordedResource::new(
@@ -80,6 +81,5 @@ mod tests {
             .expect_err("a damaged state is not backed up");
         assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
         assert_eq!(std::fs::read(&backup).expect("backup"), good);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

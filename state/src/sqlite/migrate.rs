@@ -121,22 +121,17 @@ pub(super) fn migrate(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
     use crate::sqlite::SqliteStore;
     use crate::store::{LogStore, ResourceStore};
 
-    fn temp_path() -> PathBuf {
-        let path = std::env::temp_dir()
-            .join(format!("dstack-state-{}", random_id(6)))
-            .join("state.db");
-        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-        path
+    fn temp_path() -> crate::sqlite::scratch::TempDb {
+        crate::sqlite::scratch::TempDb::new()
     }
 
     /// A database at `version`, built by the old migrations, with `rows`.
-    fn at_version(version: usize, rows: &str) -> PathBuf {
+    fn at_version(version: usize, rows: &str) -> crate::sqlite::scratch::TempDb {
         let path = temp_path();
         let conn = Connection::open(&path).expect("open");
         for sql in &MIGRATIONS[..version] {

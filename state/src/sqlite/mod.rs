@@ -14,6 +14,8 @@ mod migrate;
 mod open;
 mod resources;
 mod rows;
+#[cfg(test)]
+pub(crate) mod scratch;
 mod store;
 mod workflows;
 

@@ -242,10 +242,8 @@ mod tests {
     use crate::model::{Expected, RecordedResource};
     use crate::store::ResourceStore;
 
-    fn temp_path() -> PathBuf {
-        std::env::temp_dir()
-            .join(format!("dstack-state-{}", random_id(6)))
-            .join("state.db")
+    fn temp_path() -> crate::sqlite::scratch::TempDb {
+        crate::sqlite::scratch::TempDb::new()
     }
 
     fn files_in(dir: &Path) -> Vec<String> {

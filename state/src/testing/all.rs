@@ -18,7 +18,7 @@ pub fn conformance(store: &dyn StateStore) {
 mod tests {
     use super::conformance;
     use crate::mem::MemStore;
-    use crate::sqlite::{SqliteStore, random_id};
+    use crate::sqlite::SqliteStore;
     use crate::store::ResourceStore;
 
     /// Each suite on its own against each store, so a failure names the
@@ -59,14 +59,13 @@ mod tests {
 
     #[test]
     fn sqlite_file_store_conforms_and_reopens() {
-        let dir = std::env::temp_dir().join(format!("dstack-state-{}", random_id(6)));
-        let path = dir.join("state.db");
+        let scratch = crate::sqlite::scratch::TempDb::new();
+        let path = scratch.to_path_buf();
         let store = SqliteStore::open(&path).expect("open");
         conformance(&store);
         let lineage = store.lineage().expect("lineage");
         drop(store);
         let again = SqliteStore::open(&path).expect("reopen");
         assert_eq!(again.lineage().expect("lineage"), lineage);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
