@@ -1,0 +1,277 @@
+//! The cloud steps: instances (with failover over offers), volumes and
+//! gateways, each created through its provider inside an intent and
+//! recorded with the intent closed in the same write.
+
+use super::*;
+
+impl Exec<'_> {
+    pub(super) fn fleet_tags(&self) -> BTreeMap<String, String> {
+        let fleet = self
+            .ctx
+            .state
+            .get(&ResourceAddr::Fleet(self.address().name().into()))
+            .ok()
+            .flatten();
+        fleet
+            .and_then(|f| f.spec.get("tags").cloned())
+            .and_then(|t| serde_json::from_value(t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Creates an instance, failing over to the next offer on no capacity
+    /// or quota errors.
+    pub(super) async fn create_instance(&self) -> Result<String, String> {
+        let Some(first) = self.change.offer.clone() else {
+            return Err(format!(
+                "{} has no offer (SSH fleet hosts cannot be provisioned by this backend)",
+                self.address()
+            ));
+        };
+        let offers: Vec<Offer> = std::iter::once(first)
+            .chain(self.change.fallback_offers.iter().cloned())
+            .collect();
+        let tags = self.tags(&self.fleet_tags());
+        let mut failures = Vec::new();
+        for offer in offers {
+            let provider = match self.provider(&offer.backend) {
+                Ok(p) => p,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            let request = InstanceRequest {
+                address: self.address().clone(),
+                token: self.token.clone(),
+                offer: offer.clone(),
+                disk: None,
+                tags: tags.clone(),
+                user_data: self.ctx.instance_user_data.clone(),
+            };
+            let intent = self.begin("create", Some(&offer.backend))?;
+            match with_retries(self.ctx, self.address(), || {
+                provider.create_instance(&request)
+            })
+            .await
+            {
+                Ok(info) => {
+                    failpoint("after-create", self.address());
+                    return self
+                        .record_then_close(intent, &offer.backend, &info, Some(&offer))
+                        .map(|d| {
+                            if failures.is_empty() {
+                                d
+                            } else {
+                                format!("{d} (after: {})", failures.join("; "))
+                            }
+                        });
+                }
+                Err(e) => {
+                    self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
+                    if !e.kind.tries_next_offer() {
+                        return Err(fail_message(&e, &failures));
+                    }
+                    self.ctx.emit(ApplyEvent::Note {
+                        address: self.address().clone(),
+                        message: format!("{}: {}; trying the next offer", offer.key(), e.kind),
+                    });
+                    failures.push(format!(
+                        "{} ({}): {}",
+                        offer.instance_type, offer.region, e.kind
+                    ));
+                }
+            }
+        }
+        Err(format!("every offer failed: {}", failures.join("; ")))
+    }
+
+    /// Writes the created resource, then closes its intent: a crash between
+    /// the two leaves the intent open and recovery finds the row (or adopts
+    /// the resource by its token); closing first would lose the resource.
+    pub(super) fn record_then_close(
+        &self,
+        intent: i64,
+        backend: &str,
+        info: &ResourceInfo,
+        offer: Option<&Offer>,
+    ) -> Result<String, String> {
+        let record = self.created_record(backend, info, offer);
+        let stored = blocking(|| {
+            self.ctx.state.record_and_close(
+                &record,
+                self.create_expectation(),
+                intent,
+                Some(&info.provider_id),
+            )
+        })
+        .map_err(|e| format!("state write failed: {e}"))?;
+        Ok(created_detail(info, offer, &stored))
+    }
+
+    /// The row of a resource the provider just created.
+    pub(super) fn created_record(
+        &self,
+        backend: &str,
+        info: &ResourceInfo,
+        offer: Option<&Offer>,
+    ) -> RecordedResource {
+        let mut record = self.new_record();
+        record.provider = Some(backend.to_string());
+        record.provider_id = Some(info.provider_id.clone());
+        record.status = "active".into();
+        record.offer = offer.and_then(|o| serde_json::to_value(o).ok());
+        record.price_per_hour = offer
+            .map(|o| o.price.0)
+            .or(info.price.map(|p| p.0))
+            .or(self.change.rate_after.map(|r| r.0));
+        record.data = info.data.clone();
+        record
+    }
+
+    pub(super) async fn create_volume(&self) -> Result<String, String> {
+        let Some(Configuration::Volume(volume)) = self
+            .change
+            .after
+            .as_ref()
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+        else {
+            return Err("volume spec unreadable".into());
+        };
+        let backend = volume.backend.to_string();
+        let provider = self.provider(&backend)?;
+        if let Some(existing) = &volume.volume_id {
+            let found = provider
+                .get(ResourceKind::Volume, existing)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("volume {existing} does not exist in {backend}"))?;
+            let mut record = self.new_record();
+            record.provider = Some(backend);
+            record.provider_id = Some(found.provider_id.clone());
+            record.status = "active".into();
+            record.data = serde_json::json!({ "external": true, "observed": found.data });
+            self.write(&record, self.create_expectation())?;
+            return Ok(format!("registered external volume {existing}"));
+        }
+        let request = VolumeRequest {
+            address: self.address().clone(),
+            token: self.token.clone(),
+            region: volume.region.clone().unwrap_or_else(|| "local".into()),
+            availability_zone: volume.availability_zone.clone(),
+            size: volume.size.unwrap_or(Memory::from_gb(100)),
+            tags: self.tags(&volume.tags.clone().unwrap_or_default()),
+        };
+        let intent = self.begin("create", Some(&backend))?;
+        match with_retries(self.ctx, self.address(), || {
+            provider.create_volume(&request)
+        })
+        .await
+        {
+            Ok(info) => self.record_then_close(intent, &backend, &info, None),
+            Err(e) => {
+                self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    pub(super) async fn update_volume(&self) -> Result<String, String> {
+        let recorded = self
+            .ctx
+            .state
+            .get(self.address())
+            .map_err(|e| e.to_string())?
+            .ok_or("volume is not recorded")?;
+        let after = self.change.after.clone().unwrap_or_default();
+        let size: Option<Memory> = after
+            .get("size")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse().ok());
+        let before_size = recorded
+            .spec
+            .get("size")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse::<Memory>().ok());
+        let mut record = recorded.clone();
+        if let (Some(size), Some(provider_name), Some(id)) =
+            (size, &recorded.provider, &recorded.provider_id)
+            && Some(size) != before_size
+        {
+            let provider = self.provider(provider_name)?;
+            let intent = self.begin("resize", Some(provider_name))?;
+            match with_retries(self.ctx, self.address(), || {
+                provider.resize_volume(id, size)
+            })
+            .await
+            {
+                Ok(info) => {
+                    self.end(intent, IntentOutcome::Done, Some(id));
+                    // The id as the backend gives it today (see `canonical_id`).
+                    record.provider_id = Some(info.provider_id);
+                    record.data = info.data;
+                }
+                Err(e) => {
+                    self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
+                    return Err(e.to_string());
+                }
+            }
+        }
+        record.spec = after;
+        record.fingerprint = self
+            .change
+            .fingerprint
+            .clone()
+            .unwrap_or(record.fingerprint);
+        let stored = self.write(&record, Expected::Version(recorded.version))?;
+        Ok(format!("version {}", stored.version))
+    }
+
+    pub(super) async fn create_gateway(&self) -> Result<String, String> {
+        let Some(Configuration::Gateway(gateway)) = self
+            .change
+            .after
+            .as_ref()
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+        else {
+            return Err("gateway spec unreadable".into());
+        };
+        let backend = gateway.backend.to_string();
+        let provider = self.provider(&backend)?;
+        let request = GatewayRequest {
+            address: self.address().clone(),
+            token: self.token.clone(),
+            region: gateway.region.clone(),
+            instance_type: gateway.instance_type.clone(),
+            public_ip: gateway.public_ip.unwrap_or(true),
+            tags: self.tags(&gateway.tags.clone().unwrap_or_default()),
+        };
+        let intent = self.begin("create", Some(&backend))?;
+        match with_retries(self.ctx, self.address(), || {
+            provider.create_gateway(&request)
+        })
+        .await
+        {
+            Ok(info) => self.record_then_close(intent, &backend, &info, None),
+            Err(e) => {
+                self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+fn fail_message(e: &ProviderError, earlier: &[String]) -> String {
+    if earlier.is_empty() {
+        e.to_string()
+    } else {
+        format!("{e} (earlier offers: {})", earlier.join("; "))
+    }
+}
+
+/// What a create step reports: the provider's id, the offer, the version.
+fn created_detail(info: &ResourceInfo, offer: Option<&Offer>, stored: &RecordedResource) -> String {
+    let what = offer.map_or(String::new(), |o| {
+        format!(", {} {} {}", o.region, o.instance_type, o.price)
+    });
+    format!("id={}{what} (version {})", info.provider_id, stored.version)
+}
