@@ -448,7 +448,7 @@ fn print_report(report: &ApplyReport, verb: &str) -> Result<(), crate::output::O
                 report.apply_id
             )?;
             for step in &report.steps {
-                if let StepOutcome::Failed { error } = &step.outcome {
+                if let StepOutcome::Failed { error, .. } = &step.outcome {
                     outln!("  failed: {} {}: {error}", step.op, step.address)?;
                 }
             }

@@ -16,7 +16,7 @@ use dstack_state::{Expected, IntentOutcome, NewIntent, RecordedResource};
 
 use super::runtime::{InstanceTarget, JobLaunch, VolumeTarget};
 use super::steps::{Op, Step};
-use super::{ApplyContext, ApplyEvent, Done, with_retries};
+use super::{ApplyContext, ApplyEvent, Done, StepError, with_retries};
 
 mod cloud;
 mod delete;
@@ -42,7 +42,7 @@ pub async fn execute(
     ctx: &ApplyContext,
     apply_id: &str,
     step: &Step,
-) -> Result<Done, String> {
+) -> Result<Done, StepError> {
     let change = &plan.resource_changes[step.change];
     let token = token(&ctx.lineage, apply_id, &change.address, step.op);
     let exec = Exec {
@@ -86,7 +86,7 @@ impl Exec<'_> {
         &self.change.address
     }
 
-    fn begin(&self, operation: &str, provider: Option<&str>) -> Result<i64, String> {
+    fn begin(&self, operation: &str, provider: Option<&str>) -> Result<i64, StepError> {
         let intent = NewIntent {
             apply_id: self.apply_id.to_string(),
             address: self.address().clone(),
@@ -102,7 +102,7 @@ impl Exec<'_> {
             }),
         };
         blocking(|| self.ctx.state.begin_intent(&intent))
-            .map_err(|e| format!("cannot journal intent: {e}"))
+            .map_err(|e| StepError::state(format!("cannot journal intent: {e}")))
     }
 
     fn end(&self, id: i64, outcome: IntentOutcome, detail: Option<&str>) {
@@ -113,9 +113,11 @@ impl Exec<'_> {
     fn provider(
         &self,
         backend: &str,
-    ) -> Result<std::sync::Arc<dyn dstack_provider::Provider>, String> {
+    ) -> Result<std::sync::Arc<dyn dstack_provider::Provider>, StepError> {
         self.ctx.providers.get(backend).cloned().ok_or_else(|| {
-            format!("backend `{backend}` is not configured (see .dstack/backends.yml)")
+            StepError::config(format!(
+                "backend `{backend}` is not configured (see .dstack/backends.yml)"
+            ))
         })
     }
 
@@ -144,18 +146,13 @@ impl Exec<'_> {
         &self,
         record: &RecordedResource,
         expected: Expected,
-    ) -> Result<RecordedResource, String> {
+    ) -> Result<RecordedResource, StepError> {
         blocking(|| self.ctx.state.put(record, expected))
-            .map_err(|e| format!("state write failed: {e}"))
+            .map_err(|e| StepError::state(format!("state write failed: {e}")))
     }
 
-    async fn record_spec(&self) -> Result<String, String> {
-        let mut record = match self
-            .ctx
-            .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?
-        {
+    async fn record_spec(&self) -> Result<String, StepError> {
+        let mut record = match self.ctx.state.get(self.address())? {
             Some(existing) if self.change.recorded_version.is_some() => existing,
             _ => self.new_record(),
         };
@@ -183,7 +180,7 @@ impl Exec<'_> {
             .map(|r| format!("version {}", r.version))
     }
 
-    async fn forget(&self) -> Result<String, String> {
+    async fn forget(&self) -> Result<String, StepError> {
         let expected = self
             .change
             .recorded_version
@@ -193,7 +190,7 @@ impl Exec<'_> {
             Err(dstack_state::StateError::Conflict { found, .. }) if found == "no row" => {
                 Ok("already gone".into())
             }
-            Err(e) => Err(format!("state write failed: {e}")),
+            Err(e) => Err(StepError::state(format!("state write failed: {e}"))),
         }
     }
 

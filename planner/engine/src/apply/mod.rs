@@ -7,6 +7,7 @@
 //! while everything else goes on; state records exactly what exists.
 
 mod cancel;
+mod error;
 mod exec;
 mod run;
 pub mod runtime;
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 
 pub use cancel::Cancel;
 use dstack_planner::desired::ProjectConfig;
+pub use error::{StepError, StepErrorKind};
 pub use runtime::{
     FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
     RuntimeLogPage, VolumeTarget, instance_target, job_instance,
@@ -134,6 +136,8 @@ pub enum StepOutcome {
     Failed {
         /// Why.
         error: String,
+        /// What kind of failure (what a retry policy looks at).
+        kind: StepErrorKind,
     },
     /// Not run: a dependency failed.
     Skipped {

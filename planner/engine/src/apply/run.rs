@@ -9,7 +9,7 @@ use std::time::Instant;
 use dstack_schemas::plan::PlanDoc;
 
 use super::steps::Step;
-use super::{ApplyContext, ApplyEvent, Done, StepOutcome, exec};
+use super::{ApplyContext, ApplyEvent, Done, StepError, StepErrorKind, StepOutcome, exec};
 use crate::walk::{Outcome, Steps, walk};
 
 /// What every step task shares.
@@ -82,7 +82,13 @@ impl Steps for ApplySteps<'_> {
         let (outcome, secs) = match task.await {
             Ok(ended) => ended,
             // A panicking step is a bug; record it and keep going.
-            Err(e) => (Err(format!("internal error in step: {e}")), 0.0),
+            Err(e) => (
+                Err(StepError::new(
+                    StepErrorKind::Internal,
+                    format!("internal error in step: {e}"),
+                )),
+                0.0,
+            ),
         };
         let address = self.steps[node].address.clone();
         match outcome {
@@ -115,9 +121,13 @@ impl Steps for ApplySteps<'_> {
                 ctx.emit(ApplyEvent::Failed {
                     address,
                     op,
-                    error: error.clone(),
+                    error: error.message.clone(),
                 });
-                ((StepOutcome::Failed { error }, secs), false)
+                let failed = StepOutcome::Failed {
+                    error: error.message,
+                    kind: error.kind,
+                };
+                ((failed, secs), false)
             }
         }
     }

@@ -3,6 +3,7 @@
 //! recorded with the intent closed in the same write.
 
 use super::*;
+use crate::apply::StepErrorKind;
 
 impl Exec<'_> {
     pub(super) fn fleet_tags(&self) -> BTreeMap<String, String> {
@@ -20,23 +21,24 @@ impl Exec<'_> {
 
     /// Creates an instance, failing over to the next offer on no capacity
     /// or quota errors.
-    pub(super) async fn create_instance(&self) -> Result<String, String> {
+    pub(super) async fn create_instance(&self) -> Result<String, StepError> {
         let Some(first) = self.change.offer.clone() else {
-            return Err(format!(
+            return Err(StepError::config(format!(
                 "{} has no offer (SSH fleet hosts cannot be provisioned by this backend)",
                 self.address()
-            ));
+            )));
         };
         let offers: Vec<Offer> = std::iter::once(first)
             .chain(self.change.fallback_offers.iter().cloned())
             .collect();
         let tags = self.tags(&self.fleet_tags());
-        let mut failures = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let mut out_of_capacity = false;
         for offer in offers {
             let provider = match self.provider(&offer.backend) {
                 Ok(p) => p,
                 Err(e) => {
-                    failures.push(e);
+                    failures.push(e.message);
                     continue;
                 }
             };
@@ -69,12 +71,13 @@ impl Exec<'_> {
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
                     if !e.kind.tries_next_offer() {
-                        return Err(fail_message(&e, &failures));
+                        return Err(StepError::provider(&e, fail_message(&e, &failures)));
                     }
                     self.ctx.emit(ApplyEvent::Note {
                         address: self.address().clone(),
                         message: format!("{}: {}; trying the next offer", offer.key(), e.kind),
                     });
+                    out_of_capacity = true;
                     failures.push(format!(
                         "{} ({}): {}",
                         offer.instance_type, offer.region, e.kind
@@ -82,7 +85,12 @@ impl Exec<'_> {
                 }
             }
         }
-        Err(format!("every offer failed: {}", failures.join("; ")))
+        let message = format!("every offer failed: {}", failures.join("; "));
+        Err(if out_of_capacity {
+            StepError::new(StepErrorKind::NoCapacity, message)
+        } else {
+            StepError::config(message)
+        })
     }
 
     /// Writes the created resource, then closes its intent: a crash between
@@ -94,7 +102,7 @@ impl Exec<'_> {
         backend: &str,
         info: &ResourceInfo,
         offer: Option<&Offer>,
-    ) -> Result<String, String> {
+    ) -> Result<String, StepError> {
         let record = self.created_record(backend, info, offer);
         let stored = blocking(|| {
             self.ctx.state.record_and_close(
@@ -104,7 +112,7 @@ impl Exec<'_> {
                 Some(&info.provider_id),
             )
         })
-        .map_err(|e| format!("state write failed: {e}"))?;
+        .map_err(|e| StepError::state(format!("state write failed: {e}")))?;
         Ok(created_detail(info, offer, &stored))
     }
 
@@ -128,23 +136,27 @@ impl Exec<'_> {
         record
     }
 
-    pub(super) async fn create_volume(&self) -> Result<String, String> {
+    pub(super) async fn create_volume(&self) -> Result<String, StepError> {
         let Some(Configuration::Volume(volume)) = self
             .change
             .after
             .as_ref()
             .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
-            return Err("volume spec unreadable".into());
+            return Err(StepError::new(
+                StepErrorKind::Internal,
+                "volume spec unreadable",
+            ));
         };
         let backend = volume.backend.to_string();
         let provider = self.provider(&backend)?;
         if let Some(existing) = &volume.volume_id {
             let found = provider
                 .get(ResourceKind::Volume, existing)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("volume {existing} does not exist in {backend}"))?;
+                .await?
+                .ok_or_else(|| {
+                    StepError::config(format!("volume {existing} does not exist in {backend}"))
+                })?;
             let mut record = self.new_record();
             record.provider = Some(backend);
             record.provider_id = Some(found.provider_id.clone());
@@ -170,18 +182,17 @@ impl Exec<'_> {
             Ok(info) => self.record_then_close(intent, &backend, &info, None),
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }
 
-    pub(super) async fn update_volume(&self) -> Result<String, String> {
+    pub(super) async fn update_volume(&self) -> Result<String, StepError> {
         let recorded = self
             .ctx
             .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?
-            .ok_or("volume is not recorded")?;
+            .get(self.address())?
+            .ok_or_else(|| StepError::state("volume is not recorded"))?;
         let after = self.change.after.clone().unwrap_or_default();
         let size: Option<Memory> = after
             .get("size")
@@ -212,7 +223,7 @@ impl Exec<'_> {
                 }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
             }
         }
@@ -226,14 +237,17 @@ impl Exec<'_> {
         Ok(format!("version {}", stored.version))
     }
 
-    pub(super) async fn create_gateway(&self) -> Result<String, String> {
+    pub(super) async fn create_gateway(&self) -> Result<String, StepError> {
         let Some(Configuration::Gateway(gateway)) = self
             .change
             .after
             .as_ref()
             .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
-            return Err("gateway spec unreadable".into());
+            return Err(StepError::new(
+                StepErrorKind::Internal,
+                "gateway spec unreadable",
+            ));
         };
         let backend = gateway.backend.to_string();
         let provider = self.provider(&backend)?;
@@ -254,7 +268,7 @@ impl Exec<'_> {
             Ok(info) => self.record_then_close(intent, &backend, &info, None),
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }

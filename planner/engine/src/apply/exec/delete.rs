@@ -7,7 +7,7 @@
 use dstack_schemas::addr::ResourceKind;
 use dstack_state::{Expected, IntentOutcome};
 
-use super::super::{Done, with_retries};
+use super::super::{Done, StepError, with_retries};
 use super::Exec;
 
 /// What the provider side of a delete found.
@@ -21,12 +21,8 @@ enum Found {
 }
 
 impl Exec<'_> {
-    pub(super) async fn delete_cloud(&self, kind: ResourceKind) -> Result<Done, String> {
-        let recorded = self
-            .ctx
-            .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?;
+    pub(super) async fn delete_cloud(&self, kind: ResourceKind) -> Result<Done, StepError> {
+        let recorded = self.ctx.state.get(self.address())?;
         let (Some(provider_name), Some(id)) = (
             recorded
                 .as_ref()
@@ -54,8 +50,10 @@ impl Exec<'_> {
         let expected = recorded.map_or(Expected::Any, |r| Expected::Version(r.version));
         if let Err(e) = super::blocking(|| self.ctx.state.remove(self.address(), expected)) {
             return Err(match found {
-                Found::Deleted => format!("deleted {id} but the state write failed: {e}"),
-                _ => format!("state write failed: {e}"),
+                Found::Deleted => {
+                    StepError::state(format!("deleted {id} but the state write failed: {e}"))
+                }
+                _ => StepError::state(format!("state write failed: {e}")),
             });
         }
         Ok(match found {
@@ -75,7 +73,7 @@ impl Exec<'_> {
         provider_name: &str,
         kind: ResourceKind,
         id: &str,
-    ) -> Result<Found, String> {
+    ) -> Result<Found, StepError> {
         let provider = self.provider(provider_name)?;
         if kind == ResourceKind::Volume && matches!(provider.get(kind, id).await, Ok(None)) {
             return Ok(Found::NothingThere);
@@ -100,7 +98,7 @@ impl Exec<'_> {
             }
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }

@@ -3,13 +3,15 @@
 //! detached after).
 
 use super::*;
+use crate::apply::StepErrorKind;
 
 impl Exec<'_> {
     pub(super) fn instance_target(
         &self,
         instance: &ResourceAddr,
-    ) -> Result<InstanceTarget, String> {
+    ) -> Result<InstanceTarget, StepError> {
         crate::apply::runtime::instance_target(self.ctx.state.as_ref(), instance)
+            .map_err(StepError::state)
     }
 
     /// The run's configuration as the user wrote it now (un-redacted), or
@@ -17,7 +19,7 @@ impl Exec<'_> {
     pub(super) fn run_config(
         &self,
         run: &str,
-    ) -> Result<(Configuration, std::path::PathBuf), String> {
+    ) -> Result<(Configuration, std::path::PathBuf), StepError> {
         for pc in &self.ctx.configs {
             let name = dstack_planner::naming::resource_name(&pc.config, pc.file.name()).ok();
             if name.as_deref() == Some(run) && pc.config.run_common().is_some() {
@@ -28,37 +30,31 @@ impl Exec<'_> {
                 return Ok((dstack_planner::normalize::normalize(&pc.config), dir));
             }
         }
-        let recorded = self
-            .ctx
-            .state
-            .get(&ResourceAddr::Run(run.into()))
-            .map_err(|e| e.to_string())?;
+        let recorded = self.ctx.state.get(&ResourceAddr::Run(run.into()))?;
         let spec = recorded
             .map(|r| r.spec)
-            .ok_or_else(|| format!("run/{run} has no configuration"))?;
-        let config =
-            serde_json::from_value(spec).map_err(|e| format!("run/{run} spec unreadable: {e}"))?;
+            .ok_or_else(|| StepError::config(format!("run/{run} has no configuration")))?;
+        let config = serde_json::from_value(spec)
+            .map_err(|e| StepError::state(format!("run/{run} spec unreadable: {e}")))?;
         Ok((config, std::path::PathBuf::from(".")))
     }
 
-    pub(super) async fn submit_job(&self) -> Result<String, String> {
+    pub(super) async fn submit_job(&self) -> Result<String, StepError> {
         let job: JobSpec = serde_json::from_value(self.change.after.clone().unwrap_or_default())
-            .map_err(|e| format!("job spec unreadable: {e}"))?;
+            .map_err(|e| {
+                StepError::new(StepErrorKind::Internal, format!("job spec unreadable: {e}"))
+            })?;
         let instance = self
             .change
             .placement
             .clone()
-            .ok_or("job has no placement")?;
+            .ok_or_else(|| StepError::new(StepErrorKind::Internal, "job has no placement"))?;
         let target = self.instance_target(&instance)?;
         let (config, config_dir) = self.run_config(&job.run)?;
         let env = resolve_inherited_env(&config, self.address())?;
         let volumes = self.volume_targets(&config, &job)?;
         let attached = self.attach_volumes(&target, &volumes).await?;
-        let previous = self
-            .ctx
-            .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?;
+        let previous = self.ctx.state.get(self.address())?;
         let submission = previous
             .as_ref()
             .and_then(|p| p.data.get("submission"))
@@ -84,7 +80,7 @@ impl Exec<'_> {
             }
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.message));
-                return Err(e.message);
+                return Err(e.into());
             }
         };
         let mut record = self.new_record();
@@ -116,7 +112,7 @@ impl Exec<'_> {
         &self,
         config: &Configuration,
         job: &JobSpec,
-    ) -> Result<Vec<VolumeTarget>, String> {
+    ) -> Result<Vec<VolumeTarget>, StepError> {
         let mut out = Vec::new();
         for mount in config
             .run_common()
@@ -130,15 +126,11 @@ impl Exec<'_> {
                 let name = name
                     .replace("${{ dstack.job_num }}", &job.index.to_string())
                     .replace("${{ dstack.node_rank }}", &job.node_rank.to_string());
-                let row = self
-                    .ctx
-                    .state
-                    .get(&ResourceAddr::Volume(name.clone()))
-                    .map_err(|e| e.to_string())?;
+                let row = self.ctx.state.get(&ResourceAddr::Volume(name.clone()))?;
                 let Some(row) = row else {
-                    return Err(format!(
+                    return Err(StepError::config(format!(
                         "volume/{name} is not recorded; create it first (`type: volume`)"
-                    ));
+                    )));
                 };
                 let provider = row
                     .provider
@@ -157,13 +149,8 @@ impl Exec<'_> {
         Ok(out)
     }
 
-    pub(super) async fn stop_job(&self) -> Result<String, String> {
-        let Some(recorded) = self
-            .ctx
-            .state
-            .get(self.address())
-            .map_err(|e| e.to_string())?
-        else {
+    pub(super) async fn stop_job(&self) -> Result<String, StepError> {
+        let Some(recorded) = self.ctx.state.get(self.address())? else {
             return Ok("already gone".into());
         };
         // In a rolling replacement the row already holds the new job; the
@@ -197,7 +184,7 @@ impl Exec<'_> {
                 }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.message));
-                    return Err(e.message);
+                    return Err(e.into());
                 }
             }
         }
@@ -225,7 +212,9 @@ impl Exec<'_> {
                 recorded.provider_id.unwrap_or_default(),
                 if finished { "removed" } else { "stopped" }
             )),
-            Err(e) => Err(format!("stopped but the state write failed: {e}")),
+            Err(e) => Err(StepError::state(format!(
+                "stopped but the state write failed: {e}"
+            ))),
         }
     }
 }
@@ -234,7 +223,7 @@ impl Exec<'_> {
 fn resolve_inherited_env(
     config: &Configuration,
     address: &ResourceAddr,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, StepError> {
     let mut out = BTreeMap::new();
     let Some(common) = config.run_common() else {
         return Ok(out);
@@ -242,12 +231,12 @@ fn resolve_inherited_env(
     for entry in &common.env.0 {
         if entry.value == EnvValue::Inherit {
             let value = std::env::var(&entry.name).map_err(|_| {
-                format!(
+                StepError::config(format!(
                     "environment variable {} is not set (run/{} inherits it: `- {}` in env)",
                     entry.name,
                     address.name(),
                     entry.name
-                )
+                ))
             })?;
             out.insert(entry.name.clone(), value);
         }
@@ -267,14 +256,13 @@ impl Exec<'_> {
         &self,
         instance: &InstanceTarget,
         volumes: &[VolumeTarget],
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, StepError> {
         let mut attached = Vec::new();
         for volume in volumes {
             let row = self
                 .ctx
                 .state
-                .get(&ResourceAddr::Volume(volume.name.clone()))
-                .map_err(|e| e.to_string())?;
+                .get(&ResourceAddr::Volume(volume.name.clone()))?;
             let Some((backend, volume_id)) = row.and_then(|r| Some((r.provider?, r.provider_id?)))
             else {
                 continue;
@@ -288,17 +276,19 @@ impl Exec<'_> {
                 continue;
             }
             if instance_backend != &backend {
-                return Err(format!(
+                return Err(StepError::config(format!(
                     "volume/{} is in backend {backend} but the job landed on {} ({instance_backend}); a volume attaches only to instances of its backend",
                     volume.name, instance.address
-                ));
+                )));
             }
             let provider = self.provider(&backend)?;
             with_retries(self.ctx, self.address(), || {
                 provider.attach_volume(&volume_id, instance_id)
             })
             .await
-            .map_err(|e| format!("cannot attach volume/{}: {e}", volume.name))?;
+            .map_err(|e| {
+                StepError::provider(&e, format!("cannot attach volume/{}: {e}", volume.name))
+            })?;
             attached.push(serde_json::json!({
                 "name": volume.name,
                 "backend": backend,
@@ -310,7 +300,7 @@ impl Exec<'_> {
     }
 
     /// Detaches what `attach_volumes` recorded in a job row.
-    async fn detach_volumes(&self, job_data: &serde_json::Value) -> Result<(), String> {
+    async fn detach_volumes(&self, job_data: &serde_json::Value) -> Result<(), StepError> {
         let attached = job_data.get("attached").and_then(|a| a.as_array());
         for a in attached.into_iter().flatten() {
             let (Some(backend), Some(volume_id), Some(instance_id)) = (
@@ -327,7 +317,10 @@ impl Exec<'_> {
             .await
             {
                 Err(e) if e.kind != dstack_provider::ErrorKind::NotFound => {
-                    return Err(format!("cannot detach {volume_id} from {instance_id}: {e}"));
+                    return Err(StepError::provider(
+                        &e,
+                        format!("cannot detach {volume_id} from {instance_id}: {e}"),
+                    ));
                 }
                 _ => {}
             }
