@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::desired::build_desired;
 use dstack_planner::market::{Market, Observed};
-use dstack_planner::plan::{PlanInput, PlanOptions, build_plan};
+use dstack_planner::plan::{PlanInput, PlanOptions, build_plan_with};
 use dstack_planner::recover::{
     OWNED_ELSEWHERE, Recovery, RecoveryInput, plan_recovery, refuse_duplicates, with_adopted,
 };
@@ -110,7 +110,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     let recorded = if request.persist_recovery {
         project.state.list()?
     } else {
-        with_adopted(&recorded, &recovery)
+        with_adopted(recorded, &recovery)
     };
     let recorded = with_canonical_ids(recorded, &providers);
     let mut replace = request.args.replace.clone();
@@ -139,7 +139,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         options: &options,
         created_at: now_rfc3339(),
     };
-    let mut plan = build_plan(&input);
+    let mut plan = build_plan_with(&input, desired);
     refuse_duplicates(&mut plan, &recovery.refused);
     plan.overrides = overrides;
     Ok(Planned {

@@ -79,9 +79,9 @@ impl Builder<'_> {
             .cloned()
             .collect();
         for desired in top {
-            let change = match self.recorded.get(&desired.address).cloned() {
+            let change = match self.recorded.get(&desired.address).copied() {
                 None => self.create_change(&desired),
-                Some(recorded) => self.compare(&desired, &recorded),
+                Some(recorded) => self.compare(&desired, recorded),
             };
             self.changes.insert(desired.address.clone(), change);
         }
@@ -170,7 +170,7 @@ impl Builder<'_> {
     /// A run's status as its jobs say (a run is finished when all its jobs are).
     pub(super) fn status_of(&self, recorded: &RecordedResource) -> String {
         let jobs: Vec<&RecordedResource> = children_of(&self.recorded, &recorded.address)
-            .map(|(_, r)| r)
+            .map(|(_, r)| *r)
             .collect();
         match recorded.address.kind() {
             ResourceKind::Run => dstack_state::status::run_status(recorded, &jobs),
@@ -186,11 +186,11 @@ impl Builder<'_> {
     /// Recorded resources no longer configured are deleted, except volumes
     /// (never deleted implicitly) and, with `-f`, anything outside the files.
     pub(super) fn plan_deletions(&mut self) {
-        let leftovers: Vec<RecordedResource> = self
+        let leftovers: Vec<&RecordedResource> = self
             .recorded
             .values()
             .filter(|r| !self.changes.contains_key(&r.address))
-            .cloned()
+            .copied()
             .collect();
         for recorded in leftovers {
             let address = recorded.address.clone();

@@ -59,12 +59,12 @@ impl Builder<'_> {
         fleet: &FleetConfig,
         fleet_replaced: bool,
     ) -> ResourceChange {
-        let Some(recorded) = self.recorded.get(&desired.address).cloned() else {
+        let Some(recorded) = self.recorded.get(&desired.address).copied() else {
             let mut change = self.create_change(desired);
             self.choose_offer(&mut change, fleet);
             return change;
         };
-        let mut change = self.compare(desired, &recorded);
+        let mut change = self.compare(desired, recorded);
         if change.actions == [ActionWord::Create] {
             // Recorded but gone outside dstack.
             self.choose_offer(&mut change, fleet);
@@ -172,10 +172,11 @@ impl Builder<'_> {
         desired_count: u32,
         fleet_replaced: bool,
     ) {
-        let extra: Vec<dstack_state::RecordedResource> = children_of(&self.recorded, fleet_address)
-            .filter(|(a, _)| !self.desired.resources.contains_key(a))
-            .map(|(_, r)| r.clone())
-            .collect();
+        let extra: Vec<&dstack_state::RecordedResource> =
+            children_of(&self.recorded, fleet_address)
+                .filter(|(a, _)| !self.desired.resources.contains_key(a))
+                .map(|(_, r)| *r)
+                .collect();
         let max = fleet.nodes.and_then(|n| n.max);
         for (n, recorded) in extra.into_iter().enumerate() {
             let fits = recorded_offer(recorded.offer.as_ref())

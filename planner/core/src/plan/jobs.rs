@@ -168,7 +168,7 @@ impl Builder<'_> {
                 continue;
             };
             let instances: Vec<&RecordedResource> = children_of(&self.recorded, address)
-                .map(|(_, r)| r)
+                .map(|(_, r)| *r)
                 .collect();
             let name = address.name().to_string();
             let count = instances.len() as u32;
@@ -274,7 +274,7 @@ impl Builder<'_> {
         order: ReplaceOrder,
     ) -> (ResourceChange, Option<ResourceAddr>, bool) {
         let desired = &self.desired.resources[address];
-        let recorded = self.recorded.get(address);
+        let recorded = self.recorded.get(address).copied();
         let mut change = match recorded {
             None => self.create_change(desired),
             Some(r) => self.compare(desired, r),

@@ -75,7 +75,8 @@ pub struct PlanInput<'a> {
 struct Builder<'a> {
     input: &'a PlanInput<'a>,
     desired: Desired,
-    recorded: BTreeMap<ResourceAddr, RecordedResource>,
+    /// Recorded rows by address, borrowed from the input (never cloned).
+    recorded: BTreeMap<ResourceAddr, &'a RecordedResource>,
     graph: DesiredGraph,
     changes: BTreeMap<ResourceAddr, ResourceChange>,
     diagnostics: Vec<PlanDiagnostic>,
@@ -100,7 +101,18 @@ fn children_of<'m, V>(
 
 /// Makes the plan.
 pub fn build_plan(input: &PlanInput) -> PlanDoc {
-    let mut b = Builder::new(input);
+    let desired = if input.options.destroy {
+        Desired::default()
+    } else {
+        build_desired(input.configs)
+    };
+    build_plan_with(input, desired)
+}
+
+/// Makes the plan from desired resources the caller already built from
+/// `input.configs` (empty for a destroy), so they are built once.
+pub fn build_plan_with(input: &PlanInput, desired: Desired) -> PlanDoc {
+    let mut b = Builder::new(input, desired);
     b.observe_drift();
     b.build_graph();
     b.plan_top_level();
@@ -119,16 +131,11 @@ pub fn build_plan(input: &PlanInput) -> PlanDoc {
 }
 
 impl<'a> Builder<'a> {
-    fn new(input: &'a PlanInput<'a>) -> Self {
-        let desired = if input.options.destroy {
-            Desired::default()
-        } else {
-            build_desired(input.configs)
-        };
+    fn new(input: &'a PlanInput<'a>, desired: Desired) -> Self {
         let recorded = input
             .recorded
             .iter()
-            .map(|r| (r.address.clone(), r.clone()))
+            .map(|r| (r.address.clone(), r))
             .collect();
         Self {
             input,
