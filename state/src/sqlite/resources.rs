@@ -32,6 +32,13 @@ impl ResourceStore for SqliteStore {
     }
 
     fn list(&self) -> Result<Vec<RecordedResource>, StateError> {
+        self.list_specs_where(&|_, _| true)
+    }
+
+    fn list_specs_where(
+        &self,
+        need_spec: &dyn Fn(&ResourceAddr, &str) -> bool,
+    ) -> Result<Vec<RecordedResource>, StateError> {
         let rows = self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"
@@ -43,7 +50,7 @@ impl ResourceStore for SqliteStore {
         })?;
         let mut out: Vec<RecordedResource> = rows
             .into_iter()
-            .map(ResourceRow::decode)
+            .map(|row| row.decode_spec_where(need_spec))
             .collect::<Result<_, _>>()?;
         // Text order is not address order (`instance/10` < `instance/2`).
         out.sort_by(|a, b| a.address.cmp(&b.address));
@@ -186,5 +193,23 @@ mod tests {
         ).expect("insert");
         let err = store.list().expect_err("refused");
         assert!(err.to_string().contains("fleet/x"), "{err}");
+    }
+
+    #[test]
+    fn listing_parses_only_the_specs_asked_for() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        for (name, print) in [("aa", "fp-a"), ("bb", "fp-b")] {
+            let address: ResourceAddr = format!("fleet/{name}").parse().expect("address");
+            let spec = serde_json::json!({"name": name});
+            let row = RecordedResource::new(address, spec, print.into());
+            store.put(&row, Expected::Absent).expect("put");
+        }
+        let rows = store
+            .list_specs_where(&|_, print| print != "fp-a")
+            .expect("list");
+        assert_eq!(rows[0].spec, serde_json::Value::Null);
+        assert_eq!(rows[0].fingerprint, "fp-a");
+        assert_eq!(rows[1].spec, serde_json::json!({"name": "bb"}));
+        assert_eq!(store.list().expect("list")[0].spec["name"], "aa");
     }
 }

@@ -111,7 +111,14 @@ impl Builder<'_> {
     ) -> ResourceChange {
         let run_type = run_type_of(&desired.spec).or_else(|| run_type_of(&recorded.spec));
         let mut change = new_change(&desired.address, vec![ActionWord::NoOp]);
-        change.before = Some(recorded.spec.clone());
+        let unchanged = recorded.fingerprint == desired.fingerprint;
+        // Equal fingerprints are equal specs: the recorded one may not
+        // have been read (see `needs_recorded_spec`).
+        change.before = Some(if unchanged {
+            desired.spec.clone()
+        } else {
+            recorded.spec.clone()
+        });
         change.after = Some(desired.spec.clone());
         change.fingerprint = Some(desired.fingerprint.clone());
         change.recorded_version = Some(recorded.version);
@@ -122,7 +129,7 @@ impl Builder<'_> {
             return self.create_change(desired);
         }
         let status = self.status_of(recorded);
-        if recorded.fingerprint == desired.fingerprint {
+        if unchanged {
             if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
                 change.reason = Some(format!(
                     "finished ({status}); `--replace {}` runs it again",

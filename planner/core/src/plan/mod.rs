@@ -99,6 +99,26 @@ fn children_of<'m, V>(
         .flat_map(move |range| map.range(range))
 }
 
+/// Which recorded rows a plan needs the spec of (for
+/// [`dstack_state::ResourceStore::list_specs_where`]): a row whose stored
+/// fingerprint equals its desired resource's is a no-op and its spec is the
+/// desired one, so only rows that differ, are no longer configured, or are
+/// runs and jobs (their status reads the run type) are parsed; with a
+/// refresh (drift may recreate any row over its recorded spec), every row.
+pub fn needs_recorded_spec<'d>(
+    desired: &'d Desired,
+    options: &PlanOptions,
+) -> impl Fn(&ResourceAddr, &str) -> bool + 'd {
+    let all = options.refresh || options.destroy;
+    move |address: &ResourceAddr, fingerprint: &str| {
+        all || matches!(address.kind(), ResourceKind::Run | ResourceKind::Job)
+            || desired
+                .resources
+                .get(address)
+                .is_none_or(|d| d.fingerprint != fingerprint)
+    }
+}
+
 /// Makes the plan.
 pub fn build_plan(input: &PlanInput) -> PlanDoc {
     let desired = if input.options.destroy {
