@@ -43,15 +43,14 @@ impl ResourceStore for SqliteStore {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"
             ))?;
-            let rows = stmt
-                .query_map([], ResourceRow::read)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            // Each row decoded as it is read: the raw rows are never all held.
+            let mut out = Vec::new();
+            for row in stmt.query_map([], ResourceRow::read)? {
+                out.push(row?.decode_spec_where(need_spec)?);
+            }
+            Ok(out)
         })?;
-        let mut out: Vec<RecordedResource> = rows
-            .into_iter()
-            .map(|row| row.decode_spec_where(need_spec))
-            .collect::<Result<_, _>>()?;
+        let mut out: Vec<RecordedResource> = rows;
         // Text order is not address order (`instance/10` < `instance/2`).
         out.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(out)

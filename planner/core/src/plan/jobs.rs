@@ -44,7 +44,6 @@ fn anything() -> Requirements {
 
 impl Builder<'_> {
     pub(super) fn plan_jobs(&mut self) {
-        let mut pool = self.pool();
         let mut runs: Vec<(u32, ResourceAddr)> = self
             .desired
             .resources
@@ -56,6 +55,11 @@ impl Builder<'_> {
             })
             .collect();
         runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        if runs.is_empty() {
+            // Nothing to place: the pool of every instance is not built.
+            return;
+        }
+        let mut pool = self.pool();
         // Jobs that keep running hold their instances before anything is
         // placed, those of runs outside the files given with `-f` included.
         self.occupy_for_runs_outside_files(&mut pool);
