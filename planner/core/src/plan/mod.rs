@@ -83,8 +83,10 @@ struct Builder<'a> {
     drift: Vec<ResourceDrift>,
     /// Addresses the refresh found gone (see [`observe::GONE`]).
     gone: std::collections::BTreeSet<ResourceAddr>,
-    /// Offer rankings of fleets, computed once each.
-    rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
+    /// Offer rankings of fleets, computed once per distinct requirements
+    /// (keyed by their full `Debug` form: fleets that ask for the same
+    /// resources share one ranking).
+    rankings: std::collections::HashMap<String, std::sync::Arc<crate::cost::Ranking>>,
 }
 
 /// The entries of `map` that are children of `parent` (a fleet's instances,
@@ -166,7 +168,7 @@ impl<'a> Builder<'a> {
             diagnostics: Vec::new(),
             drift: Vec::new(),
             gone: std::collections::BTreeSet::new(),
-            rankings: BTreeMap::new(),
+            rankings: std::collections::HashMap::new(),
         }
     }
 
