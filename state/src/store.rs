@@ -33,6 +33,20 @@ pub trait ResourceStore: Send + Sync {
     /// Every recorded resource, ordered by address.
     fn list(&self) -> Result<Vec<RecordedResource>, StateError>;
 
+    /// Every recorded resource, ordered by address, with the spec read only
+    /// where `need_spec(address, stored fingerprint)` says so; elsewhere the
+    /// spec is `null` (the caller already knows it from the fingerprint).
+    /// A planner asks for the specs of rows whose fingerprint differs from
+    /// the desired one, so an unchanged row's spec JSON is never parsed.
+    /// Stores that cannot skip it return every spec (as [`Self::list`]).
+    fn list_specs_where(
+        &self,
+        need_spec: &dyn Fn(&ResourceAddr, &str) -> bool,
+    ) -> Result<Vec<RecordedResource>, StateError> {
+        let _ = need_spec;
+        self.list()
+    }
+
     /// One resource.
     fn get(&self, address: &ResourceAddr) -> Result<Option<RecordedResource>, StateError>;
 

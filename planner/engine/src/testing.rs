@@ -16,7 +16,7 @@ use dstack_state::mem::MemStore;
 use crate::apply::{ApplyContext, ApplyReport, FakeRuntime, apply_plan};
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::market::{Market, Observed};
-use dstack_planner::plan::{PlanInput, PlanOptions, Scope, build_plan};
+use dstack_planner::plan::{PlanInput, PlanOptions, Scope, build_plan_with, needs_recorded_spec};
 
 /// A project living in memory.
 pub struct TestProject {
@@ -82,23 +82,54 @@ impl TestProject {
         }
     }
 
-    /// Plans `configs` against the recorded state.
+    /// Plans `configs` against the recorded state, as `dstack plan` does:
+    /// rows are listed with only the specs the plan needs.
     pub fn plan(&self, configs: &[ProjectConfig], options: &PlanOptions) -> PlanDoc {
+        let desired = if options.destroy {
+            dstack_planner::desired::Desired::default()
+        } else {
+            dstack_planner::desired::build_desired(configs)
+        };
+        let recorded = self
+            .state
+            .list_specs_where(&needs_recorded_spec(&desired, options))
+            .expect("state lists");
+        self.plan_against(configs, options, &recorded, desired)
+    }
+
+    /// Plans `configs` against every recorded row read in full.
+    pub fn plan_full(&self, configs: &[ProjectConfig], options: &PlanOptions) -> PlanDoc {
         let recorded = self.state.list().expect("state lists");
+        let desired = if options.destroy {
+            dstack_planner::desired::Desired::default()
+        } else {
+            dstack_planner::desired::build_desired(configs)
+        };
+        self.plan_against(configs, options, &recorded, desired)
+    }
+
+    fn plan_against(
+        &self,
+        configs: &[ProjectConfig],
+        options: &PlanOptions,
+        recorded: &[dstack_state::RecordedResource],
+        desired: dstack_planner::desired::Desired,
+    ) -> PlanDoc {
         let lineage = self.state.lineage().expect("lineage");
         let market = self.market();
         let observed = Observed::default();
-        build_plan(&PlanInput {
+        let input = PlanInput {
             configs,
             config_digest: "test".into(),
             scope: Scope::Project,
-            recorded: &recorded,
+            recorded,
             lineage: &lineage,
             market: &market,
             observed: &observed,
             options,
             created_at: "2026-11-23T00:00:00Z".into(),
-        })
+        };
+        build_plan_with(&input, desired)
     }
 
     /// Applies a plan with the fake cloud and runtime.

@@ -29,19 +29,25 @@ impl ResourceStore for SqliteStore {
     }
 
     fn list(&self) -> Result<Vec<RecordedResource>, StateError> {
+        self.list_specs_where(&|_, _| true)
+    }
+
+    fn list_specs_where(
+        &self,
+        need_spec: &dyn Fn(&ResourceAddr, &str) -> bool,
+    ) -> Result<Vec<RecordedResource>, StateError> {
         let rows = self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"
             ))?;
-            let rows = stmt
-                .query_map([], ResourceRow::read)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            // Each row decoded as it is read: the raw rows are never all held.
+            let mut out = Vec::new();
+            for row in stmt.query_map([], ResourceRow::read)? {
+                out.push(row?.decode_spec_where(need_spec)?);
+            }
+            Ok(out)
         })?;
-        let mut out: Vec<RecordedResource> = rows
-            .into_iter()
-            .map(ResourceRow::decode)
-            .collect::<Result<_, _>>()?;
+        let mut out: Vec<RecordedResource> = rows;
         // Text order is not address order (`instance/10` < `instance/2`).
         out.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(out)
@@ -191,5 +197,23 @@ mod tests {
         ).expect("insert");
         let err = store.list().expect_err("refused");
         assert!(err.to_string().contains("fleet/x"), "{err}");
+    }
+
+    #[test]
+    fn listing_parses_only_the_specs_asked_for() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        for (name, print) in [("aa", "fp-a"), ("bb", "fp-b")] {
+            let address: ResourceAddr = format!("fleet/{name}").parse().expect("address");
+            let spec = serde_json::json!({"name": name});
+            let row = RecordedResource::new(address, spec, print.into());
+            store.put(&row, Expected::Absent).expect("put");
+        }
+        let rows = store
+            .list_specs_where(&|_, print| print != "fp-a")
+            .expect("list");
+        assert_eq!(rows[0].spec, serde_json::Value::Null);
+        assert_eq!(rows[0].fingerprint, "fp-a");
+        assert_eq!(rows[1].spec, serde_json::json!({"name": "bb"}));
+        assert_eq!(store.list().expect("list")[0].spec["name"], "aa");
     }
 }

@@ -74,12 +74,27 @@ impl ResourceRow {
 
     /// The recorded resource it holds.
     pub fn decode(self) -> Result<RecordedResource, StateError> {
+        self.decode_spec_where(&|_, _| true)
+    }
+
+    /// The recorded resource it holds, its spec parsed only if
+    /// `need_spec(address, fingerprint)` (`null` otherwise).
+    pub fn decode_spec_where(
+        self,
+        need_spec: &dyn Fn(&ResourceAddr, &str) -> bool,
+    ) -> Result<RecordedResource, StateError> {
         let address = &self.address;
+        let parsed = address
+            .parse::<ResourceAddr>()
+            .map_err(|e| bad_row(address, e))?;
+        let spec = if need_spec(&parsed, &self.fingerprint) {
+            parse_json(address, &self.spec, "spec")?
+        } else {
+            serde_json::Value::Null
+        };
         Ok(RecordedResource {
-            address: address
-                .parse::<ResourceAddr>()
-                .map_err(|e| bad_row(address, e))?,
-            spec: parse_json(address, &self.spec, "spec")?,
+            address: parsed,
+            spec,
             fingerprint: self.fingerprint,
             provider: self.provider,
             provider_id: self.provider_id,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dstack_planner::desired::ProjectConfig;
 use dstack_planner::desired::build_desired;
 use dstack_planner::market::{Market, Observed};
-use dstack_planner::plan::{PlanInput, PlanOptions, build_plan};
+use dstack_planner::plan::{PlanInput, PlanOptions, build_plan_with, needs_recorded_spec};
 use dstack_planner::recover::{
     OWNED_ELSEWHERE, Recovery, RecoveryInput, plan_recovery, refuse_duplicates, with_adopted,
 };
@@ -88,13 +88,21 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
     {
         errln!("warning: {warning}");
     }
-    let recorded = project.state.list()?;
-    let lineage = project.state.lineage()?;
     let desired = if request.destroy {
         Default::default()
     } else {
         build_desired(&configs)
     };
+    let spec_options = PlanOptions {
+        destroy: request.destroy,
+        refresh: request.args.refresh,
+        ..PlanOptions::default()
+    };
+    // Unchanged rows come without their spec JSON parsed: the plan only
+    // compares their fingerprints.
+    let need_spec = needs_recorded_spec(&desired, &spec_options);
+    let recorded = project.state.list_specs_where(&need_spec)?;
+    let lineage = project.state.lineage()?;
     let recovery = plan_recovery(&RecoveryInput {
         open: &project.state.open_intents()?,
         recorded: &recorded,
@@ -108,10 +116,11 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
     }
     let recorded = if request.persist_recovery {
-        project.state.list()?
+        project.state.list_specs_where(&need_spec)?
     } else {
-        with_adopted(&recorded, &recovery)
+        with_adopted(recorded, &recovery)
     };
+    drop(need_spec);
     let recorded = with_canonical_ids(recorded, &providers);
     let mut replace = request.args.replace.clone();
     if request.force {
@@ -139,7 +148,7 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         options: &options,
         created_at: now_rfc3339(),
     };
-    let mut plan = build_plan(&input);
+    let mut plan = build_plan_with(&input, desired);
     refuse_duplicates(&mut plan, &recovery.refused);
     plan.overrides = overrides;
     Ok(Planned {

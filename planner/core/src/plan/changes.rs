@@ -79,9 +79,9 @@ impl Builder<'_> {
             .cloned()
             .collect();
         for desired in top {
-            let change = match self.recorded.get(&desired.address).cloned() {
+            let change = match self.recorded.get(&desired.address).copied() {
                 None => self.create_change(&desired),
-                Some(recorded) => self.compare(&desired, &recorded),
+                Some(recorded) => self.compare(&desired, recorded),
             };
             self.changes.insert(desired.address.clone(), change);
         }
@@ -111,7 +111,14 @@ impl Builder<'_> {
     ) -> ResourceChange {
         let run_type = run_type_of(&desired.spec).or_else(|| run_type_of(&recorded.spec));
         let mut change = new_change(&desired.address, vec![ActionWord::NoOp]);
-        change.before = Some(recorded.spec.clone());
+        let unchanged = recorded.fingerprint == desired.fingerprint;
+        // Equal fingerprints are equal specs: the recorded one may not
+        // have been read (see `needs_recorded_spec`).
+        change.before = Some(if unchanged {
+            desired.spec.clone()
+        } else {
+            recorded.spec.clone()
+        });
         change.after = Some(desired.spec.clone());
         change.fingerprint = Some(desired.fingerprint.clone());
         change.recorded_version = Some(recorded.version);
@@ -122,7 +129,7 @@ impl Builder<'_> {
             return self.create_change(desired);
         }
         let status = self.status_of(recorded);
-        if recorded.fingerprint == desired.fingerprint {
+        if unchanged {
             if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
                 change.reason = Some(format!(
                     "finished ({status}); `--replace {}` runs it again",
@@ -170,7 +177,7 @@ impl Builder<'_> {
     /// A run's status as its jobs say (a run is finished when all its jobs are).
     pub(super) fn status_of(&self, recorded: &RecordedResource) -> String {
         let jobs: Vec<&RecordedResource> = children_of(&self.recorded, &recorded.address)
-            .map(|(_, r)| r)
+            .map(|(_, r)| *r)
             .collect();
         match recorded.address.kind() {
             ResourceKind::Run => dstack_state::status::run_status(recorded, &jobs),
@@ -186,11 +193,11 @@ impl Builder<'_> {
     /// Recorded resources no longer configured are deleted, except volumes
     /// (never deleted implicitly) and, with `-f`, anything outside the files.
     pub(super) fn plan_deletions(&mut self) {
-        let leftovers: Vec<RecordedResource> = self
+        let leftovers: Vec<&RecordedResource> = self
             .recorded
             .values()
             .filter(|r| !self.changes.contains_key(&r.address))
-            .cloned()
+            .copied()
             .collect();
         for recorded in leftovers {
             let address = recorded.address.clone();

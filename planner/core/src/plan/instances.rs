@@ -23,7 +23,7 @@ pub fn fleet_requirements(fleet: &FleetConfig) -> Requirements {
 
 /// The offer recorded with a resource, if it parses.
 pub fn recorded_offer(value: Option<&serde_json::Value>) -> Option<Offer> {
-    value.and_then(|v| serde_json::from_value(v.clone()).ok())
+    value.and_then(|v| serde::Deserialize::deserialize(v).ok())
 }
 
 impl Builder<'_> {
@@ -59,12 +59,12 @@ impl Builder<'_> {
         fleet: &FleetConfig,
         fleet_replaced: bool,
     ) -> ResourceChange {
-        let Some(recorded) = self.recorded.get(&desired.address).cloned() else {
+        let Some(recorded) = self.recorded.get(&desired.address).copied() else {
             let mut change = self.create_change(desired);
             self.choose_offer(&mut change, fleet);
             return change;
         };
-        let mut change = self.compare(desired, &recorded);
+        let mut change = self.compare(desired, recorded);
         if change.actions == [ActionWord::Create] {
             // Recorded but gone outside dstack.
             self.choose_offer(&mut change, fleet);
@@ -98,24 +98,17 @@ impl Builder<'_> {
 
     /// Picks the cheapest offer that fits the fleet, with fallbacks. Every
     /// instance of a fleet has the same requirements, so the ranking is
-    /// computed once per fleet.
+    /// computed once per fleet (once for all fleets asking alike).
     fn choose_offer(&mut self, change: &mut ResourceChange, fleet: &FleetConfig) {
         if fleet.ssh_config.is_some() {
             return;
         }
         let requirements = fleet_requirements(fleet);
-        let fleet_address = change
-            .address
-            .parent()
-            .unwrap_or_else(|| change.address.clone());
-        let ranking = match self.rankings.get(&fleet_address) {
-            Some(r) => r.clone(),
-            None => {
-                let r = std::sync::Arc::new(rank(&requirements, &self.input.market.offers));
-                self.rankings.insert(fleet_address, r.clone());
-                r
-            }
-        };
+        let ranking = self
+            .rankings
+            .entry(format!("{requirements:?}"))
+            .or_insert_with(|| std::sync::Arc::new(rank(&requirements, &self.input.market.offers)))
+            .clone();
         match ranking.best() {
             Some(best) => {
                 change.offer = Some(best.clone());
@@ -172,10 +165,11 @@ impl Builder<'_> {
         desired_count: u32,
         fleet_replaced: bool,
     ) {
-        let extra: Vec<dstack_state::RecordedResource> = children_of(&self.recorded, fleet_address)
-            .filter(|(a, _)| !self.desired.resources.contains_key(a))
-            .map(|(_, r)| r.clone())
-            .collect();
+        let extra: Vec<&dstack_state::RecordedResource> =
+            children_of(&self.recorded, fleet_address)
+                .filter(|(a, _)| !self.desired.resources.contains_key(a))
+                .map(|(_, r)| *r)
+                .collect();
         let max = fleet.nodes.and_then(|n| n.max);
         for (n, recorded) in extra.into_iter().enumerate() {
             let fits = recorded_offer(recorded.offer.as_ref())

@@ -44,7 +44,6 @@ fn anything() -> Requirements {
 
 impl Builder<'_> {
     pub(super) fn plan_jobs(&mut self) {
-        let mut pool = self.pool();
         let mut runs: Vec<(u32, ResourceAddr)> = self
             .desired
             .resources
@@ -56,6 +55,11 @@ impl Builder<'_> {
             })
             .collect();
         runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        if runs.is_empty() {
+            // Nothing to place: the pool of every instance is not built.
+            return;
+        }
+        let mut pool = self.pool();
         // Jobs that keep running hold their instances before anything is
         // placed, those of runs outside the files given with `-f` included.
         self.occupy_for_runs_outside_files(&mut pool);
@@ -168,7 +172,7 @@ impl Builder<'_> {
                 continue;
             };
             let instances: Vec<&RecordedResource> = children_of(&self.recorded, address)
-                .map(|(_, r)| r)
+                .map(|(_, r)| *r)
                 .collect();
             let name = address.name().to_string();
             let count = instances.len() as u32;
@@ -274,7 +278,7 @@ impl Builder<'_> {
         order: ReplaceOrder,
     ) -> (ResourceChange, Option<ResourceAddr>, bool) {
         let desired = &self.desired.resources[address];
-        let recorded = self.recorded.get(address);
+        let recorded = self.recorded.get(address).copied();
         let mut change = match recorded {
             None => self.create_change(desired),
             Some(r) => self.compare(desired, r),

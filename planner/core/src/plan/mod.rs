@@ -75,15 +75,18 @@ pub struct PlanInput<'a> {
 struct Builder<'a> {
     input: &'a PlanInput<'a>,
     desired: Desired,
-    recorded: BTreeMap<ResourceAddr, RecordedResource>,
+    /// Recorded rows by address, borrowed from the input (never cloned).
+    recorded: BTreeMap<ResourceAddr, &'a RecordedResource>,
     graph: DesiredGraph,
     changes: BTreeMap<ResourceAddr, ResourceChange>,
     diagnostics: Vec<PlanDiagnostic>,
     drift: Vec<ResourceDrift>,
     /// Addresses the refresh found gone (see [`observe::GONE`]).
     gone: std::collections::BTreeSet<ResourceAddr>,
-    /// Offer rankings of fleets, computed once each.
-    rankings: BTreeMap<ResourceAddr, std::sync::Arc<crate::cost::Ranking>>,
+    /// Offer rankings of fleets, computed once per distinct requirements
+    /// (keyed by their full `Debug` form: fleets that ask for the same
+    /// resources share one ranking).
+    rankings: std::collections::HashMap<String, std::sync::Arc<crate::cost::Ranking>>,
 }
 
 /// The entries of `map` that are children of `parent` (a fleet's instances,
@@ -98,9 +101,40 @@ fn children_of<'m, V>(
         .flat_map(move |range| map.range(range))
 }
 
+/// Which recorded rows a plan needs the spec of (for
+/// [`dstack_state::ResourceStore::list_specs_where`]): a row whose stored
+/// fingerprint equals its desired resource's is a no-op and its spec is the
+/// desired one, so only rows that differ, are no longer configured, or are
+/// runs and jobs (their status reads the run type) are parsed; with a
+/// refresh (drift may recreate any row over its recorded spec), every row.
+pub fn needs_recorded_spec<'d>(
+    desired: &'d Desired,
+    options: &PlanOptions,
+) -> impl Fn(&ResourceAddr, &str) -> bool + 'd {
+    let all = options.refresh || options.destroy;
+    move |address: &ResourceAddr, fingerprint: &str| {
+        all || matches!(address.kind(), ResourceKind::Run | ResourceKind::Job)
+            || desired
+                .resources
+                .get(address)
+                .is_none_or(|d| d.fingerprint != fingerprint)
+    }
+}
+
 /// Makes the plan.
 pub fn build_plan(input: &PlanInput) -> PlanDoc {
-    let mut b = Builder::new(input);
+    let desired = if input.options.destroy {
+        Desired::default()
+    } else {
+        build_desired(input.configs)
+    };
+    build_plan_with(input, desired)
+}
+
+/// Makes the plan from desired resources the caller already built from
+/// `input.configs` (empty for a destroy), so they are built once.
+pub fn build_plan_with(input: &PlanInput, desired: Desired) -> PlanDoc {
+    let mut b = Builder::new(input, desired);
     b.observe_drift();
     b.build_graph();
     b.plan_top_level();
@@ -119,16 +153,11 @@ pub fn build_plan(input: &PlanInput) -> PlanDoc {
 }
 
 impl<'a> Builder<'a> {
-    fn new(input: &'a PlanInput<'a>) -> Self {
-        let desired = if input.options.destroy {
-            Desired::default()
-        } else {
-            build_desired(input.configs)
-        };
+    fn new(input: &'a PlanInput<'a>, desired: Desired) -> Self {
         let recorded = input
             .recorded
             .iter()
-            .map(|r| (r.address.clone(), r.clone()))
+            .map(|r| (r.address.clone(), r))
             .collect();
         Self {
             input,
@@ -139,7 +168,7 @@ impl<'a> Builder<'a> {
             diagnostics: Vec::new(),
             drift: Vec::new(),
             gone: std::collections::BTreeSet::new(),
-            rankings: BTreeMap::new(),
+            rankings: std::collections::HashMap::new(),
         }
     }
 

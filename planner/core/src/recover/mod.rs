@@ -82,11 +82,15 @@ pub fn plan_recovery(input: &RecoveryInput<'_>) -> Recovery {
 }
 
 /// `recorded` with adopted rows in place of what they replace.
-pub fn with_adopted(recorded: &[RecordedResource], recovery: &Recovery) -> Vec<RecordedResource> {
+pub fn with_adopted(recorded: Vec<RecordedResource>, recovery: &Recovery) -> Vec<RecordedResource> {
+    if recovery.adopted.is_empty() {
+        return recorded;
+    }
+    let adopted: std::collections::BTreeSet<&ResourceAddr> =
+        recovery.adopted.iter().map(|a| &a.address).collect();
     let mut out: Vec<RecordedResource> = recorded
-        .iter()
-        .filter(|r| !recovery.adopted.iter().any(|a| a.address == r.address))
-        .cloned()
+        .into_iter()
+        .filter(|r| !adopted.contains(&r.address))
         .collect();
     for row in &recovery.adopted {
         let mut row = row.clone();
