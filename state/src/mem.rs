@@ -172,6 +172,17 @@ impl IntentJournal for MemStore {
         Ok(stored)
     }
 
+    fn remove_and_close(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.remove(address, expected)?;
+        self.finish_intent(id, IntentOutcome::Done, detail)
+    }
+
     fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
         Ok(self
             .inner()

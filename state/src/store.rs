@@ -100,6 +100,16 @@ pub trait IntentJournal: Send + Sync {
         detail: Option<&str>,
     ) -> Result<RecordedResource, StateError>;
 
+    /// Removes the row of what a journaled call deleted and closes its
+    /// intent as done, in one durable write (a conflict changes neither).
+    fn remove_and_close(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<(), StateError>;
+
     /// Intents never finished (their process died mid-call).
     fn open_intents(&self) -> Result<Vec<Intent>, StateError>;
 

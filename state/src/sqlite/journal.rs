@@ -1,6 +1,7 @@
 //! [`IntentJournal`] and [`ApplyHistory`] on SQLite: the `intents` and
 //! `applies` tables, appended to and finished, never rewritten otherwise.
 
+use dstack_schemas::addr::ResourceAddr;
 use rusqlite::{Connection, params};
 
 use super::rows::{APPLY_COLUMNS, ApplyRow, INTENT_COLUMNS, IntentRow};
@@ -72,6 +73,19 @@ impl IntentJournal for SqliteStore {
             let stored = super::resources::put_row(conn, resource, expected)?;
             finish_row(conn, id, IntentOutcome::Done, detail)?;
             Ok(stored)
+        })
+    }
+
+    fn remove_and_close(
+        &self,
+        address: &ResourceAddr,
+        expected: Expected,
+        id: i64,
+        detail: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.write_grouped(|conn| {
+            super::resources::remove_row(conn, address, expected)?;
+            finish_row(conn, id, IntentOutcome::Done, detail)
         })
     }
 

@@ -75,12 +75,7 @@ impl ResourceStore for SqliteStore {
     }
 
     fn remove(&self, address: &ResourceAddr, expected: Expected) -> Result<(), StateError> {
-        self.write_grouped(|tx| {
-            let text = address.to_string();
-            expected.check(address, version_at(tx, &text)?)?;
-            tx.execute("DELETE FROM resources WHERE address = ?1", [&text])?;
-            Ok(())
-        })
+        self.write_grouped(|tx| remove_row(tx, address, expected))
     }
 
     fn forget(
@@ -147,6 +142,20 @@ impl ResourceStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// Removes the row at `address` if it is where `expected` says (inside the
+/// caller's transaction).
+pub(super) fn remove_row(
+    tx: &Connection,
+    address: &ResourceAddr,
+    expected: Expected,
+) -> Result<(), StateError> {
+    let text = address.to_string();
+    expected.check(address, version_at(tx, &text)?)?;
+    tx.prepare_cached("DELETE FROM resources WHERE address = ?1")?
+        .execute([&text])?;
+    Ok(())
 }
 
 /// Writes `resource` if its row is where `expected` says (inside the

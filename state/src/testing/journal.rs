@@ -104,4 +104,16 @@ pub fn record_and_close_conformance(store: &dyn StateStore) {
     assert_eq!(open[0].id, second);
     let got = store.get(&row.address).expect("get").expect("recorded");
     assert_eq!(got.version, 1, "the conflicting record changed nothing");
+
+    let err = store
+        .remove_and_close(&row.address, Expected::Version(7), second, None)
+        .expect_err("the row is at version 1");
+    assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+    assert_eq!(store.open_intents().expect("open").len(), 1, "still open");
+    assert!(store.get(&row.address).expect("get").is_some(), "kept");
+    store
+        .remove_and_close(&row.address, Expected::Version(1), second, Some("gone"))
+        .expect("remove and close");
+    assert!(store.get(&row.address).expect("get").is_none(), "removed");
+    assert!(store.open_intents().expect("open").is_empty(), "closed");
 }

@@ -42,13 +42,22 @@ impl Exec<'_> {
         let external = recorded
             .as_ref()
             .is_some_and(|r| r.data.get("external") == Some(&serde_json::json!(true)));
-        let found = if external {
-            Found::External
+        let (found, intent) = if external {
+            (Found::External, None)
         } else {
             self.delete_at(&provider_name, kind, &id).await?
         };
         let expected = recorded.map_or(Expected::Any, |r| Expected::Version(r.version));
-        if let Err(e) = super::blocking(|| self.ctx.state.remove(self.address(), expected)) {
+        // The row goes and the intent closes in one write.
+        let removed = super::blocking(|| match &intent {
+            Some((intent, detail)) => {
+                self.ctx
+                    .state
+                    .remove_and_close(self.address(), expected, *intent, Some(detail))
+            }
+            None => self.ctx.state.remove(self.address(), expected),
+        });
+        if let Err(e) = removed {
             return Err(match found {
                 Found::Deleted => {
                     StepError::state(format!("deleted {id} but the state write failed: {e}"))
@@ -66,17 +75,19 @@ impl Exec<'_> {
         })
     }
 
-    /// The provider call. A volume is looked up first: it holds data, and a
-    /// delete that removed nothing must not pass for one that did.
+    /// The provider call; what it found, and its still open intent with the
+    /// detail to close it with once the row is removed. A volume is looked
+    /// up first: it holds data, and a delete that removed nothing must not
+    /// pass for one that did.
     async fn delete_at(
         &self,
         provider_name: &str,
         kind: ResourceKind,
         id: &str,
-    ) -> Result<Found, StepError> {
+    ) -> Result<(Found, Option<(i64, String)>), StepError> {
         let provider = self.provider(provider_name)?;
         if kind == ResourceKind::Volume && matches!(provider.get(kind, id).await, Ok(None)) {
-            return Ok(Found::NothingThere);
+            return Ok((Found::NothingThere, None));
         }
         let intent = self.begin("delete", Some(provider_name))?;
         let result = with_retries(self.ctx, self.address(), || async {
@@ -88,13 +99,9 @@ impl Exec<'_> {
         })
         .await;
         match result {
-            Ok(()) => {
-                self.end(intent, IntentOutcome::Done, Some(id));
-                Ok(Found::Deleted)
-            }
+            Ok(()) => Ok((Found::Deleted, Some((intent, id.to_string())))),
             Err(e) if e.kind == dstack_provider::ErrorKind::NotFound => {
-                self.end(intent, IntentOutcome::Done, Some("already gone"));
-                Ok(Found::NothingThere)
+                Ok((Found::NothingThere, Some((intent, "already gone".into()))))
             }
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
