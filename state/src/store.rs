@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 
 pub use crate::error::StateError;
 use crate::model::{
@@ -58,6 +58,24 @@ pub trait ResourceStore: Send + Sync {
 
     /// Every resource forgotten so far.
     fn forgotten(&self) -> Result<Vec<Forgotten>, StateError>;
+
+    /// The recorded resources of these kinds, ordered by address (what
+    /// `ps` needs without reading every fleet and instance). The default
+    /// filters [`Self::list`]; stores with an index override it.
+    fn list_kinds(&self, kinds: &[ResourceKind]) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list()?;
+        rows.retain(|r| kinds.contains(&r.address.kind()));
+        Ok(rows)
+    }
+
+    /// The recorded jobs of run `run`, ordered by address (`logs RUN`
+    /// reads these, not the whole state). The default filters
+    /// [`Self::list`].
+    fn list_jobs_of(&self, run: &str) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list()?;
+        rows.retain(|r| matches!(&r.address, ResourceAddr::Job(n, _) if n == run));
+        Ok(rows)
+    }
 }
 
 /// The intent journal: a row before every provider call, finished after

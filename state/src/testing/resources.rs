@@ -1,7 +1,8 @@
 //! The [`ResourceStore`] suite: rows round-trip, versions guard writes,
-//! listing is in address order, the lineage is stable.
+//! listing is in address order (also by kind and by run), the lineage
+//! is stable.
 
-use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 
 use super::fixtures::{addr, resource};
 use crate::model::Expected;
@@ -13,6 +14,7 @@ pub fn conformance(store: &dyn ResourceStore) {
     rows_round_trip(store);
     versions_guard_writes(store);
     list_is_ordered(store);
+    partial_listings_match_the_full_one(store);
     forgetting_removes_the_row_and_remembers_the_resource(store);
 }
 
@@ -87,6 +89,52 @@ fn list_is_ordered(store: &dyn ResourceStore) {
     assert_eq!(listed.len(), 5);
     for a in listed {
         store.remove(&addr(&a), Expected::Any).expect("cleanup");
+    }
+}
+
+fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
+    let addresses = [
+        "run/a",
+        "run/a/job/10",
+        "run/a/job/2",
+        "run/a/job/0",
+        "run/ab",
+        "run/ab/job/0",
+        "run/a-b/job/1",
+        "fleet/a",
+        "fleet/a/instance/1",
+        "volume/a",
+    ];
+    for a in addresses {
+        store.put(&resource(a), Expected::Absent).expect("put");
+    }
+    let names = |rows: Vec<crate::RecordedResource>| -> Vec<String> {
+        rows.iter().map(|r| r.address.to_string()).collect()
+    };
+    let all = store.list().expect("list");
+    let kinds = [ResourceKind::Run, ResourceKind::Job];
+    let expected: Vec<String> = names(
+        all.into_iter()
+            .filter(|r| kinds.contains(&r.address.kind()))
+            .collect(),
+    );
+    assert_eq!(names(store.list_kinds(&kinds).expect("kinds")), expected);
+    assert_eq!(
+        names(store.list_kinds(&[ResourceKind::Instance]).expect("kinds")),
+        ["fleet/a/instance/1"]
+    );
+    assert!(store.list_kinds(&[]).expect("no kinds").is_empty());
+    assert_eq!(
+        names(store.list_jobs_of("a").expect("jobs")),
+        ["run/a/job/0", "run/a/job/2", "run/a/job/10"]
+    );
+    assert_eq!(
+        names(store.list_jobs_of("ab").expect("jobs")),
+        ["run/ab/job/0"]
+    );
+    assert!(store.list_jobs_of("b").expect("jobs").is_empty());
+    for a in addresses {
+        store.remove(&addr(a), Expected::Any).expect("cleanup");
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dstack_planner::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
 use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
-use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::addr::ResourceKind;
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
 
 use super::RUNTIME_NAME;
@@ -87,12 +87,21 @@ pub fn reload(state: &dyn StateStore, job: &JobRef) -> JobRef {
 /// Every job of a run (or every job when `run` is `None`) that ran
 /// through runners, in address order.
 pub fn job_refs(state: &dyn StateStore, run: Option<&str>) -> Result<Vec<JobRef>, String> {
-    let rows = state.list().map_err(|e| e.to_string())?;
+    let rows = match run {
+        Some(name) => state.list_jobs_of(name),
+        None => state.list_kinds(&[ResourceKind::Job]),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(rows.iter().filter_map(|r| job_ref(state, r)).collect())
+}
+
+/// The jobs not finished as recorded that ran through runners, in address
+/// order (finished rows are skipped before their instance is looked up).
+fn unfinished_job_refs(state: &dyn StateStore) -> Result<Vec<JobRef>, StateError> {
+    let rows = state.list_kinds(&[ResourceKind::Job])?;
     Ok(rows
         .iter()
-        .filter(|r| {
-            run.is_none_or(|name| matches!(&r.address, ResourceAddr::Job(n, _) if n == name))
-        })
+        .filter(|r| !FINISHED.contains(&r.status.as_str()))
         .filter_map(|r| job_ref(state, r))
         .collect())
 }
@@ -166,11 +175,11 @@ pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -
     if runtime.name() != RUNTIME_NAME {
         return Vec::new();
     }
-    let Ok(jobs) = job_refs(state, None) else {
+    let Ok(jobs) = unfinished_job_refs(state) else {
         return Vec::new();
     };
     let mut warnings = Vec::new();
-    for job in jobs.iter().filter(|j| !j.finished()) {
+    for job in &jobs {
         if let Err(e) = refresh_job(state, runtime, job).await {
             warnings.push(format!(
                 "{}: status unknown ({})",

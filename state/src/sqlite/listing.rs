@@ -1,0 +1,59 @@
+//! Partial listings of the `resources` table: rows of some kinds (through
+//! the `resources_kind` index) and the jobs of one run (a range of the
+//! primary key), so `ps` and `logs RUN` do not decode the whole state.
+
+use dstack_schemas::addr::ResourceKind;
+use rusqlite::params_from_iter;
+
+use super::rows::{RESOURCE_COLUMNS, ResourceRow};
+use super::store::SqliteStore;
+use crate::model::RecordedResource;
+use crate::store::StateError;
+
+/// Rows whose kind is one of `kinds`, in address order.
+pub fn list_kinds(
+    store: &SqliteStore,
+    kinds: &[ResourceKind],
+) -> Result<Vec<RecordedResource>, StateError> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; kinds.len()].join(", ");
+    let sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind IN ({marks})");
+    let words = kinds.iter().map(ResourceKind::as_str);
+    decode_sorted(store.read(|conn| {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params_from_iter(words), ResourceRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?)
+}
+
+/// The rows `run/RUN/job/N` of one run, in address order.
+pub fn list_jobs_of(store: &SqliteStore, run: &str) -> Result<Vec<RecordedResource>, StateError> {
+    // Every address starting with `run/RUN/job/` sorts in
+    // [`run/RUN/job/`, `run/RUN/job0`): `0` follows `/` in byte order.
+    let low = format!("run/{run}/job/");
+    let high = format!("run/{run}/job0");
+    let sql = format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resources WHERE address >= ?1 AND address < ?2 AND kind = 'job'"
+    );
+    decode_sorted(store.read(|conn| {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([&low, &high], ResourceRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?)
+}
+
+fn decode_sorted(rows: Vec<ResourceRow>) -> Result<Vec<RecordedResource>, StateError> {
+    let mut out: Vec<RecordedResource> = rows
+        .into_iter()
+        .map(ResourceRow::decode)
+        .collect::<Result<_, _>>()?;
+    // Text order is not address order (`job/10` < `job/2`).
+    out.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(out)
+}
