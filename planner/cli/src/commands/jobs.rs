@@ -116,9 +116,16 @@ fn job_view(row: &RecordedResource) -> JobView {
 
 /// Every recorded run with its jobs, newest first.
 pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
-    let rows = state.list_kinds(&[ResourceKind::Run, ResourceKind::Job])?;
+    Ok(run_views_of(state, &state.list_kinds(&RUNS_AND_JOBS)?))
+}
+
+/// The kinds of rows [`run_views_of`] reads.
+const RUNS_AND_JOBS: [ResourceKind; 2] = [ResourceKind::Run, ResourceKind::Job];
+
+/// [`run_views`] of rows already listed (runs and their jobs).
+fn run_views_of(state: &dyn StateStore, rows: &[RecordedResource]) -> Vec<RunView> {
     let mut jobs_by_run: HashMap<&str, Vec<&RecordedResource>> = HashMap::new();
-    for row in &rows {
+    for row in rows {
         if let ResourceAddr::Job(run, _) = &row.address {
             jobs_by_run.entry(run.as_str()).or_default().push(row);
         }
@@ -134,7 +141,7 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
         views.push(run_view(state, run, name, &jobs, &mut backends));
     }
     views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
-    Ok(views)
+    views
 }
 
 /// Backend and price of each instance looked up so far.
@@ -333,8 +340,7 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         ));
     }
     loop {
-        sync_quietly(&project, runtime.as_ref(), &rt);
-        let mut views = run_views(project.state.as_ref())?;
+        let mut views = synced_run_views(&project, runtime.as_ref(), &rt)?;
         views.extend(super::workflows::run_views(project.state.as_ref())?);
         views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
         let views = selected(views, &ps);
@@ -369,6 +375,25 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
             return Ok(0);
         }
     }
+}
+
+/// Brings unfinished jobs' statuses from their runners, then every run
+/// with its jobs: one listing of state when no job was unfinished.
+fn synced_run_views(
+    project: &Project,
+    runtime: &dyn JobRuntime,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<RunView>, CliError> {
+    let state = project.state.as_ref();
+    let mut rows = state.list_kinds(&RUNS_AND_JOBS)?;
+    let (warnings, refreshed) = rt.block_on(sync::sync_unfinished_of(state, runtime, &rows));
+    for warning in warnings {
+        errln!("warning: {warning}");
+    }
+    if refreshed > 0 {
+        rows = state.list_kinds(&RUNS_AND_JOBS)?;
+    }
+    Ok(run_views_of(state, &rows))
 }
 
 pub(super) fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {

@@ -95,17 +95,6 @@ pub fn job_refs(state: &dyn StateStore, run: Option<&str>) -> Result<Vec<JobRef>
     Ok(rows.iter().filter_map(|r| job_ref(state, r)).collect())
 }
 
-/// The jobs not finished as recorded that ran through runners, in address
-/// order (finished rows are skipped before their instance is looked up).
-fn unfinished_job_refs(state: &dyn StateStore) -> Result<Vec<JobRef>, StateError> {
-    let rows = state.list_kinds(&[ResourceKind::Job])?;
-    Ok(rows
-        .iter()
-        .filter(|r| !FINISHED.contains(&r.status.as_str()))
-        .filter_map(|r| job_ref(state, r))
-        .collect())
-}
-
 /// Asks the runner about one job and records what changed. Finished jobs
 /// also get their remaining log copied. Returns the row as it is now.
 pub async fn refresh_job(
@@ -175,9 +164,30 @@ pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -
     if runtime.name() != RUNTIME_NAME {
         return Vec::new();
     }
-    let Ok(jobs) = unfinished_job_refs(state) else {
-        return Vec::new();
-    };
+    match state.list_kinds(&[ResourceKind::Job]) {
+        Ok(rows) => sync_unfinished_of(state, runtime, &rows).await.0,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Refreshes the unfinished runner jobs among `rows` (rows of any kind, as
+/// a caller already listed them: finished rows are skipped before their
+/// instance is looked up). Returns the warnings for jobs whose runner
+/// could not be asked, and how many jobs were refreshed (when none, `rows`
+/// are still what state holds).
+pub async fn sync_unfinished_of(
+    state: &dyn StateStore,
+    runtime: &dyn JobRuntime,
+    rows: &[RecordedResource],
+) -> (Vec<String>, usize) {
+    if runtime.name() != RUNTIME_NAME {
+        return (Vec::new(), 0);
+    }
+    let jobs: Vec<JobRef> = rows
+        .iter()
+        .filter(|r| !FINISHED.contains(&r.status.as_str()))
+        .filter_map(|r| job_ref(state, r))
+        .collect();
     let mut warnings = Vec::new();
     for job in &jobs {
         if let Err(e) = refresh_job(state, runtime, job).await {
@@ -187,7 +197,7 @@ pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -
             ));
         }
     }
-    warnings
+    (warnings, jobs.len())
 }
 
 fn stream_name(runner: &str) -> &'static str {
