@@ -348,3 +348,15 @@ pub struct WorkflowJob {
     /// Ended (ms).
     pub finished_at: Option<i64>,
 }
+
+/// What [`crate::store::ResourceStore::list_run_statuses`] keeps of a
+/// spec: a run's `type` (when it is a string), nothing of a job's.
+pub fn status_spec(
+    kind: dstack_schemas::addr::ResourceKind,
+    spec: &serde_json::Value,
+) -> serde_json::Value {
+    match (kind, spec.get("type").and_then(|t| t.as_str())) {
+        (dstack_schemas::addr::ResourceKind::Run, Some(t)) => serde_json::json!({ "type": t }),
+        _ => serde_json::json!({}),
+    }
+}

@@ -68,6 +68,19 @@ pub trait ResourceStore: Send + Sync {
         Ok(rows)
     }
 
+    /// The recorded runs and jobs as status listings (`ps`) read them,
+    /// ordered by address: each row's `spec` is cut down to its `type`
+    /// key (runs) or to `{}` (jobs), so 10,000 runs' specs are not
+    /// decoded. For display only: never write these rows back. The
+    /// default cuts the rows of [`Self::list_kinds`].
+    fn list_run_statuses(&self) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list_kinds(&[ResourceKind::Run, ResourceKind::Job])?;
+        for row in &mut rows {
+            row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+        }
+        Ok(rows)
+    }
+
     /// The recorded jobs of run `run`, ordered by address (`logs RUN`
     /// reads these, not the whole state). The default filters
     /// [`Self::list`].

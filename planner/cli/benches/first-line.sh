@@ -12,7 +12,8 @@
 # dstack`). Several binaries (e.g. before and after a change) are measured
 # in the same rounds, each with its own project and runner. Needs Docker
 # and the test image (`.ci/docker-up`). Prints the median and the fastest
-# round per command, in ms, and the ratio of medians to `docker run`.
+# round per command, in ms, and the ratio of medians to `docker run`;
+# then hyperfine's apply-to-finish times of a host-process task.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 rounds=${1:-11}
@@ -71,6 +72,18 @@ for k in "${!bins[@]}"; do
     row "${bins[$k]} apply -y (Docker task)" "docker-task-$k"
     row "${bins[$k]} apply -y (host-process task)" "process-task-$k"
 done
+# Host-process task, apply to finish (whole process), each run a new task
+# name written by hyperfine's --prepare; all binaries in one invocation.
+if command -v hyperfine > /dev/null; then
+    cmds=()
+    for k in "${!bins[@]}"; do
+        cmds+=(--prepare "sh -c 'cd ${projects[$k]} && printf \"type: task\\nname: h%s\\ncommands:\\n  - echo $marker\\n\" \$(date +%s%N) > h.dstack.yml'"
+            "sh -c 'cd ${projects[$k]} && exec ${bins[$k]} apply -y -f h.dstack.yml > /dev/null 2>&1'")
+    done
+    echo
+    echo "host-process task, apply to finish (hyperfine, sh -c wrapper included):"
+    hyperfine -N --warmup 2 --runs 15 "${cmds[@]}"
+fi
 for p in "${projects[@]}"; do
     if [ -f "$p/.dstack/runner/runner.json" ]; then
         pid=$(grep -o '"pid": *[0-9]*' "$p/.dstack/runner/runner.json" | grep -o '[0-9]*$')

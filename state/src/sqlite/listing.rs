@@ -1,6 +1,7 @@
 //! Partial listings of the `resources` table: rows of some kinds (through
-//! the `resources_kind` index) and the jobs of one run (a range of the
-//! primary key), so `ps` and `logs RUN` do not decode the whole state.
+//! the `resources_kind` index), runs and jobs with their specs cut for
+//! status listings, and the jobs of one run (a range of the primary key),
+//! so `ps` and `logs RUN` do not decode the whole state.
 
 use dstack_schemas::addr::ResourceKind;
 use rusqlite::params_from_iter;
@@ -25,6 +26,25 @@ pub fn list_kinds(
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt
             .query_map(params_from_iter(words), ResourceRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?)
+}
+
+/// Runs and jobs with their specs cut as [`crate::model::status_spec`]
+/// does, by SQLite (the full specs are never decoded here).
+pub fn list_run_statuses(store: &SqliteStore) -> Result<Vec<RecordedResource>, StateError> {
+    let columns = RESOURCE_COLUMNS.replacen(
+        "spec,",
+        "CASE WHEN kind = 'run' AND json_type(spec, '$.type') = 'text' \
+         THEN json_object('type', json_extract(spec, '$.type')) ELSE '{}' END AS spec,",
+        1,
+    );
+    let sql = format!("SELECT {columns} FROM resources WHERE kind IN ('run', 'job')");
+    decode_sorted(store.read(|conn| {
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([], ResourceRow::read)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     })?)

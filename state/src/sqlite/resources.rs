@@ -54,6 +54,10 @@ impl ResourceStore for SqliteStore {
         super::listing::list_kinds(self, kinds)
     }
 
+    fn list_run_statuses(&self) -> Result<Vec<RecordedResource>, StateError> {
+        super::listing::list_run_statuses(self)
+    }
+
     fn list_jobs_of(&self, run: &str) -> Result<Vec<RecordedResource>, StateError> {
         super::listing::list_jobs_of(self, run)
     }

@@ -133,6 +133,27 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
         ["run/ab/job/0"]
     );
     assert!(store.list_jobs_of("b").expect("jobs").is_empty());
+    let mut run = resource("run/typed");
+    run.spec = serde_json::json!({"type": "task", "commands": ["echo"]});
+    store.put(&run, Expected::Absent).expect("put");
+    let statuses = store.list_run_statuses().expect("statuses");
+    let mut full = store.list_kinds(&kinds).expect("kinds");
+    for row in &mut full {
+        row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+    }
+    assert_eq!(statuses, full);
+    let typed = statuses
+        .iter()
+        .find(|r| r.address == run.address)
+        .expect("typed run");
+    assert_eq!(typed.spec, serde_json::json!({"type": "task"}));
+    assert_eq!(typed.data, run.data);
+    let job = statuses
+        .iter()
+        .find(|r| r.address.to_string() == "run/a/job/0")
+        .expect("job");
+    assert_eq!(job.spec, serde_json::json!({}));
+    store.remove(&run.address, Expected::Any).expect("cleanup");
     for a in addresses {
         store.remove(&addr(a), Expected::Any).expect("cleanup");
     }

@@ -378,20 +378,30 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
 }
 
 /// Brings unfinished jobs' statuses from their runners, then every run
-/// with its jobs: one listing of state when no job was unfinished.
+/// with its jobs: read from the status listing (specs cut to their type),
+/// listed once more only when a job was refreshed; the jobs refreshed are
+/// read in full first (their rows are written back).
 fn synced_run_views(
     project: &Project,
     runtime: &dyn JobRuntime,
     rt: &tokio::runtime::Runtime,
 ) -> Result<Vec<RunView>, CliError> {
     let state = project.state.as_ref();
-    let mut rows = state.list_kinds(&RUNS_AND_JOBS)?;
-    let (warnings, refreshed) = rt.block_on(sync::sync_unfinished_of(state, runtime, &rows));
+    let mut rows = state.list_run_statuses()?;
+    let mut unfinished = Vec::new();
+    for row in &rows {
+        if row.address.kind() == ResourceKind::Job
+            && !FINISHED_STATUSES.contains(&row.status.as_str())
+        {
+            unfinished.extend(state.get(&row.address)?);
+        }
+    }
+    let (warnings, refreshed) = rt.block_on(sync::sync_unfinished_of(state, runtime, &unfinished));
     for warning in warnings {
         errln!("warning: {warning}");
     }
     if refreshed > 0 {
-        rows = state.list_kinds(&RUNS_AND_JOBS)?;
+        rows = state.list_run_statuses()?;
     }
     Ok(run_views_of(state, &rows))
 }

@@ -47,16 +47,17 @@ impl Executor for DockerExecutor {
         *cleanup = Some(Box::pin(async move { docker::remove(&d2, &id2).await }));
         let _ = job.update(|i| i.container = Some(id.clone()));
         // Attached before the start so no output waits for a log-file
-        // read; the stream is read only after the note below, so the note
-        // still comes first in the log.
+        // read. The note goes out before the start (a follower has it and
+        // is waiting again when the first output line comes); the stream
+        // is read only after it, so the note still comes first in the log.
         let output = docker::attach(&d, &id).await?;
-        let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
         let _ = log
             .send(note(format!(
-                "started container {} from {image}",
+                "starting container {} from {image}",
                 &id[..12.min(id.len())]
             )))
             .await;
+        let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
         let pump = docker::pump_logs(output, log.clone());
         let container = Container { docker: d, id };
         Ok(Started {
