@@ -70,13 +70,17 @@ pub trait ResourceStore: Send + Sync {
 
     /// The recorded runs and jobs as status listings (`ps`) read them,
     /// ordered by address: each row's `spec` is cut down to its `type`
-    /// key (runs) or to `{}` (jobs), so 10,000 runs' specs are not
-    /// decoded. For display only: never write these rows back. The
+    /// key (runs) or to `{}` (jobs), and a job's `data` goes without
+    /// [`crate::model::STATUS_DATA_DROPPED`], so 10,000 runs are not
+    /// decoded in full. For display only: never write these rows back. The
     /// default cuts the rows of [`Self::list_kinds`].
     fn list_run_statuses(&self) -> Result<Vec<RecordedResource>, StateError> {
         let mut rows = self.list_kinds(&[ResourceKind::Run, ResourceKind::Job])?;
         for row in &mut rows {
             row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+            if row.address.kind() == ResourceKind::Job {
+                row.data = crate::model::status_data(&row.data);
+            }
         }
         Ok(rows)
     }

@@ -8,7 +8,7 @@ use rusqlite::params_from_iter;
 
 use super::rows::{RESOURCE_COLUMNS, ResourceRow};
 use super::store::SqliteStore;
-use crate::model::RecordedResource;
+use crate::model::{RecordedResource, STATUS_DATA_DROPPED};
 use crate::store::StateError;
 
 /// Rows whose kind is one of `kinds`, in address order.
@@ -31,15 +31,30 @@ pub fn list_kinds(
     })?)
 }
 
-/// Runs and jobs with their specs cut as [`crate::model::status_spec`]
-/// does, by SQLite (the full specs are never decoded here).
+/// Runs and jobs with their specs and data cut as
+/// [`crate::model::status_spec`] and [`crate::model::status_data`] do, by
+/// SQLite (the full specs are never decoded here).
 pub fn list_run_statuses(store: &SqliteStore) -> Result<Vec<RecordedResource>, StateError> {
-    let columns = RESOURCE_COLUMNS.replacen(
-        "spec,",
-        "CASE WHEN kind = 'run' AND json_type(spec, '$.type') = 'text' \
-         THEN json_object('type', json_extract(spec, '$.type')) ELSE '{}' END AS spec,",
-        1,
-    );
+    let dropped: Vec<String> = STATUS_DATA_DROPPED
+        .iter()
+        .map(|p| format!("'{p}'"))
+        .collect();
+    let columns = RESOURCE_COLUMNS
+        .replacen(
+            "spec,",
+            "CASE WHEN kind = 'run' AND json_type(spec, '$.type') = 'text' \
+             THEN json_object('type', json_extract(spec, '$.type')) ELSE '{}' END AS spec,",
+            1,
+        )
+        .replacen(
+            "data,",
+            &format!(
+                "CASE WHEN kind = 'job' AND json_type(data) = 'object' \
+                 THEN json_remove(data, {}) ELSE data END AS data,",
+                dropped.join(", ")
+            ),
+            1,
+        );
     // A plain scan: with many runs, walking `resources_kind` costs a table
     // lookup per row (about a third more at 10,000 runs); with many
     // instances the scan skips their rows without decoding them.

@@ -140,6 +140,9 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
     let mut full = store.list_kinds(&kinds).expect("kinds");
     for row in &mut full {
         row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+        if row.address.kind() == ResourceKind::Job {
+            row.data = crate::model::status_data(&row.data);
+        }
     }
     assert_eq!(statuses, full);
     let typed = statuses
@@ -153,6 +156,20 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
         .find(|r| r.address.to_string() == "run/a/job/0")
         .expect("job");
     assert_eq!(job.spec, serde_json::json!({}));
+    let mut ran = resource("run/typed/job/0");
+    ran.data = serde_json::json!({"exit_code": 0, "previous": {"x": 1},
+        "runtime": {"message": "ok", "ports": [], "started_at": 5}});
+    store.put(&ran, Expected::Absent).expect("put");
+    let statuses = store.list_run_statuses().expect("statuses");
+    let ran_row = statuses
+        .iter()
+        .find(|r| r.address == ran.address)
+        .expect("job");
+    assert_eq!(
+        ran_row.data,
+        serde_json::json!({"exit_code": 0, "runtime": {"message": "ok", "ports": []}})
+    );
+    store.remove(&ran.address, Expected::Any).expect("cleanup");
     store.remove(&run.address, Expected::Any).expect("cleanup");
     for a in addresses {
         store.remove(&addr(a), Expected::Any).expect("cleanup");
