@@ -348,3 +348,44 @@ pub struct WorkflowJob {
     /// Ended (ms).
     pub finished_at: Option<i64>,
 }
+
+/// What [`crate::store::ResourceStore::list_run_statuses`] keeps of a
+/// spec: a run's `type` (when it is a string), nothing of a job's.
+pub fn status_spec(
+    kind: dstack_schemas::addr::ResourceKind,
+    spec: &serde_json::Value,
+) -> serde_json::Value {
+    match (kind, spec.get("type").and_then(|t| t.as_str())) {
+        (dstack_schemas::addr::ResourceKind::Run, Some(t)) => serde_json::json!({ "type": t }),
+        _ => serde_json::json!({}),
+    }
+}
+
+/// The keys of a job's `data` that
+/// [`crate::store::ResourceStore::list_run_statuses`] leaves out: its
+/// history, attachments and runner timestamps (status listings read the
+/// instance, exit code, reason, runner message and ports).
+pub const STATUS_DATA_DROPPED: &[&str] = &[
+    "$.submission",
+    "$.previous",
+    "$.attached",
+    "$.logs_sealed",
+    "$.runtime.executor",
+    "$.runtime.submitted_at",
+    "$.runtime.started_at",
+    "$.runtime.finished_at",
+];
+
+/// A job's `data` without [`STATUS_DATA_DROPPED`].
+pub fn status_data(data: &serde_json::Value) -> serde_json::Value {
+    let mut data = data.clone();
+    for path in STATUS_DATA_DROPPED {
+        let mut keys: Vec<&str> = path.trim_start_matches("$.").split('.').collect();
+        let Some(last) = keys.pop() else { continue };
+        let parent = keys.iter().try_fold(&mut data, |v, k| v.get_mut(*k));
+        if let Some(serde_json::Value::Object(map)) = parent {
+            map.shift_remove(last);
+        }
+    }
+    data
+}

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 
 pub use crate::error::StateError;
 use crate::model::{
@@ -72,6 +72,41 @@ pub trait ResourceStore: Send + Sync {
 
     /// Every resource forgotten so far.
     fn forgotten(&self) -> Result<Vec<Forgotten>, StateError>;
+
+    /// The recorded resources of these kinds, ordered by address (what
+    /// `ps` needs without reading every fleet and instance). The default
+    /// filters [`Self::list`]; stores with an index override it.
+    fn list_kinds(&self, kinds: &[ResourceKind]) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list()?;
+        rows.retain(|r| kinds.contains(&r.address.kind()));
+        Ok(rows)
+    }
+
+    /// The recorded runs and jobs as status listings (`ps`) read them,
+    /// ordered by address: each row's `spec` is cut down to its `type`
+    /// key (runs) or to `{}` (jobs), and a job's `data` goes without
+    /// [`crate::model::STATUS_DATA_DROPPED`], so 10,000 runs are not
+    /// decoded in full. For display only: never write these rows back. The
+    /// default cuts the rows of [`Self::list_kinds`].
+    fn list_run_statuses(&self) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list_kinds(&[ResourceKind::Run, ResourceKind::Job])?;
+        for row in &mut rows {
+            row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+            if row.address.kind() == ResourceKind::Job {
+                row.data = crate::model::status_data(&row.data);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The recorded jobs of run `run`, ordered by address (`logs RUN`
+    /// reads these, not the whole state). The default filters
+    /// [`Self::list`].
+    fn list_jobs_of(&self, run: &str) -> Result<Vec<RecordedResource>, StateError> {
+        let mut rows = self.list()?;
+        rows.retain(|r| matches!(&r.address, ResourceAddr::Job(n, _) if n == run));
+        Ok(rows)
+    }
 }
 
 /// The intent journal: a row before every provider call, finished after

@@ -27,7 +27,23 @@ fn memory_total() -> Memory {
     Memory::from_mb(kib / 1024)
 }
 
+/// Whether an executable file `name` is in a directory of `PATH` (looked
+/// up before spawning: every plan of the local fleet probes for GPUs, and
+/// a spawn that fails on every `PATH` entry cost a few ms of each apply).
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 fn detect_gpu() -> Option<OfferGpu> {
+    if !on_path("nvidia-smi") {
+        return None;
+    }
     let out = std::process::Command::new("nvidia-smi")
         .args([
             "--query-gpu=name,memory.total",
@@ -93,5 +109,18 @@ pub fn detect_machine(overrides: &MachineOverride) -> Offer {
         spot: false,
         price: HourlyRate::ZERO,
         availability: Availability::Idle,
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::on_path;
+
+    #[test]
+    fn finds_executables_on_path_only() {
+        assert!(on_path("sh"));
+        assert!(!on_path("dstack-no-such-program-on-path"));
+        // A directory of that name is not a program.
+        assert!(!on_path(""));
     }
 }

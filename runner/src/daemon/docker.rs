@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding as DockerPort};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
@@ -29,10 +30,16 @@ pub const LABEL_RUNNER: &str = "dstack.runner";
 /// Label naming the job.
 pub const LABEL_JOB: &str = "dstack.job";
 
+/// How long a version the engine reported answers health checks: every
+/// CLI request starts with one, and asking the engine each time cost a
+/// round trip to dockerd per request.
+const VERSION_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The engine connection, made on first use and retried while it fails.
 #[derive(Default)]
 pub struct Engine {
     client: Mutex<Option<Docker>>,
+    version: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Engine {
@@ -53,12 +60,28 @@ impl Engine {
     }
 
     /// The engine version, or why it is unreachable.
+    /// A version reported less than [`VERSION_FRESH`] ago is reused;
+    /// failures are never reused.
     pub async fn version(&self) -> Result<String, String> {
+        if let Some((at, v)) = self.version.lock().map_err(|e| e.to_string())?.as_ref()
+            && at.elapsed() < VERSION_FRESH
+        {
+            return Ok(v.clone());
+        }
         let docker = self.client().await?;
         match docker.version().await {
-            Ok(v) => Ok(v.version.unwrap_or_else(|| "unknown".into())),
+            Ok(v) => {
+                let v = v.version.unwrap_or_else(|| "unknown".into());
+                if let Ok(mut slot) = self.version.lock() {
+                    *slot = Some((std::time::Instant::now(), v.clone()));
+                }
+                Ok(v)
+            }
             Err(e) => {
                 *self.client.lock().await = None;
+                if let Ok(mut slot) = self.version.lock() {
+                    *slot = None;
+                }
                 Err(e.to_string())
             }
         }
@@ -400,20 +423,37 @@ pub async fn start(
     Ok(ports)
 }
 
-/// Streams the container's output into the log until it exits.
-pub fn pump_logs(docker: Docker, id: String, log: LogSender) -> tokio::task::JoinHandle<()> {
+/// The container's output, as one stream of stdout/stderr frames.
+pub type Output = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
+/// Attaches to the container's stdout and stderr; called before the
+/// container starts (as `docker run` does) so the first line is streamed
+/// to us as it is written, not read back later from the engine's log file.
+pub async fn attach(docker: &Docker, id: &str) -> Result<Output, Failure> {
+    let options = AttachContainerOptionsBuilder::new()
+        .stream(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    docker
+        .attach_container(id, Some(options))
+        .await
+        .map(|attached| attached.output)
+        .map_err(|e| Failure::executor(format!("cannot attach to the container: {e}")))
+}
+
+/// Streams the container's output (from [`attach`]) into the log until
+/// it exits.
+pub fn pump_logs(mut stream: Output, log: LogSender) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let options = LogsOptionsBuilder::new()
-            .follow(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut stream = docker.logs(&id, Some(options));
         let mut out = LineSplitter::new(LogStream::Stdout);
         let mut err = LineSplitter::new(LogStream::Stderr);
         while let Some(chunk) = stream.next().await {
             let lines = match chunk {
-                Ok(bollard::container::LogOutput::StdErr { message }) => err.feed(&message),
+                Ok(LogOutput::StdErr { message }) => err.feed(&message),
+                Ok(LogOutput::StdIn { .. }) => continue,
                 Ok(output) => out.feed(&output.into_bytes()),
                 Err(e) => {
                     let _ = log

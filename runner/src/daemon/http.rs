@@ -240,13 +240,16 @@ async fn logs(
     let wait = Duration::from_millis(q.wait_ms).min(MAX_WAIT);
     let current = *progress.borrow_and_update();
     if q.offset >= current.len && !current.sealed && !wait.is_zero() {
+        let asked = tokio::time::Instant::now();
         let woke = tokio::time::timeout(wait, progress.wait_for(|p| p.len > q.offset || p.sealed))
             .await
             .is_ok_and(|r| r.is_ok());
-        // A follower woken by the first new line lingers a moment so the
-        // page carries what comes right after it: fewer, fuller pages.
+        // A follower woken at once (the job is writing fast) lingers a
+        // moment so the page carries what comes right after: fewer, fuller
+        // pages. One that waited longer gets the first line after a quiet
+        // spell (e.g. a job's first output) at once.
         let sealed = job.log.borrow().sealed;
-        if woke && !sealed {
+        if woke && !sealed && asked.elapsed() < LINGER {
             tokio::time::sleep(LINGER).await;
         }
     }

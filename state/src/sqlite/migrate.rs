@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_workflows.sql"),
     include_str!("migrations/0005_log_submissions.sql"),
     include_str!("migrations/0006_forgotten.sql"),
+    include_str!("migrations/0007_resources_kind.sql"),
 ];
 
 /// The newest schema version this build knows.

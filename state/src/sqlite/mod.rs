@@ -4,10 +4,12 @@
 //! `backup` copies it, `rows` reads rows into named structs, and one module
 //! per store trait holds that trait's SQL.
 //! `group` lets concurrent writes share one transaction and one fsync.
+//! `listing` reads runs and jobs without decoding the whole table.
 
 mod backup;
 mod group;
 mod journal;
+mod listing;
 mod lock;
 mod logs;
 mod migrate;

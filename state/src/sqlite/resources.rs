@@ -1,7 +1,7 @@
 //! [`ResourceStore`] on SQLite: one `resources` row per address, written
 //! only when its version matches what the writer expected.
 
-use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{RESOURCE_COLUMNS, ResourceRow, bad_row};
@@ -51,6 +51,18 @@ impl ResourceStore for SqliteStore {
         // Text order is not address order (`instance/10` < `instance/2`).
         out.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(out)
+    }
+
+    fn list_kinds(&self, kinds: &[ResourceKind]) -> Result<Vec<RecordedResource>, StateError> {
+        super::listing::list_kinds(self, kinds)
+    }
+
+    fn list_run_statuses(&self) -> Result<Vec<RecordedResource>, StateError> {
+        super::listing::list_run_statuses(self)
+    }
+
+    fn list_jobs_of(&self, run: &str) -> Result<Vec<RecordedResource>, StateError> {
+        super::listing::list_jobs_of(self, run)
     }
 
     fn get(&self, address: &ResourceAddr) -> Result<Option<RecordedResource>, StateError> {

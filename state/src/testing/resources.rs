@@ -1,7 +1,8 @@
 //! The [`ResourceStore`] suite: rows round-trip, versions guard writes,
-//! listing is in address order, the lineage is stable.
+//! listing is in address order (also by kind and by run), the lineage
+//! is stable.
 
-use dstack_schemas::addr::ResourceAddr;
+use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 
 use super::fixtures::{addr, resource};
 use crate::model::Expected;
@@ -13,6 +14,7 @@ pub fn conformance(store: &dyn ResourceStore) {
     rows_round_trip(store);
     versions_guard_writes(store);
     list_is_ordered(store);
+    partial_listings_match_the_full_one(store);
     forgetting_removes_the_row_and_remembers_the_resource(store);
 }
 
@@ -87,6 +89,90 @@ fn list_is_ordered(store: &dyn ResourceStore) {
     assert_eq!(listed.len(), 5);
     for a in listed {
         store.remove(&addr(&a), Expected::Any).expect("cleanup");
+    }
+}
+
+fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
+    let addresses = [
+        "run/a",
+        "run/a/job/10",
+        "run/a/job/2",
+        "run/a/job/0",
+        "run/ab",
+        "run/ab/job/0",
+        "run/a-b/job/1",
+        "fleet/a",
+        "fleet/a/instance/1",
+        "volume/a",
+    ];
+    for a in addresses {
+        store.put(&resource(a), Expected::Absent).expect("put");
+    }
+    let names = |rows: Vec<crate::RecordedResource>| -> Vec<String> {
+        rows.iter().map(|r| r.address.to_string()).collect()
+    };
+    let all = store.list().expect("list");
+    let kinds = [ResourceKind::Run, ResourceKind::Job];
+    let expected: Vec<String> = names(
+        all.into_iter()
+            .filter(|r| kinds.contains(&r.address.kind()))
+            .collect(),
+    );
+    assert_eq!(names(store.list_kinds(&kinds).expect("kinds")), expected);
+    assert_eq!(
+        names(store.list_kinds(&[ResourceKind::Instance]).expect("kinds")),
+        ["fleet/a/instance/1"]
+    );
+    assert!(store.list_kinds(&[]).expect("no kinds").is_empty());
+    assert_eq!(
+        names(store.list_jobs_of("a").expect("jobs")),
+        ["run/a/job/0", "run/a/job/2", "run/a/job/10"]
+    );
+    assert_eq!(
+        names(store.list_jobs_of("ab").expect("jobs")),
+        ["run/ab/job/0"]
+    );
+    assert!(store.list_jobs_of("b").expect("jobs").is_empty());
+    let mut run = resource("run/typed");
+    run.spec = serde_json::json!({"type": "task", "commands": ["echo"]});
+    store.put(&run, Expected::Absent).expect("put");
+    let statuses = store.list_run_statuses().expect("statuses");
+    let mut full = store.list_kinds(&kinds).expect("kinds");
+    for row in &mut full {
+        row.spec = crate::model::status_spec(row.address.kind(), &row.spec);
+        if row.address.kind() == ResourceKind::Job {
+            row.data = crate::model::status_data(&row.data);
+        }
+    }
+    assert_eq!(statuses, full);
+    let typed = statuses
+        .iter()
+        .find(|r| r.address == run.address)
+        .expect("typed run");
+    assert_eq!(typed.spec, serde_json::json!({"type": "task"}));
+    assert_eq!(typed.data, run.data);
+    let job = statuses
+        .iter()
+        .find(|r| r.address.to_string() == "run/a/job/0")
+        .expect("job");
+    assert_eq!(job.spec, serde_json::json!({}));
+    let mut ran = resource("run/typed/job/0");
+    ran.data = serde_json::json!({"exit_code": 0, "previous": {"x": 1},
+        "runtime": {"message": "ok", "ports": [], "started_at": 5}});
+    store.put(&ran, Expected::Absent).expect("put");
+    let statuses = store.list_run_statuses().expect("statuses");
+    let ran_row = statuses
+        .iter()
+        .find(|r| r.address == ran.address)
+        .expect("job");
+    assert_eq!(
+        ran_row.data,
+        serde_json::json!({"exit_code": 0, "runtime": {"message": "ok", "ports": []}})
+    );
+    store.remove(&ran.address, Expected::Any).expect("cleanup");
+    store.remove(&run.address, Expected::Any).expect("cleanup");
+    for a in addresses {
+        store.remove(&addr(a), Expected::Any).expect("cleanup");
     }
 }
 

@@ -2,6 +2,7 @@
 //! them. Each first brings job statuses from the runners into state, so
 //! what they show is the truth, and every log line shown is also stored.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,55 +116,86 @@ fn job_view(row: &RecordedResource) -> JobView {
 
 /// Every recorded run with its jobs, newest first.
 pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
-    let rows = state.list()?;
+    Ok(run_views_of(state, &state.list_kinds(&RUNS_AND_JOBS)?))
+}
+
+/// The kinds of rows [`run_views_of`] reads.
+const RUNS_AND_JOBS: [ResourceKind; 2] = [ResourceKind::Run, ResourceKind::Job];
+
+/// [`run_views`] of rows already listed (runs and their jobs).
+fn run_views_of(state: &dyn StateStore, rows: &[RecordedResource]) -> Vec<RunView> {
+    let mut jobs_by_run: HashMap<&str, Vec<&RecordedResource>> = HashMap::new();
+    for row in rows {
+        if let ResourceAddr::Job(run, _) = &row.address {
+            jobs_by_run.entry(run.as_str()).or_default().push(row);
+        }
+    }
+    let mut backends = HashMap::new();
     let mut views = Vec::new();
     for run in rows
         .iter()
         .filter(|r| r.address.kind() == ResourceKind::Run)
     {
         let name = run.address.name().to_string();
-        let jobs: Vec<&RecordedResource> = rows
-            .iter()
-            .filter(|r| matches!(&r.address, ResourceAddr::Job(n, _) if *n == name))
-            .collect();
-        let job_views: Vec<JobView> = jobs.iter().map(|j| job_view(j)).collect();
-        let kind = run
-            .spec
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("run")
-            .to_string();
-        let status = dstack_state::status::run_status(run, &jobs);
-        let status_message = match job_views.as_slice() {
-            // An apply could not submit its job (it said why); the next
-            // apply tries again.
-            [] if status == "pending" => "pending (no job submitted yet)".to_string(),
-            [only] => only.status_message.clone(),
-            _ => status.clone(),
-        };
-        let instance = job_views.first().and_then(|j| j.instance.clone());
-        let (backend, price) = instance
-            .as_deref()
-            .and_then(|i| i.parse::<ResourceAddr>().ok())
-            .map(|addr| instance_backend(state, &addr))
-            .unwrap_or(("-".into(), None));
-        views.push(RunView {
-            name,
-            kind,
-            status,
-            status_message,
-            backend,
-            price_per_hour: price,
-            submitted_at: jobs
-                .iter()
-                .map(|j| j.created_at)
-                .min()
-                .unwrap_or(run.created_at),
-            jobs: job_views,
-        });
+        let jobs = jobs_by_run.remove(name.as_str()).unwrap_or_default();
+        views.push(run_view(state, run, name, &jobs, &mut backends));
     }
     views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
-    Ok(views)
+    views
+}
+
+/// Backend and price of each instance looked up so far.
+type Backends = HashMap<String, (String, Option<f64>)>;
+
+fn run_view(
+    state: &dyn StateStore,
+    run: &RecordedResource,
+    name: String,
+    jobs: &[&RecordedResource],
+    backends: &mut Backends,
+) -> RunView {
+    let job_views: Vec<JobView> = jobs.iter().map(|j| job_view(j)).collect();
+    let kind = run
+        .spec
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("run")
+        .to_string();
+    let status = dstack_state::status::run_status(run, jobs);
+    let status_message = match job_views.as_slice() {
+        // An apply could not submit its job (it said why); the next
+        // apply tries again.
+        [] if status == "pending" => "pending (no job submitted yet)".to_string(),
+        [only] => only.status_message.clone(),
+        _ => status.clone(),
+    };
+    let instance = job_views.first().and_then(|j| j.instance.clone());
+    let (backend, price) = match instance {
+        Some(i) => backends
+            .entry(i)
+            .or_insert_with_key(|i| {
+                i.parse::<ResourceAddr>()
+                    .ok()
+                    .map(|addr| instance_backend(state, &addr))
+                    .unwrap_or(("-".into(), None))
+            })
+            .clone(),
+        None => ("-".into(), None),
+    };
+    RunView {
+        name,
+        kind,
+        status,
+        status_message,
+        backend,
+        price_per_hour: price,
+        submitted_at: jobs
+            .iter()
+            .map(|j| j.created_at)
+            .min()
+            .unwrap_or(run.created_at),
+        jobs: job_views,
+    }
 }
 
 fn instance_backend(state: &dyn StateStore, instance: &ResourceAddr) -> (String, Option<f64>) {
@@ -308,8 +340,7 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
         ));
     }
     loop {
-        sync_quietly(&project, runtime.as_ref(), &rt);
-        let mut views = run_views(project.state.as_ref())?;
+        let mut views = synced_run_views(&project, runtime.as_ref(), &rt)?;
         views.extend(super::workflows::run_views(project.state.as_ref())?);
         views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
         let views = selected(views, &ps);
@@ -344,6 +375,35 @@ pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
             return Ok(0);
         }
     }
+}
+
+/// Brings unfinished jobs' statuses from their runners, then every run
+/// with its jobs: read from the status listing (specs cut to their type),
+/// listed once more only when a job was refreshed; the jobs refreshed are
+/// read in full first (their rows are written back).
+fn synced_run_views(
+    project: &Project,
+    runtime: &dyn JobRuntime,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<RunView>, CliError> {
+    let state = project.state.as_ref();
+    let mut rows = state.list_run_statuses()?;
+    let mut unfinished = Vec::new();
+    for row in &rows {
+        if row.address.kind() == ResourceKind::Job
+            && !FINISHED_STATUSES.contains(&row.status.as_str())
+        {
+            unfinished.extend(state.get(&row.address)?);
+        }
+    }
+    let (warnings, refreshed) = rt.block_on(sync::sync_unfinished_of(state, runtime, &unfinished));
+    for warning in warnings {
+        errln!("warning: {warning}");
+    }
+    if refreshed > 0 {
+        rows = state.list_run_statuses()?;
+    }
+    Ok(run_views_of(state, &rows))
 }
 
 pub(super) fn jobs_of(project: &Project, run: &str) -> Result<Vec<JobRef>, CliError> {

@@ -6,16 +6,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dstack_runner::RunnerClient;
 use dstack_runner::daemon::{RunnerEndpoint, read_endpoint};
 use dstack_state::store::pid_alive;
 
+/// How long a runner that answered a health check is trusted without a
+/// new one: an `apply` makes several requests in a row, and each used to
+/// start with its own check (and its own connection).
+const HEALTHY_FOR: Duration = Duration::from_secs(2);
+
 /// The local runner's directory and how to reach it.
 #[derive(Debug, Clone)]
 pub struct LocalRunner {
     dir: PathBuf,
+    /// The client of the last health check that passed, and when.
+    checked: Arc<Mutex<Option<(Instant, RunnerClient)>>>,
 }
 
 impl LocalRunner {
@@ -23,6 +31,7 @@ impl LocalRunner {
     pub fn new(dot_dstack: &Path) -> Self {
         Self {
             dir: dot_dstack.join("runner"),
+            checked: Arc::default(),
         }
     }
 
@@ -35,13 +44,29 @@ impl LocalRunner {
 
     /// A client of the runner if one is running now (never starts one).
     pub async fn running(&self) -> Option<RunnerClient> {
+        if let Some(client) = self.recently_checked() {
+            return Some(client);
+        }
         let endpoint = read_endpoint(&self.dir).ok()?;
         if !pid_alive(endpoint.pid) {
             return None;
         }
         let client = RunnerClient::new(&endpoint.url, &self.token()?);
         client.health().await.ok()?;
+        self.remember(&client);
         Some(client)
+    }
+
+    fn recently_checked(&self) -> Option<RunnerClient> {
+        let slot = self.checked.lock().ok()?;
+        let (at, client) = slot.as_ref()?;
+        (at.elapsed() < HEALTHY_FOR).then(|| client.clone())
+    }
+
+    fn remember(&self, client: &RunnerClient) {
+        if let Ok(mut slot) = self.checked.lock() {
+            *slot = Some((Instant::now(), client.clone()));
+        }
     }
 
     /// A client of the runner, starting it first when none runs.
@@ -61,7 +86,9 @@ impl LocalRunner {
                 self.dir.display()
             )
         })?;
-        Ok(RunnerClient::new(&started.url, &token))
+        let client = RunnerClient::new(&started.url, &token);
+        self.remember(&client);
+        Ok(client)
     }
 }
 

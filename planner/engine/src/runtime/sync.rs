@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
 use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
-use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::addr::ResourceKind;
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
 
 use super::RUNTIME_NAME;
@@ -87,14 +87,12 @@ pub fn reload(state: &dyn StateStore, job: &JobRef) -> JobRef {
 /// Every job of a run (or every job when `run` is `None`) that ran
 /// through runners, in address order.
 pub fn job_refs(state: &dyn StateStore, run: Option<&str>) -> Result<Vec<JobRef>, String> {
-    let rows = state.list().map_err(|e| e.to_string())?;
-    Ok(rows
-        .iter()
-        .filter(|r| {
-            run.is_none_or(|name| matches!(&r.address, ResourceAddr::Job(n, _) if n == name))
-        })
-        .filter_map(|r| job_ref(state, r))
-        .collect())
+    let rows = match run {
+        Some(name) => state.list_jobs_of(name),
+        None => state.list_kinds(&[ResourceKind::Job]),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(rows.iter().filter_map(|r| job_ref(state, r)).collect())
 }
 
 /// Asks the runner about one job and records what changed. Finished jobs
@@ -166,11 +164,32 @@ pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -
     if runtime.name() != RUNTIME_NAME {
         return Vec::new();
     }
-    let Ok(jobs) = job_refs(state, None) else {
-        return Vec::new();
-    };
+    match state.list_kinds(&[ResourceKind::Job]) {
+        Ok(rows) => sync_unfinished_of(state, runtime, &rows).await.0,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Refreshes the unfinished runner jobs among `rows` (rows of any kind, as
+/// a caller already listed them: finished rows are skipped before their
+/// instance is looked up). Returns the warnings for jobs whose runner
+/// could not be asked, and how many jobs were refreshed (when none, `rows`
+/// are still what state holds).
+pub async fn sync_unfinished_of(
+    state: &dyn StateStore,
+    runtime: &dyn JobRuntime,
+    rows: &[RecordedResource],
+) -> (Vec<String>, usize) {
+    if runtime.name() != RUNTIME_NAME {
+        return (Vec::new(), 0);
+    }
+    let jobs: Vec<JobRef> = rows
+        .iter()
+        .filter(|r| !FINISHED.contains(&r.status.as_str()))
+        .filter_map(|r| job_ref(state, r))
+        .collect();
     let mut warnings = Vec::new();
-    for job in jobs.iter().filter(|j| !j.finished()) {
+    for job in &jobs {
         if let Err(e) = refresh_job(state, runtime, job).await {
             warnings.push(format!(
                 "{}: status unknown ({})",
@@ -178,7 +197,7 @@ pub async fn sync_unfinished(state: &dyn StateStore, runtime: &dyn JobRuntime) -
             ));
         }
     }
-    warnings
+    (warnings, jobs.len())
 }
 
 fn stream_name(runner: &str) -> &'static str {

@@ -46,14 +46,19 @@ impl Executor for DockerExecutor {
         let (d2, id2) = (d.clone(), id.clone());
         *cleanup = Some(Box::pin(async move { docker::remove(&d2, &id2).await }));
         let _ = job.update(|i| i.container = Some(id.clone()));
-        let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
-        let pump = docker::pump_logs(d.clone(), id.clone(), log.clone());
+        // Attached before the start so no output waits for a log-file
+        // read. The note goes out before the start (a follower has it and
+        // is waiting again when the first output line comes); the stream
+        // is read only after it, so the note still comes first in the log.
+        let output = docker::attach(&d, &id).await?;
         let _ = log
             .send(note(format!(
-                "started container {} from {image}",
+                "starting container {} from {image}",
                 &id[..12.min(id.len())]
             )))
             .await;
+        let ports = docker::start(&d, &id, !sub.ports.is_empty()).await?;
+        let pump = docker::pump_logs(output, log.clone());
         let container = Container { docker: d, id };
         Ok(Started {
             execution: Box::new(container.clone()),
