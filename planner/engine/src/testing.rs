@@ -30,6 +30,15 @@ pub struct TestProject {
     pub parallelism: usize,
 }
 
+/// The shipped AWS catalog's offers in `region` (what the test cloud sells).
+pub fn shipped_offers(region: &str) -> Vec<Offer> {
+    dstack_provider::catalog::shipped()
+        .offers("aws")
+        .into_iter()
+        .filter(|o| o.region == region)
+        .collect()
+}
+
 /// Reads configuration texts (`(file name, YAML)`); panics on invalid ones.
 pub fn configs(files: &[(String, String)]) -> Vec<ProjectConfig> {
     files

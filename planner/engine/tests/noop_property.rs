@@ -2,16 +2,12 @@
 //! gives a plan with no changes ("re-apply of an unchanged config is always
 //! a no-op"); and planning is deterministic.
 
-use dstack_engine::testing::{TestProject, configs};
+use dstack_engine::testing::{TestProject, configs, shipped_offers};
 use dstack_planner::plan::PlanOptions;
 use proptest::prelude::*;
 
 fn offers() -> Vec<dstack_schemas::offer::Offer> {
-    dstack_provider::catalog::shipped()
-        .offers("aws")
-        .into_iter()
-        .filter(|o| o.region == "us-east-1")
-        .collect()
+    shipped_offers("us-east-1")
 }
 
 fn fleet() -> impl Strategy<Value = String> {

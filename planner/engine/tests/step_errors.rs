@@ -4,16 +4,12 @@
 use std::sync::Arc;
 
 use dstack_engine::apply::{ApplyOutcome, StepErrorKind, StepOutcome};
-use dstack_engine::testing::{TestProject, configs};
+use dstack_engine::testing::{TestProject, configs, shipped_offers};
 use dstack_planner::plan::PlanOptions;
 use dstack_provider::fake::{FailureRule, FakeProvider};
 
 fn offers() -> Vec<dstack_schemas::offer::Offer> {
-    dstack_provider::catalog::shipped()
-        .offers("aws")
-        .into_iter()
-        .filter(|o| o.region == "us-east-1")
-        .collect()
+    shipped_offers("us-east-1")
 }
 
 /// Applies one fleet of 2 instances on a cloud whose instance creates all

@@ -137,16 +137,8 @@ impl Exec<'_> {
     }
 
     pub(super) async fn create_volume(&self) -> Result<String, StepError> {
-        let Some(Configuration::Volume(volume)) = self
-            .change
-            .after
-            .as_ref()
-            .and_then(|a| serde_json::from_value(a.clone()).ok())
-        else {
-            return Err(StepError::new(
-                StepErrorKind::Internal,
-                "volume spec unreadable",
-            ));
+        let Some(Configuration::Volume(volume)) = self.planned_config() else {
+            return Err(unreadable("volume"));
         };
         let backend = volume.backend.to_string();
         let provider = self.provider(&backend)?;
@@ -173,18 +165,8 @@ impl Exec<'_> {
             size: volume.size.unwrap_or(Memory::from_gb(100)),
             tags: self.tags(&volume.tags.clone().unwrap_or_default()),
         };
-        let intent = self.begin("create", Some(&backend))?;
-        match with_retries(self.ctx, self.address(), || {
-            provider.create_volume(&request)
-        })
-        .await
-        {
-            Ok(info) => self.record_then_close(intent, &backend, &info, None),
-            Err(e) => {
-                self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
-                Err(e.into())
-            }
-        }
+        self.create_recorded(&backend, || provider.create_volume(&request))
+            .await
     }
 
     pub(super) async fn update_volume(&self) -> Result<String, StepError> {
@@ -238,16 +220,8 @@ impl Exec<'_> {
     }
 
     pub(super) async fn create_gateway(&self) -> Result<String, StepError> {
-        let Some(Configuration::Gateway(gateway)) = self
-            .change
-            .after
-            .as_ref()
-            .and_then(|a| serde_json::from_value(a.clone()).ok())
-        else {
-            return Err(StepError::new(
-                StepErrorKind::Internal,
-                "gateway spec unreadable",
-            ));
+        let Some(Configuration::Gateway(gateway)) = self.planned_config() else {
+            return Err(unreadable("gateway"));
         };
         let backend = gateway.backend.to_string();
         let provider = self.provider(&backend)?;
@@ -259,19 +233,37 @@ impl Exec<'_> {
             public_ip: gateway.public_ip.unwrap_or(true),
             tags: self.tags(&gateway.tags.clone().unwrap_or_default()),
         };
-        let intent = self.begin("create", Some(&backend))?;
-        match with_retries(self.ctx, self.address(), || {
-            provider.create_gateway(&request)
-        })
-        .await
-        {
-            Ok(info) => self.record_then_close(intent, &backend, &info, None),
+        self.create_recorded(&backend, || provider.create_gateway(&request))
+            .await
+    }
+
+    /// The configuration the plan wants for this resource.
+    fn planned_config(&self) -> Option<Configuration> {
+        let after = self.change.after.as_ref()?;
+        serde_json::from_value(after.clone()).ok()
+    }
+
+    /// Creates through `create` (retried when transient) inside an intent,
+    /// then records what was created and closes the intent in one write.
+    async fn create_recorded<F, Fut>(&self, backend: &str, create: F) -> Result<String, StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<ResourceInfo, ProviderError>>,
+    {
+        let intent = self.begin("create", Some(backend))?;
+        match with_retries(self.ctx, self.address(), create).await {
+            Ok(info) => self.record_then_close(intent, backend, &info, None),
             Err(e) => {
                 self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));
                 Err(e.into())
             }
         }
     }
+}
+
+/// A plan whose spec for this kind does not read back (a bug).
+fn unreadable(kind: &str) -> StepError {
+    StepError::new(StepErrorKind::Internal, format!("{kind} spec unreadable"))
 }
 
 fn fail_message(e: &ProviderError, earlier: &[String]) -> String {
