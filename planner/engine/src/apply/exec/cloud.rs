@@ -140,7 +140,7 @@ impl Exec<'_> {
         let Some(Configuration::Volume(volume)) = self
             .change
             .after
-            .as_ref()
+            .as_deref()
             .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
             return Err(StepError::new(
@@ -193,7 +193,7 @@ impl Exec<'_> {
             .state
             .get(self.address())?
             .ok_or_else(|| StepError::state("volume is not recorded"))?;
-        let after = self.change.after.clone().unwrap_or_default();
+        let after = self.change.after.as_deref().cloned().unwrap_or_default();
         let size: Option<Memory> = after
             .get("size")
             .and_then(|s| s.as_str())
@@ -241,7 +241,7 @@ impl Exec<'_> {
         let Some(Configuration::Gateway(gateway)) = self
             .change
             .after
-            .as_ref()
+            .as_deref()
             .and_then(|a| serde_json::from_value(a.clone()).ok())
         else {
             return Err(StepError::new(
