@@ -5,12 +5,35 @@
 //! `action_reason` and `reason` are for display; `dstack apply` acts on
 //! `actions` only.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{ResourceAddr, ResourceKind};
 use crate::money::{HourlyRate, Usd};
 use crate::offer::Offer;
+
+/// A spec held behind an [`Arc`] (so a change's before and after, or many
+/// changes, share one value) reads and writes as the plain JSON value.
+mod shared_spec {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Arc<serde_json::Value>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<serde_json::Value>>, D::Error> {
+        Ok(Option::<serde_json::Value>::deserialize(d)?.map(Arc::new))
+    }
+}
 
 /// The format version written.
 pub const PLAN_FORMAT_VERSION: &str = "1.0";
@@ -116,10 +139,15 @@ pub struct ResourceChange {
     /// Field-level differences (updates and replaces).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_fields: Vec<FieldChange>,
+    // Shared: a no-op change's before and after are one value.
     /// Recorded spec.
-    pub before: Option<serde_json::Value>,
+    #[serde(default, with = "shared_spec")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub before: Option<Arc<serde_json::Value>>,
     /// Desired spec.
-    pub after: Option<serde_json::Value>,
+    #[serde(default, with = "shared_spec")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub after: Option<Arc<serde_json::Value>>,
     /// Fingerprint of `after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,

@@ -57,8 +57,9 @@ pub struct Reference {
 pub struct DesiredResource {
     /// Address.
     pub address: ResourceAddr,
-    /// Normalised spec (secret-free).
-    pub spec: serde_json::Value,
+    /// Normalised spec (secret-free). Shared: a plan's change holds it as
+    /// its after (and, unchanged, as its before) without copying it.
+    pub spec: Arc<serde_json::Value>,
     /// Fingerprint of `spec`.
     pub fingerprint: String,
     /// The normalised configuration (top-level resources only). Shared:
@@ -209,7 +210,7 @@ fn add_resource(
         DesiredResource {
             fingerprint: fingerprint(&spec),
             address,
-            spec,
+            spec: Arc::new(spec),
             config: Some(Arc::new(normalized)),
             job: None,
             origin: Some(origin),
@@ -316,7 +317,7 @@ fn insert_child<T: serde::Serialize>(
         DesiredResource {
             fingerprint: fingerprint(&spec),
             address,
-            spec,
+            spec: Arc::new(spec),
             config: None,
             job,
             origin: Some(Origin { config, pointer }),

@@ -95,3 +95,29 @@ fn one_changed_field_of_each_kind_is_planned() {
         assert_eq!(lazy.plan_id, full.plan_id, "{address}");
     }
 }
+
+#[test]
+fn a_no_op_change_shares_one_spec_and_writes_it_twice() {
+    let project = applied_project();
+    let plan = project.plan(
+        &configs(&files(FLEET, VOLUME, TASK)),
+        &PlanOptions::default(),
+    );
+    let no_ops: Vec<_> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.actions == [dstack_schemas::plan::ActionWord::NoOp])
+        .collect();
+    assert!(no_ops.len() >= 4, "{:?}", plan.summary);
+    for change in no_ops {
+        let (Some(before), Some(after)) = (&change.before, &change.after) else {
+            panic!("{}: no before or after", change.address);
+        };
+        assert!(Arc::ptr_eq(before, after), "{}: two copies", change.address);
+    }
+    // Shared in memory or not, the document reads and writes the same JSON.
+    let json = serde_json::to_string(&plan).expect("json");
+    let back: dstack_schemas::plan::PlanDoc = serde_json::from_str(&json).expect("read back");
+    assert_eq!(serde_json::to_string(&back).expect("json"), json);
+    assert_eq!(back, plan);
+}

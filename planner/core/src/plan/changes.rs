@@ -2,6 +2,8 @@
 //! deletions of what is no longer configured, and user overrides
 //! (`--replace`, `--no-recreate`, volume protection).
 
+use std::sync::Arc;
+
 use super::children_of;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::plan::{ActionWord, FieldChange, ResourceChange};
@@ -90,13 +92,13 @@ impl Builder<'_> {
     /// A create of a desired resource.
     pub(super) fn create_change(&self, desired: &DesiredResource) -> ResourceChange {
         let mut change = new_change(&desired.address, vec![ActionWord::Create]);
-        change.after = Some(desired.spec.clone());
+        change.after = Some(Arc::clone(&desired.spec));
         change.fingerprint = Some(desired.fingerprint.clone());
         change.source = self.location_of(&desired.address);
         if let Some(r) = self.recorded.get(&desired.address) {
             // Drifted away (deleted outside dstack): recreate over the old row.
             change.recorded_version = Some(r.version);
-            change.before = Some(r.spec.clone());
+            change.before = Some(Arc::new(r.spec.clone()));
             change.action_reason = Some("recreate_because_deleted_outside".into());
             change.reason = Some("deleted outside dstack".into());
         }
@@ -113,13 +115,15 @@ impl Builder<'_> {
         let mut change = new_change(&desired.address, vec![ActionWord::NoOp]);
         let unchanged = recorded.fingerprint == desired.fingerprint;
         // Equal fingerprints are equal specs: the recorded one may not
-        // have been read (see `needs_recorded_spec`).
+        // have been read (see `needs_recorded_spec`), and before and after
+        // share the desired spec (no copy).
+        let after = Arc::clone(&desired.spec);
         change.before = Some(if unchanged {
-            desired.spec.clone()
+            Arc::clone(&after)
         } else {
-            recorded.spec.clone()
+            Arc::new(recorded.spec.clone())
         });
-        change.after = Some(desired.spec.clone());
+        change.after = Some(after);
         change.fingerprint = Some(desired.fingerprint.clone());
         change.recorded_version = Some(recorded.version);
         change.provider_id = recorded.provider_id.clone();
@@ -202,7 +206,7 @@ impl Builder<'_> {
         for recorded in leftovers {
             let address = recorded.address.clone();
             let mut change = new_change(&address, vec![ActionWord::Delete]);
-            change.before = Some(recorded.spec.clone());
+            change.before = Some(Arc::new(recorded.spec.clone()));
             change.recorded_version = Some(recorded.version);
             change.provider_id = recorded.provider_id.clone();
             change.provider = recorded.provider.clone();
@@ -367,7 +371,7 @@ impl Builder<'_> {
                 continue;
             }
             found = true;
-            let run_type = change.after.as_ref().and_then(run_type_of);
+            let run_type = change.after.as_deref().and_then(run_type_of);
             change.actions = replace_actions(replace_order(address.kind(), run_type.as_deref()));
             change.action_reason = Some("replace_by_request".into());
             change.reason = Some(format!("--replace {target}"));

@@ -180,8 +180,9 @@ impl Builder<'_> {
             }
             let spec = serde_json::from_value::<InstanceSpec>(recorded.spec.clone()).ok();
             let mut change = new_change(&recorded.address, vec![ActionWord::NoOp]);
-            change.before = Some(recorded.spec.clone());
-            change.after = Some(recorded.spec.clone());
+            let kept = std::sync::Arc::new(recorded.spec.clone());
+            change.before = Some(std::sync::Arc::clone(&kept));
+            change.after = Some(kept);
             change.fingerprint = Some(fingerprint(&recorded.spec));
             change.recorded_version = Some(recorded.version);
             change.provider_id = recorded.provider_id.clone();

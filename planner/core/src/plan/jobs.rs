@@ -239,7 +239,7 @@ impl Builder<'_> {
         let Some(run_change) = self.changes.get(run).cloned() else {
             return Vec::new();
         };
-        let run_type = run_change.after.as_ref().and_then(run_type_of);
+        let run_type = run_change.after.as_deref().and_then(run_type_of);
         let order = replace_order(ResourceKind::Job, run_type.as_deref());
         let jobs: Vec<ResourceAddr> = children_of(&self.desired.resources, run)
             .map(|(address, _)| address.clone())
@@ -410,9 +410,9 @@ impl Builder<'_> {
             host: None,
             for_run: Some(run.name().to_string()),
         };
-        let spec_json = serde_json::to_value(&spec).unwrap_or_default();
+        let spec_json = std::sync::Arc::new(serde_json::to_value(&spec).unwrap_or_default());
         let mut change = new_change(&instance.address, vec![ActionWord::Create]);
-        change.after = Some(spec_json.clone());
+        change.after = Some(std::sync::Arc::clone(&spec_json));
         change.fingerprint = Some(fingerprint(&spec_json));
         change.rate_after = Some(instance.offer.price);
         change.offer = Some(instance.offer);

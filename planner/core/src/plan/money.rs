@@ -93,7 +93,7 @@ impl Builder<'_> {
 
     fn volume_rate(&self, address: &ResourceAddr) -> Option<HourlyRate> {
         let change = self.changes.get(address)?;
-        let spec = change.after.as_ref().or(change.before.as_ref())?;
+        let spec = change.after.as_deref().or(change.before.as_deref())?;
         let size: Memory = spec.get("size")?.as_str()?.parse().ok()?;
         let backend = spec.get("backend")?.as_str()?;
         let per_gb = self
@@ -107,7 +107,7 @@ impl Builder<'_> {
 
     fn gateway_rate(&self, address: &ResourceAddr) -> Option<HourlyRate> {
         let change = self.changes.get(address)?;
-        let spec = change.after.as_ref()?;
+        let spec = change.after.as_deref()?;
         let backend = spec.get("backend")?.as_str()?;
         let region = spec.get("region")?.as_str()?;
         let prices = self.input.market.prices.get(backend)?;

@@ -75,7 +75,7 @@ fn lost_row(
     address: &ResourceAddr,
 ) -> Option<dstack_state::RecordedResource> {
     let (spec, print) = match (input.desired.get(address), address) {
-        (Some(desired), _) => (desired.spec.clone(), desired.fingerprint.clone()),
+        (Some(desired), _) => ((*desired.spec).clone(), desired.fingerprint.clone()),
         (None, ResourceAddr::Instance(fleet, index)) => {
             let spec = serde_json::to_value(InstanceSpec {
                 fleet: fleet.clone(),
@@ -134,7 +134,7 @@ mod tests {
                 let address: ResourceAddr = a.parse().expect("address");
                 let resource = crate::desired::DesiredResource {
                     address: address.clone(),
-                    spec: serde_json::json!({"configured": a}),
+                    spec: std::sync::Arc::new(serde_json::json!({"configured": a})),
                     fingerprint: format!("fp-{a}"),
                     config: None,
                     job: None,

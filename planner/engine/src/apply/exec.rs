@@ -95,7 +95,7 @@ impl Exec<'_> {
             provider: provider.map(str::to_string),
             payload: (operation == "create" || operation == "submit").then(|| {
                 serde_json::json!({
-                    "spec": self.change.after,
+                    "spec": self.change.after.as_deref(),
                     "fingerprint": self.change.fingerprint,
                     "placement": self.change.placement,
                 })
@@ -124,7 +124,11 @@ impl Exec<'_> {
     fn new_record(&self) -> RecordedResource {
         RecordedResource::new(
             self.address().clone(),
-            self.change.after.clone().unwrap_or(serde_json::Value::Null),
+            self.change
+                .after
+                .as_deref()
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
             self.change.fingerprint.clone().unwrap_or_default(),
         )
     }
@@ -156,7 +160,7 @@ impl Exec<'_> {
             Some(existing) if self.change.recorded_version.is_some() => existing,
             _ => self.new_record(),
         };
-        record.spec = self.change.after.clone().unwrap_or(record.spec);
+        record.spec = self.change.after.as_deref().cloned().unwrap_or(record.spec);
         record.fingerprint = self
             .change
             .fingerprint

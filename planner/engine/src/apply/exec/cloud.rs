@@ -175,7 +175,7 @@ impl Exec<'_> {
             .state
             .get(self.address())?
             .ok_or_else(|| StepError::state("volume is not recorded"))?;
-        let after = self.change.after.clone().unwrap_or_default();
+        let after = self.change.after.as_deref().cloned().unwrap_or_default();
         let size: Option<Memory> = after
             .get("size")
             .and_then(|s| s.as_str())
@@ -239,7 +239,7 @@ impl Exec<'_> {
 
     /// The configuration the plan wants for this resource.
     fn planned_config(&self) -> Option<Configuration> {
-        let after = self.change.after.as_ref()?;
+        let after = self.change.after.as_deref()?;
         serde_json::from_value(after.clone()).ok()
     }
 

@@ -40,10 +40,11 @@ impl Exec<'_> {
     }
 
     pub(super) async fn submit_job(&self) -> Result<String, StepError> {
-        let job: JobSpec = serde_json::from_value(self.change.after.clone().unwrap_or_default())
-            .map_err(|e| {
-                StepError::new(StepErrorKind::Internal, format!("job spec unreadable: {e}"))
-            })?;
+        let job: JobSpec =
+            serde_json::from_value(self.change.after.as_deref().cloned().unwrap_or_default())
+                .map_err(|e| {
+                    StepError::new(StepErrorKind::Internal, format!("job spec unreadable: {e}"))
+                })?;
         let instance = self
             .change
             .placement
