@@ -28,7 +28,7 @@ impl Drop for Arriving<'_> {
         group.arriving -= 1;
         if group.arriving == 0 {
             drop(group);
-            self.0.settled.notify_all();
+            self.0.changed.notify_all();
         }
     }
 }
@@ -54,11 +54,12 @@ pub(super) struct Group {
     failed: Option<(u64, rusqlite::ffi::Error, String)>,
 }
 
-/// The batches and the signal that one is over.
+/// The batches, and the signal that they changed: a batch is over, a
+/// leader stepped down, or the last arriving writer is in.
 #[derive(Debug, Default)]
 pub(super) struct Batches {
     group: Mutex<Group>,
-    settled: Condvar,
+    changed: Condvar,
 }
 
 /// A leader commits without waiting for arriving writers once its batch
@@ -99,7 +100,7 @@ impl Batches {
         }
         group.settled = batch;
         drop(group);
-        self.settled.notify_all();
+        self.changed.notify_all();
     }
 }
 
@@ -174,12 +175,12 @@ impl SqliteStore {
                 group.committing = false;
                 // Writers that joined the next batch while this one was
                 // committing wait for a leader: wake them to pick one.
-                self.batches.settled.notify_all();
+                self.batches.changed.notify_all();
                 continue;
             }
             group = self
                 .batches
-                .settled
+                .changed
                 .wait(group)
                 .unwrap_or_else(|p| p.into_inner());
         }

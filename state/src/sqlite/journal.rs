@@ -144,6 +144,7 @@ impl ApplyHistory for SqliteStore {
         rows.into_iter().map(ApplyRow::decode).collect()
     }
 }
+
 /// Closes intent `id` (inside the caller's transaction).
 fn finish_row(
     conn: &Connection,

@@ -6,7 +6,7 @@
 use dstack_schemas::addr::ResourceKind;
 use rusqlite::params_from_iter;
 
-use super::rows::{RESOURCE_COLUMNS, ResourceRow};
+use super::rows::{RESOURCE_COLUMNS, ResourceRow, sort_by_address};
 use super::store::SqliteStore;
 use crate::model::{RecordedResource, STATUS_DATA_DROPPED};
 use crate::store::StateError;
@@ -22,13 +22,7 @@ pub fn list_kinds(
     let marks = vec!["?"; kinds.len()].join(", ");
     let sql = format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind IN ({marks})");
     let words = kinds.iter().map(ResourceKind::as_str);
-    decode_sorted(store.read(|conn| {
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map(params_from_iter(words), ResourceRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?)
+    select_sorted(store, &sql, params_from_iter(words))
 }
 
 /// Runs and jobs with their specs and data cut as
@@ -59,13 +53,7 @@ pub fn list_run_statuses(store: &SqliteStore) -> Result<Vec<RecordedResource>, S
     // lookup per row (about a third more at 10,000 runs); with many
     // instances the scan skips their rows without decoding them.
     let sql = format!("SELECT {columns} FROM resources NOT INDEXED WHERE kind IN ('run', 'job')");
-    decode_sorted(store.read(|conn| {
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map([], ResourceRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?)
+    select_sorted(store, &sql, [])
 }
 
 /// The rows `run/RUN/job/N` of one run, in address order.
@@ -77,21 +65,27 @@ pub fn list_jobs_of(store: &SqliteStore, run: &str) -> Result<Vec<RecordedResour
     let sql = format!(
         "SELECT {RESOURCE_COLUMNS} FROM resources WHERE address >= ?1 AND address < ?2 AND kind = 'job'"
     );
-    decode_sorted(store.read(|conn| {
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map([&low, &high], ResourceRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?)
+    select_sorted(store, &sql, [&low, &high])
 }
 
-fn decode_sorted(rows: Vec<ResourceRow>) -> Result<Vec<RecordedResource>, StateError> {
+/// The rows `sql` selects (the columns [`RESOURCE_COLUMNS`] names, some
+/// of them cut), decoded, in address order.
+fn select_sorted(
+    store: &SqliteStore,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedResource>, StateError> {
+    let rows = store.read(|conn| {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt
+            .query_map(params, ResourceRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?;
     let mut out: Vec<RecordedResource> = rows
         .into_iter()
         .map(ResourceRow::decode)
         .collect::<Result<_, _>>()?;
-    // Text order is not address order (`job/10` < `job/2`).
-    out.sort_by(|a, b| a.address.cmp(&b.address));
+    sort_by_address(&mut out);
     Ok(out)
 }

@@ -4,7 +4,7 @@
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::rows::{RESOURCE_COLUMNS, ResourceRow, bad_row};
+use super::rows::{RESOURCE_COLUMNS, ResourceRow, bad_row, sort_by_address};
 use super::store::SqliteStore;
 use crate::model::{Expected, Forgotten, RecordedResource, now_ms};
 use crate::store::{ResourceStore, StateError};
@@ -36,10 +36,8 @@ impl ResourceStore for SqliteStore {
         &self,
         need_spec: &dyn Fn(&ResourceAddr, &str) -> bool,
     ) -> Result<Vec<RecordedResource>, StateError> {
-        let rows = self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"
-            ))?;
+        let mut rows = self.read(|conn| {
+            let mut stmt = conn.prepare(&format!("SELECT {RESOURCE_COLUMNS} FROM resources"))?;
             // Each row decoded as it is read: the raw rows are never all held.
             let mut out = Vec::new();
             for row in stmt.query_map([], ResourceRow::read)? {
@@ -47,10 +45,8 @@ impl ResourceStore for SqliteStore {
             }
             Ok(out)
         })?;
-        let mut out: Vec<RecordedResource> = rows;
-        // Text order is not address order (`instance/10` < `instance/2`).
-        out.sort_by(|a, b| a.address.cmp(&b.address));
-        Ok(out)
+        sort_by_address(&mut rows);
+        Ok(rows)
     }
 
     fn list_kinds(&self, kinds: &[ResourceKind]) -> Result<Vec<RecordedResource>, StateError> {

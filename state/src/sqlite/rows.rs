@@ -24,6 +24,12 @@ pub const APPLY_COLUMNS: &str =
 /// The columns [`read_lock`] reads.
 pub const LOCK_COLUMNS: &str = "id, holder, pid, host, operation, created_at";
 
+/// Sorts listed rows by address (SQLite's text order is not address order).
+pub fn sort_by_address(rows: &mut [RecordedResource]) {
+    // Text order is not address order (`instance/10` < `instance/2`).
+    rows.sort_by(|a, b| a.address.cmp(&b.address));
+}
+
 /// A decoding failure of the row at `address`.
 pub fn bad_row(address: &str, reason: impl std::fmt::Display) -> StateError {
     StateError::BadRow {

@@ -6,7 +6,7 @@ use super::*;
 use crate::apply::StepErrorKind;
 
 impl Exec<'_> {
-    pub(super) fn fleet_tags(&self) -> BTreeMap<String, String> {
+    fn fleet_tags(&self) -> BTreeMap<String, String> {
         let fleet = self
             .ctx
             .state
@@ -93,10 +93,10 @@ impl Exec<'_> {
         })
     }
 
-    /// Writes the created resource, then closes its intent: a crash between
-    /// the two leaves the intent open and recovery finds the row (or adopts
-    /// the resource by its token); closing first would lose the resource.
-    pub(super) fn record_then_close(
+    /// Records the created resource and closes its intent in one durable
+    /// write: a crash before it leaves the intent open, and recovery adopts
+    /// the resource by its token; a closed intent always has its row.
+    fn record_then_close(
         &self,
         intent: i64,
         backend: &str,
@@ -117,7 +117,7 @@ impl Exec<'_> {
     }
 
     /// The row of a resource the provider just created.
-    pub(super) fn created_record(
+    fn created_record(
         &self,
         backend: &str,
         info: &ResourceInfo,

@@ -6,20 +6,14 @@ use super::*;
 use crate::apply::StepErrorKind;
 
 impl Exec<'_> {
-    pub(super) fn instance_target(
-        &self,
-        instance: &ResourceAddr,
-    ) -> Result<InstanceTarget, StepError> {
+    fn instance_target(&self, instance: &ResourceAddr) -> Result<InstanceTarget, StepError> {
         crate::apply::runtime::instance_target(self.ctx.state.as_ref(), instance)
             .map_err(StepError::state)
     }
 
     /// The run's configuration as the user wrote it now (un-redacted), or
     /// else the recorded (normalised) one; and the directory of its file.
-    pub(super) fn run_config(
-        &self,
-        run: &str,
-    ) -> Result<(Configuration, std::path::PathBuf), StepError> {
+    fn run_config(&self, run: &str) -> Result<(Configuration, std::path::PathBuf), StepError> {
         for pc in &self.ctx.configs {
             let name = dstack_planner::naming::resource_name(&pc.config, pc.file.name()).ok();
             if name.as_deref() == Some(run) && pc.config.run_common().is_some() {
@@ -109,7 +103,7 @@ impl Exec<'_> {
         Ok(format!("job {} on {instance} ({})", state.id, state.status))
     }
 
-    pub(super) fn volume_targets(
+    fn volume_targets(
         &self,
         config: &Configuration,
         job: &JobSpec,
