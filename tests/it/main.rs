@@ -7,6 +7,7 @@ mod architecture;
 mod attach_logs;
 #[cfg(feature = "aws")]
 mod aws;
+mod code_shape;
 mod confirm;
 mod corpus;
 mod crash;
