@@ -92,7 +92,7 @@ fn fleet_host(
             index,
             target: jump.into_iter().fold(Target::new(endpoint), Target::via),
             internal_ip: host.internal_ip.clone(),
-            blocks: host.blocks.clone(),
+            blocks: host.blocks,
         }),
         (e, j) => Err(e.err().into_iter().chain(j.err()).collect()),
     }
