@@ -56,6 +56,11 @@ const RULES: &[Rule] = &[
         reason: "the SSH transport is a leaf: no workspace crate (test hosts only as a dev-dependency)",
     },
     Rule {
+        krate: "dstack-sshfleet",
+        may_use: &["dstack-ssh", "dstack-schemas"],
+        reason: "SSH fleets read their configuration (schemas) and reach hosts through the SSH transport only (the runner it installs is a file it uploads, not a dependency)",
+    },
+    Rule {
         krate: "dstack-planner",
         may_use: &["dstack-schemas", "dstack-state", "dstack-provider"],
         reason: "planner/core uses schemas, the state traits and the provider trait; never a concrete provider, the runner daemon or tests",
