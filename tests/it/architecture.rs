@@ -73,8 +73,9 @@ const RULES: &[Rule] = &[
             "dstack-state",
             "dstack-runner",
             "dstack-provider",
+            "dstack-ssh",
         ],
-        reason: "planner/engine is the async side shared by the CLI and a server (the apply executor, the job runtime, workflows): the planner, state traits, the provider trait and the runner's client; never clap, a concrete provider (the composition root hands in their rules) or tests",
+        reason: "planner/engine is the async side shared by the CLI and a server (the apply executor, the job runtime, workflows): the planner, state traits, the provider trait, the runner's client and the SSH transport (tunnels to remote runners); never clap, a concrete provider (the composition root hands in their rules) or tests",
     },
     Rule {
         krate: "dstack",

@@ -6,6 +6,7 @@
 pub mod code;
 pub mod local;
 pub mod ports;
+pub mod remote;
 pub mod submission;
 pub mod sync;
 
