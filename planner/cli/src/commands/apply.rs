@@ -71,7 +71,7 @@ fn lock<'a>(
     Ok(LockGuard { project, info })
 }
 
-pub(crate) use super::confirm::confirm;
+use super::confirm::confirm;
 
 fn style() -> Style {
     Style::new(color_enabled() && std::io::stdout().is_terminal())

@@ -1,4 +1,9 @@
 //! One module per subcommand; `run` dispatches.
+//!
+//! Layering: shared views and helpers (`jobs`, `resource_views`,
+//! `confirm`, `since`) are under the commands that show them; a command
+//! module (`ps`, `run_get`, `apply`, ...) may use a lower one, never the
+//! reverse, so there are no import circles.
 
 mod apply;
 mod attach;
@@ -13,6 +18,7 @@ mod logs;
 mod offer;
 pub mod offer_table;
 mod plan;
+mod ps;
 mod resource_views;
 mod resources;
 mod run_get;
@@ -109,7 +115,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             json,
             watch,
             verbose,
-        } => jobs::ps(
+        } => ps::ps(
             &project,
             jobs::PsOptions {
                 all,
