@@ -440,16 +440,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
     let limits = limits(shape.resources);
     let command = command_line(input, &shape, executor, shape.image.is_some())?;
     let env = environment(input, limits.gpus.unwrap_or(0))?;
-    let mut archives = Vec::new();
-    if let Some(code) = &input.code {
-        archives.push(ArchiveMount {
-            archive: code.clone(),
-            path: "/workflow".into(),
-            label: "repo".into(),
-        });
-    }
-    archives.extend(input.files.iter().cloned());
-    Ok(JobSubmission {
+    let base = assemble(SubmissionBase {
         token: launch.token.clone(),
         run_name: launch.job.run.clone(),
         job_name: job_name(launch),
@@ -459,6 +450,11 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
         command,
         env,
         working_dir: common.working_dir.clone(),
+        code: input.code.clone(),
+        archives: input.files.clone(),
+        limits,
+    });
+    Ok(JobSubmission {
         user: common.user.clone(),
         privileged: common.privileged.unwrap_or(false) || common.docker.unwrap_or(false),
         ports: shape
@@ -470,12 +466,80 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
             })
             .collect(),
         mounts: mounts(launch, input.local, input.local_volume_dir)?,
-        limits,
+        max_duration_secs: off_secs(common.profile.max_duration.as_ref()),
+        stop_grace_secs: off_secs(common.profile.stop_duration.as_ref()).or(base.stop_grace_secs),
+        ..base
+    })
+}
+
+/// What every submission is built from, a run's job and a workflow's
+/// alike; [`assemble`] makes the submission, and each caller then sets the
+/// fields it has its own values for (`..assemble(base)`).
+pub struct SubmissionBase {
+    /// The job's token.
+    pub token: String,
+    /// Run name.
+    pub run_name: String,
+    /// Job name.
+    pub job_name: String,
+    /// Docker or a host process.
+    pub executor: ExecutorKind,
+    /// The image (Docker).
+    pub image: Option<String>,
+    /// When Docker pulls the image.
+    pub pull_policy: dstack_runner::api::PullPolicy,
+    /// The command line.
+    pub command: Vec<String>,
+    /// The environment.
+    pub env: BTreeMap<String, String>,
+    /// The working directory, if set.
+    pub working_dir: Option<String>,
+    /// The uploaded repo archive, unpacked at `/workflow`.
+    pub code: Option<String>,
+    /// Further archives, unpacked after the repo.
+    pub archives: Vec<ArchiveMount>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// Seconds between the graceful stop signal and the kill when a job does
+/// not set its own.
+pub const DEFAULT_STOP_GRACE_SECS: u64 = 10;
+
+/// The one construction of a [`JobSubmission`]: `base`'s values, the repo
+/// archive first, and the defaults (no user, not privileged, no ports,
+/// mounts or artifacts, no time limit, the default stop grace). A new
+/// submission field gets its default here.
+pub fn assemble(base: SubmissionBase) -> JobSubmission {
+    let mut archives = Vec::new();
+    if let Some(code) = base.code {
+        archives.push(ArchiveMount {
+            archive: code,
+            path: "/workflow".into(),
+            label: "repo".into(),
+        });
+    }
+    archives.extend(base.archives);
+    JobSubmission {
+        token: base.token,
+        run_name: base.run_name,
+        job_name: base.job_name,
+        executor: base.executor,
+        image: base.image,
+        pull_policy: base.pull_policy,
+        command: base.command,
+        env: base.env,
+        working_dir: base.working_dir,
+        user: None,
+        privileged: false,
+        ports: Vec::new(),
+        mounts: Vec::new(),
+        limits: base.limits,
         archives,
         artifacts: Vec::new(),
-        max_duration_secs: off_secs(common.profile.max_duration.as_ref()),
-        stop_grace_secs: off_secs(common.profile.stop_duration.as_ref()).or(Some(10)),
-    })
+        max_duration_secs: None,
+        stop_grace_secs: Some(DEFAULT_STOP_GRACE_SECS),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use dstack_schemas::config::Workflow;
 use dstack_schemas::grammar::EnvValue;
 use sha2::Digest;
 
-use crate::runtime::submission::{LocalMode, join_commands, pick_executor};
+use crate::runtime::submission::{
+    LocalMode, SubmissionBase, assemble, join_commands, pick_executor,
+};
 
 /// What a workflow's job is built with besides the workflow.
 pub struct JobContext<'a> {
@@ -116,17 +118,8 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
         };
         env.insert(entry.name.clone(), value);
     }
-    let mut archives = Vec::new();
-    if let Some(code) = &cx.code {
-        archives.push(ArchiveMount {
-            archive: code.clone(),
-            path: "/workflow".into(),
-            label: "repo".into(),
-        });
-    }
-    archives.extend(cx.inputs.iter().cloned());
     let resources = w.resources.clone().unwrap_or_default();
-    Ok(JobSubmission {
+    let base = assemble(SubmissionBase {
         token: cx.token.clone(),
         run_name: cx.run.to_string(),
         job_name: format!("{}-{}", cx.run, w.name),
@@ -136,25 +129,23 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
         command,
         env,
         working_dir: w.working_dir.clone(),
-        user: None,
-        privileged: false,
-        ports: Vec::new(),
-        mounts: Vec::new(),
+        code: cx.code.clone(),
+        archives: cx.inputs.clone(),
         limits: Limits {
             cpus: None,
             memory_mb: None,
             shm_mb: resources.shm_size.map(|m| m.mb()),
             gpus: resources.gpu.and_then(|g| g.count.min).filter(|&n| n > 0),
         },
-        archives,
+    });
+    Ok(JobSubmission {
         artifacts: w
             .artifacts
             .iter()
             .flatten()
             .map(|a| a.path.trim_end_matches('/').to_string())
             .collect(),
-        max_duration_secs: None,
-        stop_grace_secs: Some(10),
+        ..base
     })
 }
 
