@@ -13,6 +13,8 @@ use sha2::Digest;
 use crate::runtime::submission::{
     LocalMode, SubmissionBase, assemble, join_commands, pick_executor,
 };
+use crate::runtime::submission_error::SubmissionError;
+use crate::runtime::submission_error::SubmissionErrorKind::{NothingToRun, Provider, UnsetValue};
 
 /// What a workflow's job is built with besides the workflow.
 pub struct JobContext<'a> {
@@ -34,19 +36,19 @@ pub struct JobContext<'a> {
     pub pull_policy: dstack_runner::api::PullPolicy,
 }
 
-fn commands_of(w: &Workflow) -> Result<Vec<String>, String> {
+fn commands_of(w: &Workflow) -> Result<Vec<String>, SubmissionError> {
     let rendered = w
         .commands
         .iter()
         .flatten()
         .map(|t| {
             t.render(|_| None).map_err(|var| {
-                format!(
+                SubmissionError::new(UnsetValue, format!(
                     "workflow `{}` uses `${{{{ {} }}}}`, which has no value; define it in .dstack/variables.yaml or pass `--var {}=VALUE`",
                     w.name,
                     var.path(),
                     if var.name.is_empty() { &var.namespace } else { &var.name }
-                )
+                ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -64,27 +66,36 @@ fn commands_of(w: &Workflow) -> Result<Vec<String>, String> {
             }
             Ok(out)
         }
-        other => Err(format!(
-            "workflow `{}` uses the `{other}` provider, which `dstack run` does not support (only bash, python and docker); for interactive tools write a `type: dev-environment`",
-            w.name
+        other => Err(SubmissionError::new(
+            Provider,
+            format!(
+                "workflow `{}` uses the `{other}` provider, which `dstack run` does not support (only bash, python and docker); for interactive tools write a `type: dev-environment`",
+                w.name
+            ),
         )),
     }
 }
 
 /// The runner submission of a workflow's job.
-pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, String> {
+pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, SubmissionError> {
     let image = w.image.as_deref();
     if w.provider.as_deref() == Some("docker") && image.is_none() {
-        return Err(format!(
-            "workflow `{}` uses the docker provider but names no `image`",
-            w.name
+        return Err(SubmissionError::new(
+            Provider,
+            format!(
+                "workflow `{}` uses the docker provider but names no `image`",
+                w.name
+            ),
         ));
     }
     let (executor, image) = pick_executor(cx.mode, true, image, &w.name)?;
     let commands = commands_of(w)?;
     let command = if commands.is_empty() {
         if executor == ExecutorKind::Process {
-            return Err(format!("workflow `{}` has no commands to run", w.name));
+            return Err(SubmissionError::new(
+                NothingToRun,
+                format!("workflow `{}` has no commands to run", w.name),
+            ));
         }
         Vec::new()
     } else {
@@ -102,17 +113,23 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
     for entry in &w.env.0 {
         let value = match &entry.value {
             EnvValue::Inherit => (cx.env)(&entry.name).ok_or_else(|| {
-                format!(
-                    "environment variable {} is not set (workflow `{}` inherits it)",
-                    entry.name, w.name
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "environment variable {} is not set (workflow `{}` inherits it)",
+                        entry.name, w.name
+                    ),
                 )
             })?,
             EnvValue::Set(t) => t.render(|_| None).map_err(|var| {
-                format!(
-                    "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
-                    w.name,
-                    entry.name,
-                    var.path()
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
+                        w.name,
+                        entry.name,
+                        var.path()
+                    ),
                 )
             })?,
         };
@@ -213,18 +230,17 @@ mod tests {
             "pip install -q -r req.txt && python3 train.py"
         );
         let lab = workflow("workflows:\n  - name: l\n    provider: lab\n");
-        assert!(
-            submission(&lab, &cx("l-1"))
-                .unwrap_err()
-                .contains("does not support")
-        );
+        let err = submission(&lab, &cx("l-1")).unwrap_err();
+        assert_eq!(err.kind, Provider);
+        assert!(err.message.contains("does not support"), "{err}");
     }
 
     #[test]
     fn unresolved_variables_say_how_to_set_them() {
         let w = workflow("workflows:\n  - name: a\n    commands: [\"echo ${{ rows }}\"]\n");
         let err = submission(&w, &cx("a-1")).unwrap_err();
-        assert!(err.contains("--var rows=VALUE"), "{err}");
+        assert_eq!(err.kind, UnsetValue);
+        assert!(err.message.contains("--var rows=VALUE"), "{err}");
     }
 
     #[test]
