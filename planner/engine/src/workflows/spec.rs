@@ -106,35 +106,7 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, Su
         };
         vec![shell.into(), "-c".into(), join_commands(&commands)]
     };
-    let mut env = BTreeMap::from([
-        ("DSTACK_RUN_NAME".to_string(), cx.run.to_string()),
-        ("DSTACK_WORKFLOW".to_string(), w.name.clone()),
-    ]);
-    for entry in &w.env.0 {
-        let value = match &entry.value {
-            EnvValue::Inherit => (cx.env)(&entry.name).ok_or_else(|| {
-                SubmissionError::new(
-                    UnsetValue,
-                    format!(
-                        "environment variable {} is not set (workflow `{}` inherits it)",
-                        entry.name, w.name
-                    ),
-                )
-            })?,
-            EnvValue::Set(t) => t.render(|_| None).map_err(|var| {
-                SubmissionError::new(
-                    UnsetValue,
-                    format!(
-                        "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
-                        w.name,
-                        entry.name,
-                        var.path()
-                    ),
-                )
-            })?,
-        };
-        env.insert(entry.name.clone(), value);
-    }
+    let env = workflow_env(w, cx)?;
     let resources = w.resources.clone().unwrap_or_default();
     let base = assemble(SubmissionBase {
         token: cx.token.clone(),
@@ -164,6 +136,44 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, Su
             .collect(),
         ..base
     })
+}
+
+/// A workflow job's environment: the run and workflow names, then the
+/// workflow's `env` (inherited values from `dstack run`'s environment).
+fn workflow_env(
+    w: &Workflow,
+    cx: &JobContext<'_>,
+) -> Result<BTreeMap<String, String>, SubmissionError> {
+    let mut env = BTreeMap::from([
+        ("DSTACK_RUN_NAME".to_string(), cx.run.to_string()),
+        ("DSTACK_WORKFLOW".to_string(), w.name.clone()),
+    ]);
+    for entry in &w.env.0 {
+        let value = match &entry.value {
+            EnvValue::Inherit => (cx.env)(&entry.name).ok_or_else(|| {
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "environment variable {} is not set (workflow `{}` inherits it)",
+                        entry.name, w.name
+                    ),
+                )
+            })?,
+            EnvValue::Set(t) => t.render(|_| None).map_err(|var| {
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
+                        w.name,
+                        entry.name,
+                        var.path()
+                    ),
+                )
+            })?,
+        };
+        env.insert(entry.name.clone(), value);
+    }
+    Ok(env)
 }
 
 /// Hash of what a workflow's result depends on: the workflow as written
