@@ -6,6 +6,9 @@
 //! per concept, [`StateStore`] all of them), `error` what goes wrong,
 //! `status` how a row's status is read, `sqlite` the default backend, `mem` an in-memory one for tests, and
 //! `testing` the conformance suites both must pass.
+//!
+//! Layering, bottom up: `model` imports no other module of the crate,
+//! `error` builds on `model`, `store` on both, and the backends on `store`.
 
 pub mod error;
 pub mod mem;

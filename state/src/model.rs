@@ -349,7 +349,7 @@ pub struct WorkflowJob {
     pub finished_at: Option<i64>,
 }
 
-/// What [`crate::store::ResourceStore::list_run_statuses`] keeps of a
+/// What `ResourceStore::list_run_statuses` (in `store`) keeps of a
 /// spec: a run's `type` (when it is a string), nothing of a job's.
 pub fn status_spec(
     kind: dstack_schemas::addr::ResourceKind,
@@ -361,8 +361,8 @@ pub fn status_spec(
     }
 }
 
-/// The keys of a job's `data` that
-/// [`crate::store::ResourceStore::list_run_statuses`] leaves out: its
+/// The keys of a job's `data` that `ResourceStore::list_run_statuses`
+/// (in `store`) leaves out: its
 /// history, attachments and runner timestamps (status listings read the
 /// instance, exit code, reason, runner message and ports).
 pub const STATUS_DATA_DROPPED: &[&str] = &[

@@ -473,35 +473,6 @@ pub enum StateCommand {
 }
 
 /// `dstack offer`.
-/// dstack's switch spellings of the spot policy, shared by `offer` and
-/// the per-run overrides of `plan`/`apply`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct SpotSwitches {
-    /// Spot instances only (`spot_policy: spot`).
-    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
-    pub spot: bool,
-    /// On-demand instances only (`spot_policy: on-demand`).
-    #[arg(long, conflicts_with = "spot_auto")]
-    pub on_demand: bool,
-    /// Spot if available, else on-demand (`spot_policy: auto`).
-    #[arg(long)]
-    pub spot_auto: bool,
-}
-
-impl SpotSwitches {
-    /// The switch given, if any, and the policy it means.
-    pub fn chosen(&self) -> Option<(&'static str, &'static str)> {
-        [
-            (self.spot, "--spot", "spot"),
-            (self.on_demand, "--on-demand", "on-demand"),
-            (self.spot_auto, "--spot-auto", "auto"),
-        ]
-        .into_iter()
-        .find(|(on, _, _)| *on)
-        .map(|(_, flag, policy)| (flag, policy))
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct OfferArgs {
     /// GPUs, e.g. `A100:80GB:2`, `24GB..`.
@@ -521,7 +492,7 @@ pub struct OfferArgs {
     pub spot_policy: String,
     /// `--spot`, `--on-demand`, `--spot-auto`.
     #[command(flatten)]
-    pub spot: SpotSwitches,
+    pub spot: crate::overrides::SpotSwitches,
     /// Only these instance types (repeatable).
     #[arg(long = "instance-type", value_name = "NAME")]
     pub instance_types: Vec<String>,

@@ -63,7 +63,7 @@ pub struct StateFile {
 impl StateFile {
     /// Where the copy taken at the start of each apply or destroy goes.
     pub fn backup_path(&self) -> PathBuf {
-        backup_path(&self.path)
+        crate::backup::backup_path(&self.path)
     }
 
     /// Copies the state to [`Self::backup_path`] (nothing to copy without a
@@ -75,13 +75,6 @@ impl StateFile {
             None => Ok(()),
         }
     }
-}
-
-/// `<state file>.backup`.
-pub fn backup_path(state: &Path) -> PathBuf {
-    let mut name = state.as_os_str().to_owned();
-    name.push(".backup");
-    PathBuf::from(name)
 }
 
 /// What a command does to the state file.

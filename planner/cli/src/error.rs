@@ -107,7 +107,7 @@ fn state_help(error: &StateError) -> Option<String> {
     let unchanged = "the state file was left as it is";
     Some(match error {
         StateError::Corrupt { path, .. } => {
-            let backup = crate::context::backup_path(std::path::Path::new(path));
+            let backup = crate::backup::backup_path(std::path::Path::new(path));
             if backup.exists() {
                 format!(
                     "{unchanged}. The copy taken at the start of the last apply or destroy is {backup}; restore it with `cp {backup} {path}` (resources created after that copy are adopted from their tags by the next apply), or point --state elsewhere",

@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 
+mod backup;
 mod cli;
 mod cli_resources;
 mod commands;

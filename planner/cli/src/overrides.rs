@@ -6,6 +6,8 @@
 //! a value on the command line accepts exactly what the file would, with
 //! the same messages. What was set is recorded in the plan
 //! ([`ConfigOverride`]), which is how a saved plan applies it again.
+//! [`SpotSwitches`] live here, under `cli` (which flattens them into both
+//! `offer` and the overrides), so this module imports nothing of `cli`.
 
 use clap::Args;
 use dstack_planner::desired::{ProjectConfig, build_desired};
@@ -16,6 +18,35 @@ use serde_json::Value;
 
 /// The reason every override carries in the plan.
 pub const REASON: &str = "from the command line";
+
+/// dstack's switch spellings of the spot policy, shared by `offer` and
+/// the per-run overrides of `plan`/`apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SpotSwitches {
+    /// Spot instances only (`spot_policy: spot`).
+    #[arg(long, conflicts_with_all = ["on_demand", "spot_auto"])]
+    pub spot: bool,
+    /// On-demand instances only (`spot_policy: on-demand`).
+    #[arg(long, conflicts_with = "spot_auto")]
+    pub on_demand: bool,
+    /// Spot if available, else on-demand (`spot_policy: auto`).
+    #[arg(long)]
+    pub spot_auto: bool,
+}
+
+impl SpotSwitches {
+    /// The switch given, if any, and the policy it means.
+    pub fn chosen(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (self.spot, "--spot", "spot"),
+            (self.on_demand, "--on-demand", "on-demand"),
+            (self.spot_auto, "--spot-auto", "auto"),
+        ]
+        .into_iter()
+        .find(|(on, _, _)| *on)
+        .map(|(_, flag, policy)| (flag, policy))
+    }
+}
 
 /// Overrides of one run's configuration.
 #[derive(Debug, Clone, Default, Args)]
@@ -48,7 +79,7 @@ pub struct RunOverrides {
     pub max_duration: Option<String>,
     /// `--spot`, `--on-demand`, `--spot-auto`.
     #[command(flatten)]
-    pub spot: crate::cli::SpotSwitches,
+    pub spot: SpotSwitches,
     /// Retry on failure or no capacity (`retry: true`).
     #[arg(long, conflicts_with = "no_retry")]
     pub retry: bool,

@@ -2,7 +2,6 @@
 //! run, so writing a default explicitly (`spot_policy: on-demand`) plans the
 //! same as leaving it out. Also: which jobs a run has, and its requirements.
 
-use dstack_schemas::config::Configuration;
 use dstack_schemas::config::enums::RetryEvent;
 use dstack_schemas::config::enums::{CreationPolicy, Placement, Shell, SpotPolicy};
 use dstack_schemas::config::fleet::{Blocks, FleetConfig};
@@ -12,6 +11,7 @@ use dstack_schemas::config::resources::Resources;
 use dstack_schemas::config::run::{RunCommon, ShellSpec};
 use dstack_schemas::config::service::Https;
 use dstack_schemas::config::volume::VolumeConfig;
+use dstack_schemas::config::{Configuration, ServiceConfig, TaskConfig};
 use dstack_schemas::grammar::{
     CpuArch, CpuSpec, DiskSpec, Duration, GpuSpec, GpuVendor, IdleDuration, Memory, OffDuration,
     Range, vendor_of,
@@ -239,80 +239,12 @@ pub struct JobShape {
 /// The jobs a normalised run starts with: task nodes, the minimum replicas
 /// of each service group, or one dev environment.
 pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
-    let mut jobs = Vec::new();
-    let mut push = |group: &str,
-                    replica: u32,
-                    node_rank: u32,
-                    resources: &Resources,
-                    profile: &ProfileParams| {
-        jobs.push(JobShape {
-            index: jobs.len() as u32,
-            group: group.to_string(),
-            replica,
-            node_rank,
-            requirements: Requirements::from_config(resources, profile),
-        });
-    };
+    let mut jobs = JobShapes::default();
     match config {
-        Configuration::Task(task) => {
-            let profile = &task.common.profile;
-            match &task.groups {
-                Some(groups) => {
-                    let mut rank = 0;
-                    for (i, g) in groups.iter().enumerate() {
-                        let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
-                        for _ in 0..g.nodes.unwrap_or(1) {
-                            push(
-                                &name,
-                                0,
-                                rank,
-                                g.resources.as_ref().unwrap_or(&Resources::default()),
-                                profile,
-                            );
-                            rank += 1;
-                        }
-                    }
-                }
-                None => {
-                    let resources = task.common.resources.clone().unwrap_or_default();
-                    for rank in 0..task.nodes.unwrap_or(1) {
-                        push("0", 0, rank, &resources, profile);
-                    }
-                }
-            }
-        }
-        Configuration::Service(service) => {
-            let profile = &service.common.profile;
-            match &service.groups {
-                Some(groups) => {
-                    for (i, g) in groups.iter().enumerate() {
-                        let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
-                        let mut group_profile = profile.clone();
-                        if g.spot_policy.is_some() {
-                            group_profile.spot_policy = g.spot_policy;
-                        }
-                        for replica in 0..g.replicas.min.unwrap_or(0) {
-                            push(
-                                &name,
-                                replica,
-                                0,
-                                g.resources.as_ref().unwrap_or(&Resources::default()),
-                                &group_profile,
-                            );
-                        }
-                    }
-                }
-                None => {
-                    let resources = service.common.resources.clone().unwrap_or_default();
-                    let replicas = service.replicas.and_then(|r| r.min).unwrap_or(1);
-                    for replica in 0..replicas {
-                        push("0", replica, 0, &resources, profile);
-                    }
-                }
-            }
-        }
+        Configuration::Task(task) => task_jobs(task, &mut jobs),
+        Configuration::Service(service) => service_jobs(service, &mut jobs),
         Configuration::DevEnvironment(dev) => {
-            push(
+            jobs.push(
                 "0",
                 0,
                 0,
@@ -322,7 +254,93 @@ pub fn run_jobs(config: &Configuration) -> Vec<JobShape> {
         }
         _ => {}
     }
-    jobs
+    jobs.0
+}
+
+/// Job shapes numbered in the order they are added.
+#[derive(Default)]
+struct JobShapes(Vec<JobShape>);
+
+impl JobShapes {
+    fn push(
+        &mut self,
+        group: &str,
+        replica: u32,
+        node_rank: u32,
+        resources: &Resources,
+        profile: &ProfileParams,
+    ) {
+        self.0.push(JobShape {
+            index: self.0.len() as u32,
+            group: group.to_string(),
+            replica,
+            node_rank,
+            requirements: Requirements::from_config(resources, profile),
+        });
+    }
+}
+
+/// A task's nodes: each group's nodes, ranked across groups, or `nodes`
+/// of the implicit group.
+fn task_jobs(task: &TaskConfig, jobs: &mut JobShapes) {
+    let profile = &task.common.profile;
+    match &task.groups {
+        Some(groups) => {
+            let mut rank = 0;
+            for (i, g) in groups.iter().enumerate() {
+                let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
+                for _ in 0..g.nodes.unwrap_or(1) {
+                    jobs.push(
+                        &name,
+                        0,
+                        rank,
+                        g.resources.as_ref().unwrap_or(&Resources::default()),
+                        profile,
+                    );
+                    rank += 1;
+                }
+            }
+        }
+        None => {
+            let resources = task.common.resources.clone().unwrap_or_default();
+            for rank in 0..task.nodes.unwrap_or(1) {
+                jobs.push("0", 0, rank, &resources, profile);
+            }
+        }
+    }
+}
+
+/// A service's minimum replicas: per group (with the group's spot policy),
+/// or of the implicit group (at least one).
+fn service_jobs(service: &ServiceConfig, jobs: &mut JobShapes) {
+    let profile = &service.common.profile;
+    match &service.groups {
+        Some(groups) => {
+            for (i, g) in groups.iter().enumerate() {
+                let name = g.name.as_ref().map_or(i.to_string(), |n| n.to_string());
+                let mut group_profile = profile.clone();
+                if g.spot_policy.is_some() {
+                    group_profile.spot_policy = g.spot_policy;
+                }
+                for replica in 0..g.replicas.min.unwrap_or(0) {
+                    jobs.push(
+                        &name,
+                        replica,
+                        0,
+                        g.resources.as_ref().unwrap_or(&Resources::default()),
+                        &group_profile,
+                    );
+                }
+            }
+        }
+        None => {
+            let resources = service.common.resources.clone().unwrap_or_default();
+            let replicas = service.replicas.and_then(|r| r.min).unwrap_or(1);
+            for replica in 0..replicas {
+                jobs.push("0", replica, 0, &resources, profile);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

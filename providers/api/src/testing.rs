@@ -24,16 +24,32 @@ pub struct Scope {
 pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
     let address: ResourceAddr = "fleet/conformance/instance/0".parse().expect("address");
     let token = format!("{}-create-0", scope.lineage);
+    let id = instance_creates_are_idempotent(provider, scope, &address, &token).await;
+    listing_and_get_see_the_instance(provider, scope, &id).await;
+    instance_deletes_are_idempotent(provider, &id).await;
+    if let Some(region) = &scope.volume_region {
+        volumes_create_and_delete_idempotently(provider, scope, region).await;
+    }
+}
+
+/// Creating twice with one token makes one instance, tagged with its
+/// address and token; returns its provider id.
+async fn instance_creates_are_idempotent(
+    provider: &dyn Provider,
+    scope: &Scope,
+    address: &ResourceAddr,
+    token: &str,
+) -> String {
     let tags = ownership_tags(
         "conformance",
         &scope.lineage,
-        &address,
-        &token,
+        address,
+        token,
         &BTreeMap::new(),
     );
     let request = InstanceRequest {
         address: address.clone(),
-        token: token.clone(),
+        token: token.to_string(),
         offer: scope.offer.clone(),
         disk: None,
         tags,
@@ -56,8 +72,13 @@ pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
         Some(address.clone()),
         "address tag missing"
     );
-    assert_eq!(first.token(), Some(token.as_str()), "token tag missing");
+    assert_eq!(first.token(), Some(token), "token tag missing");
+    first.provider_id
+}
 
+/// One listing sweep shows exactly the instance of this lineage, `get`
+/// finds it alive, and `get` of an unknown id answers none (or not alive).
+async fn listing_and_get_see_the_instance(provider: &dyn Provider, scope: &Scope, id: &str) {
     let owned = provider.list_owned().await.expect("list owned");
     let mine: Vec<_> = owned
         .iter()
@@ -69,10 +90,7 @@ pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
         "listing should show exactly our one instance: {mine:?}"
     );
 
-    let got = provider
-        .get(ResourceKind::Instance, &first.provider_id)
-        .await
-        .expect("get");
+    let got = provider.get(ResourceKind::Instance, id).await.expect("get");
     assert!(
         got.is_some_and(|r| r.status.is_alive()),
         "created instance not found alive"
@@ -85,55 +103,61 @@ pub async fn conformance(provider: &dyn Provider, scope: &Scope) {
             .is_none_or(|r| !r.status.is_alive()),
         "unknown id should be None"
     );
+}
 
+/// Deleting twice succeeds, and the instance is no longer listed alive.
+async fn instance_deletes_are_idempotent(provider: &dyn Provider, id: &str) {
+    provider.delete_instance(id).await.expect("delete");
     provider
-        .delete_instance(&first.provider_id)
-        .await
-        .expect("delete");
-    provider
-        .delete_instance(&first.provider_id)
+        .delete_instance(id)
         .await
         .expect("delete again is Ok");
     let after = provider.list_owned().await.expect("list owned");
     assert!(
         !after
             .iter()
-            .any(|r| r.provider_id == first.provider_id && r.status.is_alive()),
+            .any(|r| r.provider_id == id && r.status.is_alive()),
         "deleted instance still listed alive"
     );
+}
 
-    if let Some(region) = &scope.volume_region {
-        let vaddr: ResourceAddr = "volume/conformance".parse().expect("address");
-        let vtoken = format!("{}-volume", scope.lineage);
-        let vreq = VolumeRequest {
-            address: vaddr.clone(),
-            token: vtoken.clone(),
-            region: region.clone(),
-            availability_zone: None,
-            size: Memory::from_gb(10),
-            tags: ownership_tags(
-                "conformance",
-                &scope.lineage,
-                &vaddr,
-                &vtoken,
-                &BTreeMap::new(),
-            ),
-        };
-        let v1 = provider.create_volume(&vreq).await.expect("create volume");
-        let v2 = provider
-            .create_volume(&vreq)
-            .await
-            .expect("create volume again");
-        assert_eq!(v1.provider_id, v2.provider_id, "volume created twice");
-        provider
-            .delete_volume(&v1.provider_id)
-            .await
-            .expect("delete volume");
-        provider
-            .delete_volume(&v1.provider_id)
-            .await
-            .expect("delete volume again");
-    }
+/// A volume created twice with one token is one volume, and deleting it
+/// twice succeeds.
+async fn volumes_create_and_delete_idempotently(
+    provider: &dyn Provider,
+    scope: &Scope,
+    region: &str,
+) {
+    let vaddr: ResourceAddr = "volume/conformance".parse().expect("address");
+    let vtoken = format!("{}-volume", scope.lineage);
+    let vreq = VolumeRequest {
+        address: vaddr.clone(),
+        token: vtoken.clone(),
+        region: region.to_string(),
+        availability_zone: None,
+        size: Memory::from_gb(10),
+        tags: ownership_tags(
+            "conformance",
+            &scope.lineage,
+            &vaddr,
+            &vtoken,
+            &BTreeMap::new(),
+        ),
+    };
+    let v1 = provider.create_volume(&vreq).await.expect("create volume");
+    let v2 = provider
+        .create_volume(&vreq)
+        .await
+        .expect("create volume again");
+    assert_eq!(v1.provider_id, v2.provider_id, "volume created twice");
+    provider
+        .delete_volume(&v1.provider_id)
+        .await
+        .expect("delete volume");
+    provider
+        .delete_volume(&v1.provider_id)
+        .await
+        .expect("delete volume again");
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! job with env, ports published on loopback, mounts, shm, CPU and memory
 //! limits and NVIDIA GPUs, archives uploaded before start, output streamed
 //! to the log, artifacts copied out after exit, and the container removed
-//! once the log is sealed.
+//! once the log is sealed. The engine connection itself is [`engine`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,11 +16,11 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use tokio::sync::Mutex;
 
+use super::failure::Failure;
 use super::logs::{LineSplitter, LogSender};
 use super::process::CONTAINER_REPO_DIR;
-use super::supervise::{Failure, note};
+use super::supervise::note;
 use super::validate::mb_bytes;
 use super::{Job, Shared};
 use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding, PullPolicy};
@@ -29,64 +29,6 @@ use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding, PullPolicy
 pub const LABEL_RUNNER: &str = "dstack.runner";
 /// Label naming the job.
 pub const LABEL_JOB: &str = "dstack.job";
-
-/// How long a version the engine reported answers health checks: every
-/// CLI request starts with one, and asking the engine each time cost a
-/// round trip to dockerd per request.
-const VERSION_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The engine connection, made on first use and retried while it fails.
-#[derive(Default)]
-pub struct Engine {
-    client: Mutex<Option<Docker>>,
-    version: std::sync::Mutex<Option<(std::time::Instant, String)>>,
-}
-
-impl Engine {
-    /// A connected client, or why there is none.
-    pub async fn client(&self) -> Result<Docker, String> {
-        let mut slot = self.client.lock().await;
-        if let Some(d) = slot.as_ref() {
-            return Ok(d.clone());
-        }
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| e.to_string())?
-            .negotiate_version()
-            .await
-            .map_err(|e| e.to_string())?;
-        docker.ping().await.map_err(|e| e.to_string())?;
-        *slot = Some(docker.clone());
-        Ok(docker)
-    }
-
-    /// The engine version, or why it is unreachable.
-    /// A version reported less than [`VERSION_FRESH`] ago is reused;
-    /// failures are never reused.
-    pub async fn version(&self) -> Result<String, String> {
-        if let Some((at, v)) = self.version.lock().map_err(|e| e.to_string())?.as_ref()
-            && at.elapsed() < VERSION_FRESH
-        {
-            return Ok(v.clone());
-        }
-        let docker = self.client().await?;
-        match docker.version().await {
-            Ok(v) => {
-                let v = v.version.unwrap_or_else(|| "unknown".into());
-                if let Ok(mut slot) = self.version.lock() {
-                    *slot = Some((std::time::Instant::now(), v.clone()));
-                }
-                Ok(v)
-            }
-            Err(e) => {
-                *self.client.lock().await = None;
-                if let Ok(mut slot) = self.version.lock() {
-                    *slot = None;
-                }
-                Err(e.to_string())
-            }
-        }
-    }
-}
 
 /// The container path a job path means: relative paths are under the
 /// working directory.
@@ -201,6 +143,66 @@ fn host_port(request: &crate::api::PortRequest) -> String {
     }
 }
 
+/// The container's environment: dstack's directories, the job's own
+/// variables, then its id.
+fn container_env(job_id: &str, sub: &JobSubmission) -> Vec<String> {
+    let mut env: Vec<String> = vec![
+        format!("DSTACK_REPO_DIR={CONTAINER_REPO_DIR}"),
+        format!("DSTACK_WORKING_DIR={}", workdir(sub)),
+    ];
+    env.extend(sub.env.iter().map(|(k, v)| format!("{k}={v}")));
+    env.push(format!("DSTACK_JOB_ID={job_id}"));
+    env
+}
+
+/// Each requested port published on the host's loopback.
+fn port_bindings(sub: &JobSubmission) -> HashMap<String, Option<Vec<DockerPort>>> {
+    let mut bindings: HashMap<String, Option<Vec<DockerPort>>> = HashMap::new();
+    for p in &sub.ports {
+        bindings.insert(
+            port_key(p.container),
+            Some(vec![DockerPort {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host_port(p)),
+            }]),
+        );
+    }
+    bindings
+}
+
+/// The job's mounts as Docker binds (`source:target[:ro]`).
+fn mount_binds(sub: &JobSubmission) -> Vec<String> {
+    sub.mounts
+        .iter()
+        .map(|m| {
+            let mode = if m.read_only { ":ro" } else { "" };
+            format!("{}:{}{mode}", m.source, m.target)
+        })
+        .collect()
+}
+
+/// The NVIDIA device request for the job's GPUs (none when it asks for
+/// none); a failure when it asks for GPUs the host does not have.
+fn gpu_requests(
+    host_gpus: usize,
+    sub: &JobSubmission,
+) -> Result<Option<Vec<DeviceRequest>>, Failure> {
+    let gpus = sub.limits.gpus.unwrap_or(0);
+    if gpus > 0 && host_gpus == 0 {
+        return Err(Failure::executor(format!(
+            "the job asks for {gpus} GPU(s) but this host has no NVIDIA GPU (`nvidia-smi -L` lists none)"
+        )));
+    }
+    Ok((gpus > 0).then(|| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            count: Some(i64::from(gpus)),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..DeviceRequest::default()
+        }]
+    }))
+}
+
 /// The container a job runs in. `host_gpus`: NVIDIA GPUs the host has.
 pub fn container_body(
     runner_id: &str,
@@ -212,44 +214,10 @@ pub fn container_body(
         .image
         .clone()
         .ok_or_else(|| Failure::executor("the Docker executor needs an image".to_string()))?;
-    let mut env: Vec<String> = vec![
-        format!("DSTACK_REPO_DIR={CONTAINER_REPO_DIR}"),
-        format!("DSTACK_WORKING_DIR={}", workdir(sub)),
-    ];
-    env.extend(sub.env.iter().map(|(k, v)| format!("{k}={v}")));
-    env.push(format!("DSTACK_JOB_ID={job_id}"));
-    let mut bindings: HashMap<String, Option<Vec<DockerPort>>> = HashMap::new();
-    for p in &sub.ports {
-        bindings.insert(
-            port_key(p.container),
-            Some(vec![DockerPort {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(host_port(p)),
-            }]),
-        );
-    }
-    let binds: Vec<String> = sub
-        .mounts
-        .iter()
-        .map(|m| {
-            let mode = if m.read_only { ":ro" } else { "" };
-            format!("{}:{}{mode}", m.source, m.target)
-        })
-        .collect();
-    let gpus = sub.limits.gpus.unwrap_or(0);
-    if gpus > 0 && host_gpus == 0 {
-        return Err(Failure::executor(format!(
-            "the job asks for {gpus} GPU(s) but this host has no NVIDIA GPU (`nvidia-smi -L` lists none)"
-        )));
-    }
-    let device_requests = (gpus > 0).then(|| {
-        vec![DeviceRequest {
-            driver: Some("nvidia".into()),
-            count: Some(i64::from(gpus)),
-            capabilities: Some(vec![vec!["gpu".into()]]),
-            ..DeviceRequest::default()
-        }]
-    });
+    let env = container_env(job_id, sub);
+    let bindings = port_bindings(sub);
+    let binds = mount_binds(sub);
+    let device_requests = gpu_requests(host_gpus, sub)?;
     let (entrypoint, cmd) = match sub.command.split_first() {
         Some((first, rest)) => (Some(vec![first.clone()]), Some(rest.to_vec())),
         None => (None, None),
@@ -580,5 +548,6 @@ pub async fn own_containers(docker: &Docker, runner_id: &str) -> Vec<(String, St
         .collect()
 }
 
+pub mod engine;
 #[cfg(test)]
 mod tests;

@@ -112,7 +112,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn health(State(shared): State<Arc<Shared>>) -> Reply<Health> {
     let (docker, docker_error) = match shared.docker.version().await {
         Ok(v) => (Some(v), None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     let mut executors = vec![ExecutorKind::Process];
     if docker.is_some() {

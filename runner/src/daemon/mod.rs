@@ -3,10 +3,15 @@
 //! their logs durable and serves them. Its directory is the only state: a
 //! restarted runner reloads every job from disk and ends the ones it was
 //! running when it stopped (see [`recover`]).
+//!
+//! Leaves at the bottom: `secrecy` (file modes, stored submissions) under
+//! `store` and `logs`, and `failure` (why a job could not run) under the
+//! executors and the supervisor; the supervisor drives the executors.
 
 pub mod cli;
 mod docker;
 mod executor;
+mod failure;
 mod http;
 mod listen;
 pub mod logs;
@@ -120,7 +125,7 @@ pub(crate) struct Shared {
     pub token: String,
     pub unpack_limit: u64,
     pub jobs: Mutex<BTreeMap<String, Arc<Job>>>,
-    pub docker: docker::Engine,
+    pub docker: docker::engine::Engine,
     pub gpus: Vec<String>,
     pub supervisors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -180,7 +185,7 @@ pub async fn serve(config: RunnerConfig) -> std::io::Result<()> {
         token: config.token.clone(),
         unpack_limit: config.unpack_limit,
         jobs: Mutex::new(BTreeMap::new()),
-        docker: docker::Engine::default(),
+        docker: docker::engine::Engine::default(),
         gpus: detect_gpus(),
         supervisors: Mutex::new(Vec::new()),
     });

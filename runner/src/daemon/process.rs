@@ -9,9 +9,9 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 
+use super::failure::Failure;
 use super::logs::{LineSplitter, LogSender};
 use super::store::JobFiles;
-use super::supervise::Failure;
 use super::{Job, Shared};
 use crate::api::{JobSubmission, LogStream, PortBinding};
 

@@ -7,6 +7,9 @@
 //! job's end does. Every job folder is made private and its stored
 //! submission loses any env values an older runner wrote ([`secrecy`]).
 
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use nix::sys::signal::Signal;
@@ -29,7 +32,7 @@ pub async fn recover(shared: &Arc<Shared>) {
             tracing::warn!(dir = %dir.display(), "skipping a job folder without a readable submission");
             continue;
         };
-        if let Err(e) = secrecy::scrub_job_dir(&dir, &submission) {
+        if let Err(e) = scrub_job_dir(&dir, &submission) {
             tracing::warn!(dir = %dir.display(), "cannot make the job's files private: {e}");
         }
         let submission = secrecy::stored(&submission);
@@ -57,6 +60,18 @@ pub async fn recover(shared: &Arc<Shared>) {
     let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     for job in loaded {
         jobs.insert(job.id.clone(), job);
+    }
+}
+
+/// Makes one job folder private, and rewrites its submission without env
+/// values when an older runner stored them.
+fn scrub_job_dir(dir: &Path, sub: &JobSubmission) -> io::Result<()> {
+    secrecy::private_dir(dir)?;
+    let path = dir.join(super::store::JobFiles::SUBMISSION);
+    if secrecy::holds_values(sub) {
+        super::store::write_json(&path, &secrecy::stored(sub))
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(secrecy::FILE_MODE))
     }
 }
 

@@ -1,11 +1,14 @@
 //! What keeps a job's secrets off the disk. The runner's directories are
-//! 0700 and every file it writes 0600 (see [`super::store::write_atomic`]),
-//! so only its user reads them. A job's environment (resolved
+//! 0700 and every file it writes 0600 (the store's `write_atomic` and the
+//! log writer use [`FILE_MODE`]), so only its user reads them. A job's environment (resolved
 //! `${{ secrets.X }}`, inherited values) is held in memory only: the
 //! submission on disk names the variables without their values, which
 //! nothing needs after a restart (an unfinished job is then ended, never
 //! started again). A directory written by an older runner is brought to
-//! this on start-up.
+//! this on start-up (`recover`).
+//!
+//! A leaf: `store`, `logs`, `http` and `recover` build on it; it imports
+//! none of them.
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -43,16 +46,4 @@ pub fn stored(sub: &JobSubmission) -> JobSubmission {
 /// True when a stored submission still holds an env value.
 pub fn holds_values(sub: &JobSubmission) -> bool {
     sub.env.values().any(|v| v != NOT_STORED)
-}
-
-/// Makes one job folder private, and rewrites its submission without env
-/// values when an older runner stored them.
-pub fn scrub_job_dir(dir: &Path, sub: &JobSubmission) -> io::Result<()> {
-    private_dir(dir)?;
-    let path = dir.join(super::store::JobFiles::SUBMISSION);
-    if holds_values(sub) {
-        super::store::write_json(&path, &stored(sub))
-    } else {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(FILE_MODE))
-    }
 }

@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 use super::executor::{self, Cleanup, Execution, Signals, Started};
+use super::failure::Failure;
 use super::logs::{LogSender, LogWriter, now_ms, spawn_writer};
 use super::store::JobFiles;
 use super::{Job, Shared, listen, process};
@@ -27,23 +28,6 @@ pub fn note(text: impl Into<String>) -> LogRecord {
         t: now_ms(),
         s: LogStream::Runner,
         m: text.into(),
-    }
-}
-
-/// Why a job could not run.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(reason: &'static str, message: String) -> Self {
-        Self { reason, message }
-    }
-
-    pub fn executor(message: String) -> Self {
-        Self::new("executor_error", message)
     }
 }
 

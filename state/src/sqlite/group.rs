@@ -112,7 +112,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         self.write_grouped_raw(f)
-            .map_err(|e| super::store::classify(&self.path, e))
+            .map_err(|e| super::classify::classify(&self.path, e))
     }
 
     fn write_grouped_raw<T>(

@@ -37,7 +37,7 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
 /// (emptied, or its content lost with its write-ahead log) or without the
 /// core tables or the lineage is not state, and is never initialised over.
 pub(super) fn check_content(conn: &Connection, path: &Path) -> Result<i64, StateError> {
-    let sqlite = |e: rusqlite::Error| super::store::classify(path, StateError::Sqlite(e));
+    let sqlite = |e: rusqlite::Error| super::classify::classify(path, StateError::Sqlite(e));
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(sqlite)?;

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::classify::classify;
 use super::migrate::{SCHEMA_VERSION, check_content, migrate};
-use super::store::{SqliteStore, classify, random_id};
+use super::store::{SqliteStore, random_id};
 use crate::store::StateError;
 
 /// How long a statement waits for another process's write to finish.

@@ -1,12 +1,13 @@
-//! The SQLite store itself: one connection behind a mutex, whether it may
-//! write, and the one place SQLite's errors are classified into
-//! [`StateError`] kinds. Opening is `open`, migrations `migrate`.
+//! The SQLite store itself: one connection behind a mutex and whether it
+//! may write; every statement's error goes through [`classify`]. Opening is
+//! `open`, migrations `migrate`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::Connection;
 
+use super::classify::classify;
 use crate::model::now_ms;
 use crate::store::StateError;
 
@@ -80,25 +81,5 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         f(&mut self.conn()).map_err(|e| classify(&self.path, e))
-    }
-}
-
-/// A damaged file is `Corrupt` and a file we may not write is `ReadOnly`,
-/// whichever statement found out.
-pub(super) fn classify(path: &Path, error: StateError) -> StateError {
-    let StateError::Sqlite(sqlite) = &error else {
-        return error;
-    };
-    let path = path.display().to_string();
-    match sqlite.sqlite_error_code() {
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StateError::Corrupt {
-            path,
-            reason: sqlite.to_string(),
-        },
-        Some(ErrorCode::ReadOnly) => StateError::ReadOnly {
-            path,
-            reason: format!("{sqlite} (the file or its directory is not writable)"),
-        },
-        _ => error,
     }
 }

@@ -108,9 +108,20 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
     for a in addresses {
         store.put(&resource(a), Expected::Absent).expect("put");
     }
-    let names = |rows: Vec<crate::RecordedResource>| -> Vec<String> {
-        rows.iter().map(|r| r.address.to_string()).collect()
-    };
+    kind_and_job_listings_match_the_full_one(store);
+    run_statuses_match_the_full_listing_trimmed(store);
+    for a in addresses {
+        store.remove(&addr(a), Expected::Any).expect("cleanup");
+    }
+}
+
+/// The addresses of `rows`, in order.
+fn names(rows: Vec<crate::RecordedResource>) -> Vec<String> {
+    rows.iter().map(|r| r.address.to_string()).collect()
+}
+
+/// `list_kinds` and `list_jobs_of` return what filtering `list` would.
+fn kind_and_job_listings_match_the_full_one(store: &dyn ResourceStore) {
     let all = store.list().expect("list");
     let kinds = [ResourceKind::Run, ResourceKind::Job];
     let expected: Vec<String> = names(
@@ -133,6 +144,12 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
         ["run/ab/job/0"]
     );
     assert!(store.list_jobs_of("b").expect("jobs").is_empty());
+}
+
+/// `list_run_statuses` is the run and job listing with specs and job data
+/// trimmed to what status lines read.
+fn run_statuses_match_the_full_listing_trimmed(store: &dyn ResourceStore) {
+    let kinds = [ResourceKind::Run, ResourceKind::Job];
     let mut run = resource("run/typed");
     run.spec = serde_json::json!({"type": "task", "commands": ["echo"]});
     store.put(&run, Expected::Absent).expect("put");
@@ -171,9 +188,6 @@ fn partial_listings_match_the_full_one(store: &dyn ResourceStore) {
     );
     store.remove(&ran.address, Expected::Any).expect("cleanup");
     store.remove(&run.address, Expected::Any).expect("cleanup");
-    for a in addresses {
-        store.remove(&addr(a), Expected::Any).expect("cleanup");
-    }
 }
 
 fn forgetting_removes_the_row_and_remembers_the_resource(store: &dyn ResourceStore) {

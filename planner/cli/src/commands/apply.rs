@@ -71,7 +71,7 @@ fn lock<'a>(
     Ok(LockGuard { project, info })
 }
 
-pub(crate) use super::confirm::confirm;
+use super::confirm::confirm;
 
 fn style() -> Style {
     Style::new(color_enabled() && std::io::stdout().is_terminal())
@@ -276,7 +276,18 @@ fn carry_out(
     if report.outcome != ApplyOutcome::Succeeded {
         return Err(CliError::ApplyPartial);
     }
-    let runs = submitted_runs(&report);
+    follow_submitted(project, runtime, &report, options)
+}
+
+/// After a successful apply, attaches to the one run it submitted (unless
+/// detached or not local), or says how to follow several.
+fn follow_submitted(
+    project: &Project,
+    runtime: &tokio::runtime::Runtime,
+    report: &ApplyReport,
+    options: &ApplyOptions,
+) -> Result<i32, CliError> {
+    let runs = submitted_runs(report);
     if options.detach || runs.is_empty() || project.runtime().name() != RUNTIME_NAME {
         return Ok(0);
     }

@@ -1,9 +1,8 @@
-//! `dstack ps` and `logs`: runs as their jobs report
-//! them. Each first brings job statuses from the runners into state, so
+//! Runs as their jobs report them, for `dstack ps` (the command itself is
+//! `ps`, above this module) and `logs`. Each first brings job statuses from the runners into state, so
 //! what they show is the truth, and every log line shown is also stored.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -249,7 +248,7 @@ pub(super) fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn render_ps(views: &[RunView]) -> String {
+pub(super) fn render_ps(views: &[RunView]) -> String {
     let mut rows = vec![vec![
         "NAME".to_string(),
         "TYPE".into(),
@@ -316,7 +315,7 @@ pub struct PsOptions {
     pub verbose: bool,
 }
 
-fn selected(views: Vec<RunView>, options: &PsOptions) -> Vec<RunView> {
+pub(super) fn selected(views: Vec<RunView>, options: &PsOptions) -> Vec<RunView> {
     if let Some(n) = options.last {
         return views.into_iter().take(n).collect();
     }
@@ -331,57 +330,11 @@ fn selected(views: Vec<RunView>, options: &PsOptions) -> Vec<RunView> {
     }
 }
 
-/// `dstack ps`.
-pub fn ps(options: &ProjectOptions, ps: PsOptions) -> Result<i32, CliError> {
-    let (project, runtime, rt) = open(options)?;
-    if ps.json && ps.watch {
-        return Err(CliError::Usage(
-            "--json and --watch cannot be used together".into(),
-        ));
-    }
-    loop {
-        let mut views = synced_run_views(&project, runtime.as_ref(), &rt)?;
-        views.extend(super::workflows::run_views(project.state.as_ref())?);
-        views.sort_by_key(|v| std::cmp::Reverse(v.submitted_at));
-        let views = selected(views, &ps);
-        if ps.json {
-            super::run_get::ps_json(project.state.as_ref(), &views)?;
-            return Ok(0);
-        }
-        if ps.watch && std::io::stdout().is_terminal() {
-            out!("\x1b[2J\x1b[H")?;
-        }
-        if views.is_empty() {
-            outln!("No runs. Start one with `dstack apply -f TASK.dstack.yml`.")?;
-        } else if ps.verbose {
-            out!(
-                "{}",
-                super::run_get::render_verbose(project.state.as_ref(), &views)
-            )?;
-        } else {
-            out!("{}", render_ps(&views))?;
-        }
-        crate::output::flush()?;
-        if !ps.watch {
-            return Ok(0);
-        }
-        let interrupted = rt.block_on(async {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => false,
-                _ = tokio::signal::ctrl_c() => true,
-            }
-        });
-        if interrupted {
-            return Ok(0);
-        }
-    }
-}
-
 /// Brings unfinished jobs' statuses from their runners, then every run
 /// with its jobs: read from the status listing (specs cut to their type),
 /// listed once more only when a job was refreshed; the jobs refreshed are
 /// read in full first (their rows are written back).
-fn synced_run_views(
+pub(super) fn synced_run_views(
     project: &Project,
     runtime: &dyn JobRuntime,
     rt: &tokio::runtime::Runtime,

@@ -1,4 +1,9 @@
 //! One module per subcommand; `run` dispatches.
+//!
+//! Layering: shared views and helpers (`jobs`, `resource_views`,
+//! `confirm`, `since`) are under the commands that show them; a command
+//! module (`ps`, `run_get`, `apply`, ...) may use a lower one, never the
+//! reverse, so there are no import circles.
 
 mod apply;
 mod attach;
@@ -13,6 +18,7 @@ mod logs;
 mod offer;
 pub mod offer_table;
 mod plan;
+mod ps;
 mod resource_views;
 mod resources;
 mod run_get;
@@ -29,7 +35,7 @@ use crate::error::CliError;
 
 /// Runs the parsed command, returning the exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
-    let project = ProjectOptions {
+    let project = &ProjectOptions {
         dir: cli.project_dir.clone(),
         state: cli.state.clone(),
     };
@@ -44,7 +50,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             destroy,
             overrides,
         } => plan::run(
-            &project,
+            project,
             &args,
             format,
             out.as_deref(),
@@ -66,7 +72,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             force,
             overrides,
         } => apply::run(
-            &project,
+            project,
             plan_file.as_deref(),
             &args,
             &overrides,
@@ -78,6 +84,38 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 force,
             },
         ),
+        command @ Command::Destroy { .. } => destroy_command(project, command),
+        Command::State { command } => state::run(project, command),
+        Command::Offer(args) => offer::run(project, &args),
+        command @ (Command::Ps { .. }
+        | Command::Logs { .. }
+        | Command::Stop { .. }
+        | Command::Attach { .. }) => job_command(project, command),
+        Command::Run {
+            workflow,
+            run,
+            json,
+            vars,
+            parallelism,
+        } => inspect::run(project, &workflow, run, json, &vars, parallelism),
+        command @ (Command::Fleet { .. }
+        | Command::Volume { .. }
+        | Command::Gateway { .. }
+        | Command::Delete(_)
+        | Command::Completion { .. }) => inspect::resource_command(project, command),
+        Command::Artifacts { command } => artifacts_command(project, command),
+        Command::Runner { args } => {
+            let mut argv = vec![std::ffi::OsString::from("dstack runner")];
+            argv.extend(args);
+            Ok(dstack_runner::daemon::cli::main_from_args(argv))
+        }
+    }
+}
+
+/// `dstack destroy`: the targets (or everything), or with `--orphans` the
+/// resources tagged as ours that state does not know.
+fn destroy_command(project: &ProjectOptions, command: Command) -> Result<i32, CliError> {
+    match command {
         Command::Destroy {
             targets,
             orphans,
@@ -86,10 +124,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             lock_timeout,
         } => {
             if orphans {
-                apply::destroy_orphans(&project, yes)
+                apply::destroy_orphans(project, yes)
             } else {
                 apply::destroy(
-                    &project,
+                    project,
                     targets,
                     apply::ApplyOptions {
                         yes,
@@ -101,16 +139,21 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 )
             }
         }
-        Command::State { command } => state::run(&project, command),
-        Command::Offer(args) => offer::run(&project, &args),
+        _ => unreachable!("run sends only destroy here"),
+    }
+}
+
+/// The commands about one run's jobs: `ps`, `logs`, `stop`, `attach`.
+fn job_command(project: &ProjectOptions, command: Command) -> Result<i32, CliError> {
+    match command {
         Command::Ps {
             all,
             last,
             json,
             watch,
             verbose,
-        } => jobs::ps(
-            &project,
+        } => ps::ps(
+            project,
             jobs::PsOptions {
                 all,
                 last,
@@ -128,7 +171,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             submission,
             diagnose,
         } => logs::logs(
-            &project,
+            project,
             logs::LogsOptions {
                 run,
                 follow,
@@ -144,7 +187,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             yes,
             timeout,
         } => stop::stop(
-            &project,
+            project,
             &runs,
             stop::StopOptions {
                 abort,
@@ -160,7 +203,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             since,
             diagnose,
         } => attach::attach_command(
-            &project,
+            project,
             &run,
             jobs::JobPick { job, replica },
             attach::Follow {
@@ -169,35 +212,18 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
                 diagnose,
             },
         ),
-        Command::Run {
-            workflow,
+        _ => unreachable!("run sends only ps, logs, stop and attach here"),
+    }
+}
+
+/// `dstack artifacts list` and `download`.
+fn artifacts_command(project: &ProjectOptions, command: ArtifactsCommand) -> Result<i32, CliError> {
+    match command {
+        ArtifactsCommand::List { run, json } => workflows::artifacts_list(project, &run, json),
+        ArtifactsCommand::Download {
             run,
-            json,
-            vars,
-            parallelism,
-        } => inspect::run(&project, &workflow, run, json, &vars, parallelism),
-        command @ (Command::Fleet { .. }
-        | Command::Volume { .. }
-        | Command::Gateway { .. }
-        | Command::Delete(_)
-        | Command::Completion { .. }) => inspect::resource_command(&project, command),
-        Command::Artifacts { command } => match command {
-            ArtifactsCommand::List { run, json } => workflows::artifacts_list(&project, &run, json),
-            ArtifactsCommand::Download {
-                run,
-                workflow,
-                output,
-            } => workflows::artifacts_download(
-                &project,
-                &run,
-                workflow.as_deref(),
-                output.as_deref(),
-            ),
-        },
-        Command::Runner { args } => {
-            let mut argv = vec![std::ffi::OsString::from("dstack runner")];
-            argv.extend(args);
-            Ok(dstack_runner::daemon::cli::main_from_args(argv))
-        }
+            workflow,
+            output,
+        } => workflows::artifacts_download(project, &run, workflow.as_deref(), output.as_deref()),
     }
 }

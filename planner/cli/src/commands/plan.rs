@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dstack_planner::desired::ProjectConfig;
-use dstack_planner::desired::build_desired;
+use dstack_planner::desired::{Desired, build_desired};
 use dstack_planner::market::{Market, Observed};
-use dstack_planner::plan::{PlanInput, PlanOptions, build_plan_with, needs_recorded_spec};
+use dstack_planner::plan::{PlanInput, PlanOptions, Scope, build_plan_with, needs_recorded_spec};
 use dstack_planner::recover::{
     OWNED_ELSEWHERE, Recovery, RecoveryInput, plan_recovery, refuse_duplicates, with_adopted,
 };
@@ -18,7 +18,7 @@ use dstack_provider::Provider;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::diag::{Diagnostic, Span};
 use dstack_schemas::exit_codes;
-use dstack_schemas::plan::PlanDoc;
+use dstack_schemas::plan::{ConfigOverride, PlanDoc};
 use dstack_state::{Expected, StateStore};
 
 use crate::cli::{PlanArgs, PlanFormat};
@@ -61,82 +61,19 @@ pub struct PlanRequest<'a> {
 
 /// Reads configurations, asks providers, settles interrupted applies, plans.
 pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Planned, CliError> {
-    let (configs, scope, digest) = if request.destroy {
-        (
-            Vec::new(),
-            dstack_planner::plan::Scope::Project,
-            String::new(),
-        )
-    } else {
-        load_configs(project, &request.args.files)?
-    };
-    let (configs, overrides) = match request.overrides {
-        Some(o) => {
-            crate::overrides::apply(configs, o).map_err(|e| CliError::Usage(e.to_string()))?
-        }
-        None => (configs, Vec::new()),
-    };
+    let (configs, scope, digest, overrides) = requested_configs(project, &request)?;
     let providers = project.providers()?;
     let market = gather_market(project, &providers).await?;
     let observed = sweep(&providers).await;
-    // Jobs that ended since the last look are recorded as ended.
-    for warning in dstack_engine::runtime::sync::sync_unfinished(
-        project.state.as_ref(),
-        project.runtime().as_ref(),
-    )
-    .await
-    {
-        errln!("warning: {warning}");
-    }
+    record_ended_jobs(project).await;
     let desired = if request.destroy {
         Default::default()
     } else {
         build_desired(&configs)
     };
-    let spec_options = PlanOptions {
-        destroy: request.destroy,
-        refresh: request.args.refresh,
-        ..PlanOptions::default()
-    };
-    // Unchanged rows come without their spec JSON parsed: the plan only
-    // compares their fingerprints.
-    let need_spec = needs_recorded_spec(&desired, &spec_options);
-    let recorded = project.state.list_specs_where(&need_spec)?;
-    let lineage = project.state.lineage()?;
-    let recovery = plan_recovery(&RecoveryInput {
-        open: &project.state.open_intents()?,
-        recorded: &recorded,
-        forgotten: &project.state.forgotten()?,
-        observed: &observed,
-        project: &project.name,
-        lineage: &lineage,
-        desired: &desired.resources,
-    });
-    if request.persist_recovery {
-        persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
-    }
-    let recorded = if request.persist_recovery {
-        project.state.list_specs_where(&need_spec)?
-    } else {
-        with_adopted(recorded, &recovery)
-    };
-    drop(need_spec);
+    let (recorded, lineage, recovery) = settled_recorded(project, &request, &desired, &observed)?;
     let recorded = with_canonical_ids(recorded, &providers);
-    let mut replace = request.args.replace.clone();
-    if request.force {
-        for address in crate::overrides::run_addresses(&configs) {
-            if !replace.contains(&address) {
-                replace.push(address);
-            }
-        }
-    }
-    let options = PlanOptions {
-        destroy: request.destroy,
-        replace,
-        no_recreate: request.args.no_recreate,
-        refresh: request.args.refresh,
-        targets: request.targets,
-    };
+    let options = plan_options(&request, &configs);
     let input = PlanInput {
         configs: &configs,
         config_digest: digest,
@@ -159,6 +96,104 @@ pub async fn make_plan(project: &Project, request: PlanRequest<'_>) -> Result<Pl
         observed,
         recovery,
     })
+}
+
+/// The configurations to plan (none for a destroy) with the command
+/// line's overrides applied: the configs, their scope, their digest and
+/// the overrides as the plan records them.
+fn requested_configs(
+    project: &Project,
+    request: &PlanRequest<'_>,
+) -> Result<(Vec<ProjectConfig>, Scope, String, Vec<ConfigOverride>), CliError> {
+    let (configs, scope, digest) = if request.destroy {
+        (
+            Vec::new(),
+            dstack_planner::plan::Scope::Project,
+            String::new(),
+        )
+    } else {
+        load_configs(project, &request.args.files)?
+    };
+    let (configs, overrides) = match request.overrides {
+        Some(o) => {
+            crate::overrides::apply(configs, o).map_err(|e| CliError::Usage(e.to_string()))?
+        }
+        None => (configs, Vec::new()),
+    };
+    Ok((configs, scope, digest, overrides))
+}
+
+/// Records as ended the jobs that ended since the last look (a warning for
+/// each one that could not be asked).
+async fn record_ended_jobs(project: &Project) {
+    // Jobs that ended since the last look are recorded as ended.
+    for warning in dstack_engine::runtime::sync::sync_unfinished(
+        project.state.as_ref(),
+        project.runtime().as_ref(),
+    )
+    .await
+    {
+        errln!("warning: {warning}");
+    }
+}
+
+/// The recorded rows the plan compares against, the state's lineage, and
+/// how interrupted applies are settled (written to state when the request
+/// persists recovery, else only applied to the rows read).
+fn settled_recorded(
+    project: &Project,
+    request: &PlanRequest<'_>,
+    desired: &Desired,
+    observed: &Observed,
+) -> Result<(Vec<dstack_state::RecordedResource>, String, Recovery), CliError> {
+    let spec_options = PlanOptions {
+        destroy: request.destroy,
+        refresh: request.args.refresh,
+        ..PlanOptions::default()
+    };
+    // Unchanged rows come without their spec JSON parsed: the plan only
+    // compares their fingerprints.
+    let need_spec = needs_recorded_spec(desired, &spec_options);
+    let recorded = project.state.list_specs_where(&need_spec)?;
+    let lineage = project.state.lineage()?;
+    let recovery = plan_recovery(&RecoveryInput {
+        open: &project.state.open_intents()?,
+        recorded: &recorded,
+        forgotten: &project.state.forgotten()?,
+        observed,
+        project: &project.name,
+        lineage: &lineage,
+        desired: &desired.resources,
+    });
+    if request.persist_recovery {
+        persist_recovery(project.state.as_ref(), &recorded, &recovery)?;
+    }
+    let recorded = if request.persist_recovery {
+        project.state.list_specs_where(&need_spec)?
+    } else {
+        with_adopted(recorded, &recovery)
+    };
+    Ok((recorded, lineage, recovery))
+}
+
+/// The plan's options: the request's, with every configured run replaced
+/// under `--force`.
+fn plan_options(request: &PlanRequest<'_>, configs: &[ProjectConfig]) -> PlanOptions {
+    let mut replace = request.args.replace.clone();
+    if request.force {
+        for address in crate::overrides::run_addresses(configs) {
+            if !replace.contains(&address) {
+                replace.push(address);
+            }
+        }
+    }
+    PlanOptions {
+        destroy: request.destroy,
+        replace,
+        no_recreate: request.args.no_recreate,
+        refresh: request.args.refresh,
+        targets: request.targets.clone(),
+    }
 }
 
 /// Recorded rows with each provider id in the form its backend gives today

@@ -40,7 +40,7 @@ pub fn stop(options: &ProjectOptions, runs: &[String], stop: StopOptions) -> Res
         .map(|run| find(&project, run))
         .collect::<Result<Vec<_>, _>>()?;
     let what = if stop.abort { "Abort" } else { "Stop" };
-    if !stop.yes && !super::apply::confirm(&format!("{what} {}?", runs.join(", ")))? {
+    if !stop.yes && !super::confirm::confirm(&format!("{what} {}?", runs.join(", ")))? {
         return Err(CliError::Declined);
     }
     let deadline = Instant::now() + stop.timeout;

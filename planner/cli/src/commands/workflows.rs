@@ -8,7 +8,7 @@ use std::time::Instant;
 use dstack_engine::apply::JobRuntime;
 use dstack_schemas::config::{ConfigDocument, Workflow, load_config, load_config_with};
 use dstack_schemas::yaml::Limits;
-use dstack_state::{StateStore, now_ms};
+use dstack_state::{StateStore, WorkflowJob, now_ms};
 
 use super::jobs::{JobView, RunView, status_message};
 use crate::context::{Project, ProjectOptions};
@@ -18,6 +18,7 @@ use crate::render::{color_enabled, diagnostic_text};
 use dstack_engine::runtime::code::pack_repo;
 use dstack_engine::runtime::local::LocalRunner;
 use dstack_engine::runtime::submission::LocalMode;
+use dstack_engine::workflows::dag::Dag;
 use dstack_engine::workflows::{self, Engine, RunRequest, artifact_dir, artifact_root, dag};
 
 fn read_document(
@@ -130,26 +131,7 @@ pub fn run(
     parallelism: usize,
 ) -> Result<i32, CliError> {
     let project = Project::open_to_change(options, None)?;
-    // Names first (quietly), then the real read with every variable filled.
-    let names: Vec<String> = match workflows_file(&project, &BTreeMap::new(), false) {
-        Ok((file, _, _)) => file.workflows.into_iter().map(|w| w.name).collect(),
-        Err(_) => Vec::new(),
-    };
-    let vars = variables(&project, overrides, &names)?;
-    let (filled, spans, file) = workflows_file(&project, &vars, true)?;
-    let graph = dag::closure(&filled, &spans, target).map_err(|diags| {
-        let color = color_enabled();
-        for d in &diags {
-            errln!("{}", diagnostic_text(&file, d, color));
-        }
-        CliError::InvalidConfig
-    })?;
-    let by_name: BTreeMap<String, Workflow> = filled
-        .workflows
-        .into_iter()
-        .filter(|w| graph.order.contains(&w.name))
-        .map(|w| (w.name.clone(), w))
-        .collect();
+    let (graph, by_name, vars) = needed_workflows(&project, target, overrides)?;
     let rt = tokio::runtime::Runtime::new()?;
     let repo = pack_repo(&project.dir, &Terminal).map_err(CliError::Usage)?;
     let client = rt
@@ -196,10 +178,56 @@ pub fn run(
     record.status = workflows::run_status(&jobs).into();
     record.finished_at = Some(now_ms());
     project.state.put_workflow_run(&record)?;
+    print_summary(&run_name, &record.status, started, &request, &jobs)?;
+    run_exit(&record.status, &request, &jobs)
+}
+
+/// The workflows `target` needs (itself and what it depends on), in run
+/// order, read with every variable filled, and those variables.
+fn needed_workflows(
+    project: &Project,
+    target: &str,
+    overrides: &[(String, String)],
+) -> Result<(Dag, BTreeMap<String, Workflow>, Variables), CliError> {
+    // Names first (quietly), then the real read with every variable filled.
+    let names: Vec<String> = match workflows_file(project, &BTreeMap::new(), false) {
+        Ok((file, _, _)) => file.workflows.into_iter().map(|w| w.name).collect(),
+        Err(_) => Vec::new(),
+    };
+    let vars = variables(project, overrides, &names)?;
+    let (filled, spans, file) = workflows_file(project, &vars, true)?;
+    let graph = dag::closure(&filled, &spans, target).map_err(|diags| {
+        let color = color_enabled();
+        for d in &diags {
+            errln!("{}", diagnostic_text(&file, d, color));
+        }
+        CliError::InvalidConfig
+    })?;
+    let by_name: BTreeMap<String, Workflow> = filled
+        .workflows
+        .into_iter()
+        .filter(|w| graph.order.contains(&w.name))
+        .map(|w| (w.name.clone(), w))
+        .collect();
+    Ok((graph, by_name, vars))
+}
+
+/// Each workflow's variables, by workflow name.
+type Variables = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The lines after a run: its status and time, then one line per job
+/// (ran, reused or why not, and its artifact files).
+fn print_summary(
+    run_name: &str,
+    status: &str,
+    started: Instant,
+    request: &RunRequest,
+    jobs: &BTreeMap<String, WorkflowJob>,
+) -> Result<(), CliError> {
     outln!()?;
     outln!(
         "Run {run_name} {} in {:.1}s:",
-        record.status,
+        status,
         started.elapsed().as_secs_f64()
     )?;
     for name in &request.dag.order {
@@ -229,7 +257,17 @@ pub fn run(
             }
         )?;
     }
-    match record.status.as_str() {
+    Ok(())
+}
+
+/// The exit code of a run: 0 when done, an interruption, or the first
+/// failed job's exit code (1 when none has one).
+fn run_exit(
+    status: &str,
+    request: &RunRequest,
+    jobs: &BTreeMap<String, WorkflowJob>,
+) -> Result<i32, CliError> {
+    match status {
         "done" => Ok(0),
         "terminated" => Err(CliError::Interrupted),
         _ => {

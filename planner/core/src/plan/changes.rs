@@ -210,7 +210,7 @@ impl Builder<'_> {
             change.recorded_version = Some(recorded.version);
             change.provider_id = recorded.provider_id.clone();
             change.provider = recorded.provider.clone();
-            change.offer = super::instances::recorded_offer(recorded.offer.as_ref());
+            change.offer = crate::recorded::recorded_offer(recorded.offer.as_ref());
             change.action_reason = Some("delete_because_no_resource_config".into());
             change.reason = Some(if address.parent().is_some() {
                 "its parent is deleted or it is no longer needed".into()

@@ -4,7 +4,6 @@
 use super::children_of;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::config::{Configuration, FleetConfig};
-use dstack_schemas::offer::Offer;
 use dstack_schemas::plan::{ActionWord, ResourceChange};
 use dstack_schemas::spec::InstanceSpec;
 
@@ -14,16 +13,12 @@ use crate::cost::rank;
 use crate::desired::DesiredResource;
 use crate::fingerprint::fingerprint;
 use crate::placement::FALLBACK_OFFERS;
+use crate::recorded::recorded_offer;
 use crate::requirements::Requirements;
 
 /// The requirements every instance of a fleet must meet.
 pub fn fleet_requirements(fleet: &FleetConfig) -> Requirements {
     Requirements::from_config(&fleet.resources.clone().unwrap_or_default(), &fleet.profile)
-}
-
-/// The offer recorded with a resource, if it parses.
-pub fn recorded_offer(value: Option<&serde_json::Value>) -> Option<Offer> {
-    value.and_then(|v| serde::Deserialize::deserialize(v).ok())
 }
 
 impl Builder<'_> {

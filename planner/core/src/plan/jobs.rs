@@ -10,12 +10,13 @@ use dstack_schemas::spec::InstanceSpec;
 
 use super::Scope;
 use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
-use super::instances::{fleet_requirements, recorded_offer};
+use super::instances::fleet_requirements;
 use super::{Builder, children_of};
 use crate::desired::{DesiredResource, LOCAL_FLEET};
 use crate::fingerprint::fingerprint;
-use crate::placement::{FleetCapacity, NewInstance, Pool, RunRequest, Slot};
+use crate::placement::{FleetCapacity, NewInstance, Placed, Pool, RunRequest, Slot};
 use crate::recorded::job_instance;
+use crate::recorded::recorded_offer;
 use crate::requirements::Requirements;
 use crate::rules::{ReplaceOrder, replace_order};
 use dstack_state::RecordedResource;
@@ -296,6 +297,21 @@ impl Builder<'_> {
     }
 
     fn place_run(&mut self, run: &ResourceAddr, jobs: Vec<ResourceAddr>, pool: &mut Pool) {
+        let Some(request) = self.run_request(run, &jobs) else {
+            return;
+        };
+        if self.fleet_named_but_unusable(run, &request, pool) {
+            return;
+        }
+        match pool.place(&request, &self.input.market.offers) {
+            Ok(placed) => self.record_placement(run, placed),
+            Err(reasons) => self.report_unplaceable(run, &request, &reasons),
+        }
+    }
+
+    /// What placing `run`'s `jobs` asks of the pool; `None` when the run is
+    /// not one that places jobs (a task, service or dev environment).
+    fn run_request(&self, run: &ResourceAddr, jobs: &[ResourceAddr]) -> Option<RunRequest> {
         let config = self
             .desired
             .resources
@@ -305,7 +321,7 @@ impl Builder<'_> {
             Configuration::Task(_) | Configuration::Service(_) | Configuration::DevEnvironment(_),
         ) = config.as_deref()
         else {
-            return;
+            return None;
         };
         let common = config
             .as_deref()
@@ -314,7 +330,7 @@ impl Builder<'_> {
             .unwrap_or_default();
         let multinode = matches!(config.as_deref(), Some(Configuration::Task(_)))
             && children_of(&self.desired.resources, run).count() > 1;
-        let request = RunRequest {
+        Some(RunRequest {
             run: run.name().to_string(),
             jobs: jobs
                 .iter()
@@ -333,7 +349,17 @@ impl Builder<'_> {
                 .map(|f| f.iter().map(|r| r.name.clone()).collect()),
             multinode,
             may_create: common.profile.creation_policy != Some(CreationPolicy::Reuse),
-        };
+        })
+    }
+
+    /// True when the run names a fleet the pool does not have; reports it
+    /// when the fleet is only a state row the plan could not read.
+    fn fleet_named_but_unusable(
+        &mut self,
+        run: &ResourceAddr,
+        request: &RunRequest,
+        pool: &Pool,
+    ) -> bool {
         // A run naming a fleet that does not exist was reported by the graph;
         // one that exists only as a state row the plan could not read is
         // reported here, so no job is ever planned without a place.
@@ -342,65 +368,67 @@ impl Builder<'_> {
             .iter()
             .flatten()
             .find(|f| !pool.fleets.contains_key(*f));
-        if let Some(fleet) = unusable {
-            let address = ResourceAddr::Fleet(fleet.clone());
-            if self.recorded.contains_key(&address)
-                && !self.desired.resources.contains_key(&address)
-            {
-                self.error_at_field(
-                    "dstack::plan::no_capacity",
-                    run,
-                    "/fleets",
-                    format!("{address} is recorded in state, but its recorded spec cannot be read"),
-                    Some("give its file too (`-f`), or plan without -f".into()),
-                );
-            }
-            return;
+        let Some(fleet) = unusable else {
+            return false;
+        };
+        let address = ResourceAddr::Fleet(fleet.clone());
+        if self.recorded.contains_key(&address) && !self.desired.resources.contains_key(&address) {
+            self.error_at_field(
+                "dstack::plan::no_capacity",
+                run,
+                "/fleets",
+                format!("{address} is recorded in state, but its recorded spec cannot be read"),
+                Some("give its file too (`-f`), or plan without -f".into()),
+            );
         }
-        match pool.place(&request, &self.input.market.offers) {
-            Ok(placed) => {
-                for instance in placed.new_instances {
-                    self.grow_fleet(run, instance);
-                }
-                for (job, instance) in placed.assignments {
-                    if let Some(change) = self.changes.get_mut(&job) {
-                        change.placement = Some(instance.clone());
-                    }
-                    self.graph.depend(&job, &instance, None);
-                }
-            }
-            Err(reasons) => {
-                let no_fleets = self
-                    .desired
-                    .resources
-                    .keys()
-                    .all(|a| a.kind() != ResourceKind::Fleet)
-                    && self.input.market.local.is_none();
-                let (code, summary) = if no_fleets {
-                    (
-                        "dstack::plan::no_fleets",
-                        "the project has no fleets".to_string(),
-                    )
-                } else {
-                    (
-                        "dstack::plan::no_capacity",
-                        format!("no fleet can host {run}"),
-                    )
-                };
-                let requirements = request
-                    .jobs
-                    .first()
-                    .map(|(_, r)| r.describe())
-                    .unwrap_or_default();
-                self.error_at_field(
-                    code,
-                    run,
-                    "/resources",
-                    format!("{summary} ({requirements}): {}", reasons.join("; ")),
-                    Some("create a fleet that fits (`type: fleet`), let one grow (`nodes: 0..N`), or relax `resources`".into()),
-                );
-            }
+        true
+    }
+
+    /// Grows fleets by the new instances and makes each job depend on the
+    /// instance it was placed on.
+    fn record_placement(&mut self, run: &ResourceAddr, placed: Placed) {
+        for instance in placed.new_instances {
+            self.grow_fleet(run, instance);
         }
+        for (job, instance) in placed.assignments {
+            if let Some(change) = self.changes.get_mut(&job) {
+                change.placement = Some(instance.clone());
+            }
+            self.graph.depend(&job, &instance, None);
+        }
+    }
+
+    /// The error for a run no fleet can host (or a project without fleets).
+    fn report_unplaceable(&mut self, run: &ResourceAddr, request: &RunRequest, reasons: &[String]) {
+        let no_fleets = self
+            .desired
+            .resources
+            .keys()
+            .all(|a| a.kind() != ResourceKind::Fleet)
+            && self.input.market.local.is_none();
+        let (code, summary) = if no_fleets {
+            (
+                "dstack::plan::no_fleets",
+                "the project has no fleets".to_string(),
+            )
+        } else {
+            (
+                "dstack::plan::no_capacity",
+                format!("no fleet can host {run}"),
+            )
+        };
+        let requirements = request
+            .jobs
+            .first()
+            .map(|(_, r)| r.describe())
+            .unwrap_or_default();
+        self.error_at_field(
+            code,
+            run,
+            "/resources",
+            format!("{summary} ({requirements}): {}", reasons.join("; ")),
+            Some("create a fleet that fits (`type: fleet`), let one grow (`nodes: 0..N`), or relax `resources`".into()),
+        );
     }
 
     fn grow_fleet(&mut self, run: &ResourceAddr, instance: NewInstance) {

@@ -1,6 +1,10 @@
 //! Building a plan: desired resources against recorded state (and, with a
 //! refresh, what providers observe), into ordered, costed changes. Pure:
 //! every input is data, the output is a [`PlanDoc`].
+//!
+//! Layering: `changes` (one change per resource) is under `instances` and
+//! `jobs`, which build on it; reading recorded rows is the crate's
+//! `recorded`, a leaf none of these import back.
 
 mod changes;
 

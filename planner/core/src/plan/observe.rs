@@ -7,7 +7,7 @@ use dstack_schemas::addr::ResourceKind;
 use dstack_schemas::plan::{Orphan, ResourceDrift};
 
 use super::Builder;
-use super::instances::recorded_offer;
+use crate::recorded::recorded_offer;
 
 /// Drift kinds that mean the resource must be created again.
 pub const GONE: &[&str] = &["deleted", "interrupted"];

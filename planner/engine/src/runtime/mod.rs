@@ -8,6 +8,7 @@ pub mod local;
 pub mod ports;
 pub mod remote;
 pub mod submission;
+pub mod submission_error;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -209,7 +210,7 @@ impl JobRuntime for RunnerRuntime {
             repo_env: repo.info.env(),
             local_volume_dir: &*self.local_volume_dir,
         })
-        .map_err(RuntimeError::new)?;
+        .map_err(|e| RuntimeError::new(e.message))?;
         let info = client.submit(&submission).await.map_err(client_error)?;
         let mut state = job_state(&info);
         if let Some(data) = state.data.as_object_mut() {

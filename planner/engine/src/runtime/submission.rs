@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::submission_error::SubmissionError;
+use super::submission_error::SubmissionErrorKind::*;
 use crate::apply::JobLaunch;
 use dstack_runner::api::{ArchiveMount, ExecutorKind, JobSubmission, Limits, Mount, PortRequest};
 use dstack_schemas::config::Configuration;
@@ -75,10 +77,8 @@ struct JobShape<'a> {
     image: Option<String>,
 }
 
-fn job_shape<'a>(config: &'a Configuration, group: &str) -> Result<JobShape<'a>, String> {
-    let common = config
-        .run_common()
-        .ok_or_else(|| "not a run configuration".to_string())?;
+fn job_shape<'a>(config: &'a Configuration, group: &str) -> Result<JobShape<'a>, SubmissionError> {
+    let common = config.run_common().ok_or_else(SubmissionError::not_a_run)?;
     let mut shape = JobShape {
         commands: Vec::new(),
         ports: Vec::new(),
@@ -95,7 +95,12 @@ fn job_shape<'a>(config: &'a Configuration, group: &str) -> Result<JobShape<'a>,
                     .iter()
                     .enumerate()
                     .find(|(i, g)| matches(g.name.as_ref().map(|n| n.to_string()), *i))
-                    .ok_or_else(|| format!("the run has no node group `{group}`"))?;
+                    .ok_or_else(|| {
+                        SubmissionError::new(
+                            UnknownGroup,
+                            format!("the run has no node group `{group}`"),
+                        )
+                    })?;
                 shape.commands = g.commands.clone().unwrap_or_default();
                 shape.ports = g.ports.clone().unwrap_or_default();
                 shape.resources = g.resources.as_ref().or(shape.resources);
@@ -109,7 +114,12 @@ fn job_shape<'a>(config: &'a Configuration, group: &str) -> Result<JobShape<'a>,
                     .iter()
                     .enumerate()
                     .find(|(i, g)| matches(g.name.as_ref().map(|n| n.to_string()), *i))
-                    .ok_or_else(|| format!("the service has no replica group `{group}`"))?;
+                    .ok_or_else(|| {
+                        SubmissionError::new(
+                            UnknownGroup,
+                            format!("the service has no replica group `{group}`"),
+                        )
+                    })?;
                 if let Some(c) = &g.commands {
                     shape.commands = c.clone();
                 }
@@ -137,7 +147,7 @@ fn job_shape<'a>(config: &'a Configuration, group: &str) -> Result<JobShape<'a>,
             shape.commands = commands;
             shape.ports = dev.ports.clone().unwrap_or_default();
         }
-        _ => return Err("not a run configuration".into()),
+        _ => return Err(SubmissionError::not_a_run()),
     }
     Ok(shape)
 }
@@ -148,10 +158,13 @@ pub fn pick_executor(
     local: bool,
     image: Option<&str>,
     run: &str,
-) -> Result<(ExecutorKind, Option<String>), String> {
+) -> Result<(ExecutorKind, Option<String>), SubmissionError> {
     match (local, mode, image) {
-        (true, LocalMode::Process, Some(image)) => Err(format!(
-            "run/{run} sets `image: {image}`, but `local.runtime` is `process` in .dstack/backends.yml; remove `image:` or set `runtime: runner` (Docker for runs with an image)"
+        (true, LocalMode::Process, Some(image)) => Err(SubmissionError::new(
+            Executor,
+            format!(
+                "run/{run} sets `image: {image}`, but `local.runtime` is `process` in .dstack/backends.yml; remove `image:` or set `runtime: runner` (Docker for runs with an image)"
+            ),
         )),
         (true, LocalMode::Process, None) | (true, LocalMode::Auto, None) => {
             Ok((ExecutorKind::Process, None))
@@ -194,16 +207,19 @@ pub fn join_commands(commands: &[String]) -> String {
         .join(" && ")
 }
 
-fn render_command(t: &Template, run: &str) -> Result<String, String> {
+fn render_command(t: &Template, run: &str) -> Result<String, SubmissionError> {
     t.render(|var| match (var.namespace.as_str(), var.name.as_str()) {
         ("run", "args") => Some(String::new()),
         ("groups", _) if var.name.ends_with("IP_ADDRESS") => Some("127.0.0.1".into()),
         _ => None,
     })
     .map_err(|var| {
-        format!(
-            "run/{run}: a command refers to `${{{{ {} }}}}`, which has no value when the job starts",
-            var.path()
+        SubmissionError::new(
+            UnsetValue,
+            format!(
+                "run/{run}: a command refers to `${{{{ {} }}}}`, which has no value when the job starts",
+                var.path()
+            ),
         )
     })
 }
@@ -213,10 +229,10 @@ fn command_line(
     shape: &JobShape<'_>,
     executor: ExecutorKind,
     own_image: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SubmissionError> {
     let config = &input.launch.config;
     let run = &input.launch.job.run;
-    let common = config.run_common().ok_or("not a run")?;
+    let common = config.run_common().ok_or_else(SubmissionError::not_a_run)?;
     let commands = shape
         .commands
         .iter()
@@ -224,7 +240,10 @@ fn command_line(
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(entrypoint) = &common.entrypoint {
         let mut argv = shlex::split(entrypoint).ok_or_else(|| {
-            format!("run/{run}: `entrypoint: {entrypoint}` has unbalanced quotes")
+            SubmissionError::new(
+                Entrypoint,
+                format!("run/{run}: `entrypoint: {entrypoint}` has unbalanced quotes"),
+            )
         })?;
         argv.extend(commands);
         return Ok(argv);
@@ -232,8 +251,11 @@ fn command_line(
     if commands.is_empty() {
         return match executor {
             ExecutorKind::Docker => Ok(Vec::new()),
-            ExecutorKind::Process => Err(format!(
-                "run/{run} has no `commands:` to run on this machine; add commands or an `image:` whose own command runs"
+            ExecutorKind::Process => Err(SubmissionError::new(
+                NothingToRun,
+                format!(
+                    "run/{run} has no `commands:` to run on this machine; add commands or an `image:` whose own command runs"
+                ),
             )),
         };
     }
@@ -249,7 +271,7 @@ fn command_line(
 fn environment(
     input: &SubmissionInput<'_>,
     gpus_per_node: u32,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, SubmissionError> {
     let launch = input.launch;
     let job = &launch.job;
     let nodes = match &launch.config {
@@ -278,13 +300,19 @@ fn environment(
         ("DSTACK_REPLICA_NUM".to_string(), job.replica.to_string()),
     ]);
     env.extend(input.repo_env.clone());
-    let common = launch.config.run_common().ok_or("not a run")?;
+    let common = launch
+        .config
+        .run_common()
+        .ok_or_else(SubmissionError::not_a_run)?;
     for entry in &common.env.0 {
         let value = match &entry.value {
             EnvValue::Inherit => launch.env.get(&entry.name).cloned().ok_or_else(|| {
-                format!(
-                    "environment variable {} is not set (run/{} inherits it)",
-                    entry.name, job.run
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "environment variable {} is not set (run/{} inherits it)",
+                        entry.name, job.run
+                    ),
                 )
             })?,
             EnvValue::Set(t) => t
@@ -293,7 +321,7 @@ fn environment(
                     _ => None,
                 })
                 .map_err(|var| {
-                    if var.namespace == "secrets" {
+                    SubmissionError::new(UnsetValue, if var.namespace == "secrets" {
                         format!(
                             "secret {} is not set: export DSTACK_SECRET_{} before `dstack apply` (run/{} uses it in env {})",
                             var.name, var.name, job.run, entry.name
@@ -305,7 +333,7 @@ fn environment(
                             entry.name,
                             var.path()
                         )
-                    }
+                    })
                 })?,
         };
         env.insert(entry.name.clone(), value);
@@ -336,8 +364,11 @@ fn mounts(
     launch: &JobLaunch,
     local: bool,
     volume_dir: &dyn Fn(&str) -> PathBuf,
-) -> Result<Vec<Mount>, String> {
-    let common = launch.config.run_common().ok_or("not a run")?;
+) -> Result<Vec<Mount>, SubmissionError> {
+    let common = launch
+        .config
+        .run_common()
+        .ok_or_else(SubmissionError::not_a_run)?;
     let mut out = Vec::new();
     for mount in common.volumes.iter().flatten() {
         match mount {
@@ -365,10 +396,13 @@ fn mounts(
                             .any(|n| volume_name_matches(n, &v.name, launch))
                     })
                     .ok_or_else(|| {
-                        format!(
-                            "run/{}: none of the volumes {} is recorded",
-                            launch.job.run,
-                            names.join(", ")
+                        SubmissionError::new(
+                            Volume,
+                            format!(
+                                "run/{}: none of the volumes {} is recorded",
+                                launch.job.run,
+                                names.join(", ")
+                            ),
                         )
                     })?;
                 let source = volume
@@ -378,9 +412,12 @@ fn mounts(
                     .map(str::to_string)
                     .or_else(|| local.then(|| volume.provider_id.clone()).flatten())
                     .ok_or_else(|| {
-                        format!(
-                            "volume {} cannot be mounted on {}: its backend gives no path for the runner",
-                            volume.name, launch.instance.address
+                        SubmissionError::new(
+                            Volume,
+                            format!(
+                                "volume {} cannot be mounted on {}: its backend gives no path for the runner",
+                                volume.name, launch.instance.address
+                            ),
                         )
                     })?;
                 let source = if local {
@@ -426,10 +463,10 @@ fn off_secs(d: Option<&OffDuration>) -> Option<u64> {
 }
 
 /// Builds the submission of one job.
-pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, String> {
+pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, SubmissionError> {
     let launch = input.launch;
     let config = &launch.config;
-    let common = config.run_common().ok_or("not a run configuration")?;
+    let common = config.run_common().ok_or_else(SubmissionError::not_a_run)?;
     let shape = job_shape(config, &launch.job.group)?;
     let (executor, image) = pick_executor(
         input.mode,
@@ -440,16 +477,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
     let limits = limits(shape.resources);
     let command = command_line(input, &shape, executor, shape.image.is_some())?;
     let env = environment(input, limits.gpus.unwrap_or(0))?;
-    let mut archives = Vec::new();
-    if let Some(code) = &input.code {
-        archives.push(ArchiveMount {
-            archive: code.clone(),
-            path: "/workflow".into(),
-            label: "repo".into(),
-        });
-    }
-    archives.extend(input.files.iter().cloned());
-    Ok(JobSubmission {
+    let base = assemble(SubmissionBase {
         token: launch.token.clone(),
         run_name: launch.job.run.clone(),
         job_name: job_name(launch),
@@ -459,6 +487,11 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
         command,
         env,
         working_dir: common.working_dir.clone(),
+        code: input.code.clone(),
+        archives: input.files.clone(),
+        limits,
+    });
+    Ok(JobSubmission {
         user: common.user.clone(),
         privileged: common.privileged.unwrap_or(false) || common.docker.unwrap_or(false),
         ports: shape
@@ -470,12 +503,80 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, St
             })
             .collect(),
         mounts: mounts(launch, input.local, input.local_volume_dir)?,
-        limits,
+        max_duration_secs: off_secs(common.profile.max_duration.as_ref()),
+        stop_grace_secs: off_secs(common.profile.stop_duration.as_ref()).or(base.stop_grace_secs),
+        ..base
+    })
+}
+
+/// What every submission is built from, a run's job and a workflow's
+/// alike; [`assemble`] makes the submission, and each caller then sets the
+/// fields it has its own values for (`..assemble(base)`).
+pub struct SubmissionBase {
+    /// The job's token.
+    pub token: String,
+    /// Run name.
+    pub run_name: String,
+    /// Job name.
+    pub job_name: String,
+    /// Docker or a host process.
+    pub executor: ExecutorKind,
+    /// The image (Docker).
+    pub image: Option<String>,
+    /// When Docker pulls the image.
+    pub pull_policy: dstack_runner::api::PullPolicy,
+    /// The command line.
+    pub command: Vec<String>,
+    /// The environment.
+    pub env: BTreeMap<String, String>,
+    /// The working directory, if set.
+    pub working_dir: Option<String>,
+    /// The uploaded repo archive, unpacked at `/workflow`.
+    pub code: Option<String>,
+    /// Further archives, unpacked after the repo.
+    pub archives: Vec<ArchiveMount>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// Seconds between the graceful stop signal and the kill when a job does
+/// not set its own.
+pub const DEFAULT_STOP_GRACE_SECS: u64 = 10;
+
+/// The one construction of a [`JobSubmission`]: `base`'s values, the repo
+/// archive first, and the defaults (no user, not privileged, no ports,
+/// mounts or artifacts, no time limit, the default stop grace). A new
+/// submission field gets its default here.
+pub fn assemble(base: SubmissionBase) -> JobSubmission {
+    let mut archives = Vec::new();
+    if let Some(code) = base.code {
+        archives.push(ArchiveMount {
+            archive: code,
+            path: "/workflow".into(),
+            label: "repo".into(),
+        });
+    }
+    archives.extend(base.archives);
+    JobSubmission {
+        token: base.token,
+        run_name: base.run_name,
+        job_name: base.job_name,
+        executor: base.executor,
+        image: base.image,
+        pull_policy: base.pull_policy,
+        command: base.command,
+        env: base.env,
+        working_dir: base.working_dir,
+        user: None,
+        privileged: false,
+        ports: Vec::new(),
+        mounts: Vec::new(),
+        limits: base.limits,
         archives,
         artifacts: Vec::new(),
-        max_duration_secs: off_secs(common.profile.max_duration.as_ref()),
-        stop_grace_secs: off_secs(common.profile.stop_duration.as_ref()).or(Some(10)),
-    })
+        max_duration_secs: None,
+        stop_grace_secs: Some(DEFAULT_STOP_GRACE_SECS),
+    }
 }
 
 #[cfg(test)]
@@ -512,7 +613,8 @@ mod tests {
             (Docker, Some(DEFAULT_IMAGE.into()))
         );
         let err = pick_executor(LocalMode::Process, true, Some("img"), "r").unwrap_err();
-        assert!(err.contains("local.runtime"), "{err}");
+        assert_eq!(err.kind, Executor);
+        assert!(err.message.contains("local.runtime"), "{err}");
         assert_eq!(
             pick_executor(LocalMode::Process, false, None, "r")
                 .unwrap()

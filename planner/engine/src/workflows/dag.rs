@@ -35,16 +35,7 @@ pub fn closure(
     target: &str,
 ) -> Result<Dag, Vec<Diagnostic>> {
     let Some(start) = index_of(file, target) else {
-        let names: Vec<&str> = file.workflows.iter().map(|w| w.name.as_str()).collect();
-        let mut diag = Diagnostic::error(
-            "dstack::workflow::unknown",
-            format!("there is no workflow `{target}` in .dstack/workflows.yaml"),
-        );
-        diag = match dstack_schemas::config::convert::did_you_mean(target, names.iter().copied()) {
-            Some(best) => diag.help(format!("did you mean `{best}`?")),
-            None => diag.help(format!("workflows: {}", names.join(", "))),
-        };
-        return Err(vec![diag]);
+        return Err(vec![unknown_workflow(file, target)]);
     };
     let mut graph: DiGraph<usize, ()> = DiGraph::new();
     let mut nodes: BTreeMap<usize, NodeIndex> = BTreeMap::new();
@@ -108,6 +99,20 @@ pub fn closure(
             &deps,
             graph[cycle.node_id()],
         )]),
+    }
+}
+
+/// The error for a target that names no workflow of the file, with the
+/// closest name (or the list of names) as help.
+fn unknown_workflow(file: &WorkflowsFile, target: &str) -> Diagnostic {
+    let names: Vec<&str> = file.workflows.iter().map(|w| w.name.as_str()).collect();
+    let diag = Diagnostic::error(
+        "dstack::workflow::unknown",
+        format!("there is no workflow `{target}` in .dstack/workflows.yaml"),
+    );
+    match dstack_schemas::config::convert::did_you_mean(target, names.iter().copied()) {
+        Some(best) => diag.help(format!("did you mean `{best}`?")),
+        None => diag.help(format!("workflows: {}", names.join(", "))),
     }
 }
 

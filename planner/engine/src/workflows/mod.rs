@@ -349,7 +349,8 @@ async fn submit_and_follow(
             host_has_bash: Path::new("/bin/bash").exists(),
             pull_policy: request.pull_policy,
         },
-    )?;
+    )
+    .map_err(|e| e.message)?;
     let info = client
         .submit(&submission)
         .await

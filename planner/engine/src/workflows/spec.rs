@@ -10,7 +10,11 @@ use dstack_schemas::config::Workflow;
 use dstack_schemas::grammar::EnvValue;
 use sha2::Digest;
 
-use crate::runtime::submission::{LocalMode, join_commands, pick_executor};
+use crate::runtime::submission::{
+    LocalMode, SubmissionBase, assemble, join_commands, pick_executor,
+};
+use crate::runtime::submission_error::SubmissionError;
+use crate::runtime::submission_error::SubmissionErrorKind::{NothingToRun, Provider, UnsetValue};
 
 /// What a workflow's job is built with besides the workflow.
 pub struct JobContext<'a> {
@@ -32,19 +36,19 @@ pub struct JobContext<'a> {
     pub pull_policy: dstack_runner::api::PullPolicy,
 }
 
-fn commands_of(w: &Workflow) -> Result<Vec<String>, String> {
+fn commands_of(w: &Workflow) -> Result<Vec<String>, SubmissionError> {
     let rendered = w
         .commands
         .iter()
         .flatten()
         .map(|t| {
             t.render(|_| None).map_err(|var| {
-                format!(
+                SubmissionError::new(UnsetValue, format!(
                     "workflow `{}` uses `${{{{ {} }}}}`, which has no value; define it in .dstack/variables.yaml or pass `--var {}=VALUE`",
                     w.name,
                     var.path(),
                     if var.name.is_empty() { &var.namespace } else { &var.name }
-                )
+                ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -62,27 +66,36 @@ fn commands_of(w: &Workflow) -> Result<Vec<String>, String> {
             }
             Ok(out)
         }
-        other => Err(format!(
-            "workflow `{}` uses the `{other}` provider, which `dstack run` does not support (only bash, python and docker); for interactive tools write a `type: dev-environment`",
-            w.name
+        other => Err(SubmissionError::new(
+            Provider,
+            format!(
+                "workflow `{}` uses the `{other}` provider, which `dstack run` does not support (only bash, python and docker); for interactive tools write a `type: dev-environment`",
+                w.name
+            ),
         )),
     }
 }
 
 /// The runner submission of a workflow's job.
-pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, String> {
+pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, SubmissionError> {
     let image = w.image.as_deref();
     if w.provider.as_deref() == Some("docker") && image.is_none() {
-        return Err(format!(
-            "workflow `{}` uses the docker provider but names no `image`",
-            w.name
+        return Err(SubmissionError::new(
+            Provider,
+            format!(
+                "workflow `{}` uses the docker provider but names no `image`",
+                w.name
+            ),
         ));
     }
     let (executor, image) = pick_executor(cx.mode, true, image, &w.name)?;
     let commands = commands_of(w)?;
     let command = if commands.is_empty() {
         if executor == ExecutorKind::Process {
-            return Err(format!("workflow `{}` has no commands to run", w.name));
+            return Err(SubmissionError::new(
+                NothingToRun,
+                format!("workflow `{}` has no commands to run", w.name),
+            ));
         }
         Vec::new()
     } else {
@@ -93,40 +106,9 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
         };
         vec![shell.into(), "-c".into(), join_commands(&commands)]
     };
-    let mut env = BTreeMap::from([
-        ("DSTACK_RUN_NAME".to_string(), cx.run.to_string()),
-        ("DSTACK_WORKFLOW".to_string(), w.name.clone()),
-    ]);
-    for entry in &w.env.0 {
-        let value = match &entry.value {
-            EnvValue::Inherit => (cx.env)(&entry.name).ok_or_else(|| {
-                format!(
-                    "environment variable {} is not set (workflow `{}` inherits it)",
-                    entry.name, w.name
-                )
-            })?,
-            EnvValue::Set(t) => t.render(|_| None).map_err(|var| {
-                format!(
-                    "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
-                    w.name,
-                    entry.name,
-                    var.path()
-                )
-            })?,
-        };
-        env.insert(entry.name.clone(), value);
-    }
-    let mut archives = Vec::new();
-    if let Some(code) = &cx.code {
-        archives.push(ArchiveMount {
-            archive: code.clone(),
-            path: "/workflow".into(),
-            label: "repo".into(),
-        });
-    }
-    archives.extend(cx.inputs.iter().cloned());
+    let env = workflow_env(w, cx)?;
     let resources = w.resources.clone().unwrap_or_default();
-    Ok(JobSubmission {
+    let base = assemble(SubmissionBase {
         token: cx.token.clone(),
         run_name: cx.run.to_string(),
         job_name: format!("{}-{}", cx.run, w.name),
@@ -136,26 +118,62 @@ pub fn submission(w: &Workflow, cx: &JobContext<'_>) -> Result<JobSubmission, St
         command,
         env,
         working_dir: w.working_dir.clone(),
-        user: None,
-        privileged: false,
-        ports: Vec::new(),
-        mounts: Vec::new(),
+        code: cx.code.clone(),
+        archives: cx.inputs.clone(),
         limits: Limits {
             cpus: None,
             memory_mb: None,
             shm_mb: resources.shm_size.map(|m| m.mb()),
             gpus: resources.gpu.and_then(|g| g.count.min).filter(|&n| n > 0),
         },
-        archives,
+    });
+    Ok(JobSubmission {
         artifacts: w
             .artifacts
             .iter()
             .flatten()
             .map(|a| a.path.trim_end_matches('/').to_string())
             .collect(),
-        max_duration_secs: None,
-        stop_grace_secs: Some(10),
+        ..base
     })
+}
+
+/// A workflow job's environment: the run and workflow names, then the
+/// workflow's `env` (inherited values from `dstack run`'s environment).
+fn workflow_env(
+    w: &Workflow,
+    cx: &JobContext<'_>,
+) -> Result<BTreeMap<String, String>, SubmissionError> {
+    let mut env = BTreeMap::from([
+        ("DSTACK_RUN_NAME".to_string(), cx.run.to_string()),
+        ("DSTACK_WORKFLOW".to_string(), w.name.clone()),
+    ]);
+    for entry in &w.env.0 {
+        let value = match &entry.value {
+            EnvValue::Inherit => (cx.env)(&entry.name).ok_or_else(|| {
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "environment variable {} is not set (workflow `{}` inherits it)",
+                        entry.name, w.name
+                    ),
+                )
+            })?,
+            EnvValue::Set(t) => t.render(|_| None).map_err(|var| {
+                SubmissionError::new(
+                    UnsetValue,
+                    format!(
+                        "workflow `{}`: env {} refers to `${{{{ {} }}}}`, which has no value",
+                        w.name,
+                        entry.name,
+                        var.path()
+                    ),
+                )
+            })?,
+        };
+        env.insert(entry.name.clone(), value);
+    }
+    Ok(env)
 }
 
 /// Hash of what a workflow's result depends on: the workflow as written
@@ -222,18 +240,17 @@ mod tests {
             "pip install -q -r req.txt && python3 train.py"
         );
         let lab = workflow("workflows:\n  - name: l\n    provider: lab\n");
-        assert!(
-            submission(&lab, &cx("l-1"))
-                .unwrap_err()
-                .contains("does not support")
-        );
+        let err = submission(&lab, &cx("l-1")).unwrap_err();
+        assert_eq!(err.kind, Provider);
+        assert!(err.message.contains("does not support"), "{err}");
     }
 
     #[test]
     fn unresolved_variables_say_how_to_set_them() {
         let w = workflow("workflows:\n  - name: a\n    commands: [\"echo ${{ rows }}\"]\n");
         let err = submission(&w, &cx("a-1")).unwrap_err();
-        assert!(err.contains("--var rows=VALUE"), "{err}");
+        assert_eq!(err.kind, UnsetValue);
+        assert!(err.message.contains("--var rows=VALUE"), "{err}");
     }
 
     #[test]

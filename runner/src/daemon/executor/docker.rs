@@ -9,8 +9,9 @@ use bollard::Docker;
 
 use super::{Cleanup, Execution, Executor, Signals, Started};
 use crate::api::{ArtifactInfo, JobStatus, JobSubmission};
+use crate::daemon::failure::Failure;
 use crate::daemon::logs::LogSender;
-use crate::daemon::supervise::{Failure, artifact_infos, note};
+use crate::daemon::supervise::{artifact_infos, note};
 use crate::daemon::validate::Invalid;
 use crate::daemon::{Job, Shared, docker};
 

@@ -9,9 +9,10 @@ use nix::sys::signal::Signal;
 
 use super::{Cleanup, Execution, Executor, Signals, Started};
 use crate::api::{ArtifactInfo, JobSubmission};
+use crate::daemon::failure::Failure;
 use crate::daemon::logs::LogSender;
 use crate::daemon::store::{self, JobFiles};
-use crate::daemon::supervise::{Failure, artifact_infos, note};
+use crate::daemon::supervise::{artifact_infos, note};
 use crate::daemon::validate::Invalid;
 use crate::daemon::{Job, Shared, process};
 
