@@ -4,25 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::convert::{Cx, FromYaml, did_you_mean, quoted_list};
-use super::legacy::{LEGACY_PROVIDERS, VariablesFile, WorkflowsFile, interpolate_variables};
+use super::legacy::{LEGACY_PROVIDERS, VariablesFile, interpolate_variables};
 use super::spans::SpanIndex;
+use super::type_words::TYPES;
+use super::workflows_file::WorkflowsFile;
 use super::{
     Configuration, DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig,
     TaskConfig, VolumeConfig,
 };
 use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::yaml::{self, Limits, Node, Value};
-
-/// The `type:` words of `*.dstack.yml` files.
-pub const TYPES: &[&str] = &[
-    "dev-environment",
-    "task",
-    "service",
-    "fleet",
-    "gateway",
-    "volume",
-    "preset",
-];
 
 /// What a file holds.
 #[expect(
@@ -116,7 +107,7 @@ pub fn load_config_with(
 /// Reads a configuration from a JSON value (a stored or planned spec) with
 /// the same rules as YAML; errors are joined into one message.
 pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, String> {
-    let node = super::convert::node_from_json(value);
+    let node = super::json_bridge::node_from_json(value);
     let file = SourceFile::new("<json>", "");
     let mut cx = Cx::new(&file);
     let doc = dispatch(&node, &mut cx, FileKind::Any, &BTreeMap::new());

@@ -4,7 +4,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, EnvList, FromYaml, choice};
+use super::convert::{Cx, FromYaml, choice};
+use super::env_list::EnvList;
 use super::profile::{PROFILE_KEYS, ProfileParams};
 use super::service::GatewayRef;
 use crate::diag::Diagnostic;
