@@ -5,8 +5,8 @@
 use super::convert::{Cx, Fields, FromYaml, LooseString, from_text};
 use crate::diag::Diagnostic;
 use crate::grammar::{
-    CpuArch, CpuSpec, Cron, DiskSpec, FileMapping, GpuSpec, GpuVendor, GrammarError, GroupName,
-    Memory, PortMapping, Range, ResourceName, Template, VolumeMount,
+    ComputeCapability, CpuArch, CpuSpec, Cron, DiskSpec, FileMapping, GpuSpec, GpuVendor,
+    GrammarError, GroupName, Memory, PortMapping, Range, ResourceName, Template, VolumeMount,
 };
 use crate::yaml::{Node, Value};
 
@@ -165,48 +165,12 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
         ],
     )?;
     let before = cx.error_count();
-    let vendor = f.value("vendor").and_then(|n| {
-        let text = LooseString::from_yaml(n, cx)?.0;
-        let vendor = GpuVendor::parse(&text);
-        if vendor.is_none() {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::invalid_gpu",
-                    format!("unknown GPU vendor `{text}`"),
-                )
-                .at(n.span, "unknown vendor")
-                .help("vendors are nvidia, amd, google (tpu), intel, tenstorrent (tt)"),
-            );
-        }
-        vendor
-    });
-    let names = match f.value("name") {
-        Some(n) if n.as_str().is_some() || matches!(n.value, Value::Int(..)) => {
-            LooseString::from_yaml(n, cx).map(|s| vec![crate::grammar::normalize_gpu_name(&s.0)])
-        }
-        Some(n) => Vec::<LooseString>::from_yaml(n, cx).map(|v| {
-            v.into_iter()
-                .map(|s| crate::grammar::normalize_gpu_name(&s.0))
-                .collect()
-        }),
-        None => Some(Vec::new()),
-    };
+    let vendor = read_gpu_vendor(&f, cx);
+    let names = read_gpu_names(&f, cx);
     let count = f.value("count").map(|n| count_range(n, cx, "GPU count"));
     let memory = f.opt::<Range<Memory>>(cx, "memory");
     let total_memory = f.opt::<Range<Memory>>(cx, "total_memory");
-    let compute_capability = f.value("compute_capability").and_then(|n| {
-        let text = match &n.value {
-            Value::Seq(items) if items.len() == 2 => {
-                format!(
-                    "{}.{}",
-                    items[0].text().unwrap_or("?"),
-                    items[1].text().unwrap_or("?")
-                )
-            }
-            _ => LooseString::from_yaml(n, cx)?.0,
-        };
-        from_text(n, &text, cx, "dstack::config::invalid_gpu")
-    });
+    let compute_capability = read_compute_capability(&f, cx);
     if let (Some(vendor), Some(names), Some(n)) = (vendor, &names, f.value("name"))
         && let Some(conflict) = crate::grammar::vendor_conflict(vendor, names)
     {
@@ -234,6 +198,57 @@ fn gpu_mapping(node: &Node, cx: &mut Cx) -> Option<GpuSpec> {
         count: count.flatten().unwrap_or(Range::at_least(1)),
         total_memory,
         compute_capability,
+    })
+}
+
+/// `vendor:` of a GPU mapping, reported when unknown.
+fn read_gpu_vendor(f: &Fields, cx: &mut Cx) -> Option<GpuVendor> {
+    f.value("vendor").and_then(|n| {
+        let text = LooseString::from_yaml(n, cx)?.0;
+        let vendor = GpuVendor::parse(&text);
+        if vendor.is_none() {
+            cx.push(
+                Diagnostic::error(
+                    "dstack::config::invalid_gpu",
+                    format!("unknown GPU vendor `{text}`"),
+                )
+                .at(n.span, "unknown vendor")
+                .help("vendors are nvidia, amd, google (tpu), intel, tenstorrent (tt)"),
+            );
+        }
+        vendor
+    })
+}
+
+/// `name:` of a GPU mapping: one name or a list, normalised.
+fn read_gpu_names(f: &Fields, cx: &mut Cx) -> Option<Vec<String>> {
+    match f.value("name") {
+        Some(n) if n.as_str().is_some() || matches!(n.value, Value::Int(..)) => {
+            LooseString::from_yaml(n, cx).map(|s| vec![crate::grammar::normalize_gpu_name(&s.0)])
+        }
+        Some(n) => Vec::<LooseString>::from_yaml(n, cx).map(|v| {
+            v.into_iter()
+                .map(|s| crate::grammar::normalize_gpu_name(&s.0))
+                .collect()
+        }),
+        None => Some(Vec::new()),
+    }
+}
+
+/// `compute_capability:` as `8.0` or `[8, 0]`.
+fn read_compute_capability(f: &Fields, cx: &mut Cx) -> Option<ComputeCapability> {
+    f.value("compute_capability").and_then(|n| {
+        let text = match &n.value {
+            Value::Seq(items) if items.len() == 2 => {
+                format!(
+                    "{}.{}",
+                    items[0].text().unwrap_or("?"),
+                    items[1].text().unwrap_or("?")
+                )
+            }
+            _ => LooseString::from_yaml(n, cx)?.0,
+        };
+        from_text(n, &text, cx, "dstack::config::invalid_gpu")
     })
 }
 

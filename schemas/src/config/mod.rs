@@ -57,7 +57,8 @@ pub use fleet::FleetConfig;
 pub use gateway::GatewayConfig;
 pub use legacy::{VariablesFile, Workflow};
 pub use load::{
-    ConfigDocument, LoadedFile, config_from_json, is_dstack_yml, load_config, load_config_with,
+    ConfigDocument, ConfigFromJsonError, LoadedFile, config_from_json, is_dstack_yml, load_config,
+    load_config_with,
 };
 pub use preset::PresetConfig;
 pub use service::ServiceConfig;

@@ -117,7 +117,16 @@ fn read_service_port(f: &Fields, cx: &mut Cx) -> Option<PortMapping> {
 }
 
 impl ServiceConfig {
+    /// Cross-field rules of a service, in the order they are reported.
     fn check(&self, f: &Fields, cx: &mut Cx) {
+        self.check_replicas_and_commands(f, cx);
+        self.check_without_gateway(f, cx);
+        self.check_rate_limits_and_probes(f, cx);
+    }
+
+    /// A replica range needs `scaling` and `scaling` a range; groups bring
+    /// their own `scaling`/`commands`; without groups something must run.
+    fn check_replicas_and_commands(&self, f: &Fields, cx: &mut Cx) {
         let autoscaled = self.replicas.is_some_and(|r| r.min != r.max);
         if autoscaled && self.scaling.is_none() {
             cx.push(
@@ -158,6 +167,10 @@ impl ServiceConfig {
                 ),
             );
         }
+    }
+
+    /// `gateway: false` rules out plain HTTP, autoscaling and rate limits.
+    fn check_without_gateway(&self, f: &Fields, cx: &mut Cx) {
         if self.gateway == Some(GatewayRef::Enabled(false)) {
             let without_gateway = [
                 (
@@ -189,6 +202,10 @@ impl ServiceConfig {
                 }
             }
         }
+    }
+
+    /// Rate limit prefixes are unique; at most 10 probes.
+    fn check_rate_limits_and_probes(&self, f: &Fields, cx: &mut Cx) {
         if let Some(limits) = &self.rate_limits {
             let mut seen: Vec<&str> = Vec::new();
             for limit in limits {
