@@ -79,15 +79,48 @@ impl fmt::Display for Usd {
     }
 }
 
-impl FromStr for Usd {
-    type Err = String;
+/// Why a text is not a dollar amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsdParseErrorKind {
+    /// Not a number (after an optional `$`).
+    NotANumber,
+    /// A number, but beyond what [`Usd`] holds (about ±9e9 dollars).
+    OutOfRange,
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+/// A text that [`Usd::from_str`] rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsdParseError {
+    /// What is wrong.
+    pub kind: UsdParseErrorKind,
+    /// The text as given.
+    pub text: String,
+}
+
+impl fmt::Display for UsdParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            UsdParseErrorKind::NotANumber => write!(f, "`{}` is not a dollar amount", self.text),
+            UsdParseErrorKind::OutOfRange => write!(f, "`{}` is out of range", self.text),
+        }
+    }
+}
+
+impl std::error::Error for UsdParseError {}
+
+impl FromStr for Usd {
+    type Err = UsdParseError;
+
+    fn from_str(text: &str) -> Result<Self, UsdParseError> {
+        let error = |kind| UsdParseError {
+            kind,
+            text: text.to_string(),
+        };
         let t = text.trim().trim_start_matches('$');
         let value: f64 = t
             .parse()
-            .map_err(|_| format!("`{text}` is not a dollar amount"))?;
-        Self::from_dollars_f64(value).ok_or_else(|| format!("`{text}` is out of range"))
+            .map_err(|_| error(UsdParseErrorKind::NotANumber))?;
+        Self::from_dollars_f64(value).ok_or_else(|| error(UsdParseErrorKind::OutOfRange))
     }
 }
 
@@ -180,5 +213,16 @@ mod tests {
         assert_eq!(Usd::from_dollars_f64(9.000001e9), None);
         assert_eq!(Usd::from_dollars_f64(1e308), None);
         assert_eq!(Usd::from_dollars_f64(f64::NAN), None);
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        assert_eq!("$1.5".parse::<Usd>().ok(), Usd::from_dollars_f64(1.5));
+        let err = "abc".parse::<Usd>().unwrap_err();
+        assert_eq!(err.kind, UsdParseErrorKind::NotANumber);
+        assert_eq!(err.to_string(), "`abc` is not a dollar amount");
+        let err = "1e308".parse::<Usd>().unwrap_err();
+        assert_eq!(err.kind, UsdParseErrorKind::OutOfRange);
+        assert_eq!(err.to_string(), "`1e308` is out of range");
     }
 }

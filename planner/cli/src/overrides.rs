@@ -321,12 +321,12 @@ pub fn apply(
         json = set_checked(json, &s, &file)?;
         applied.push((s.flag, s.field, s.value));
     }
-    config.config = config_from_json(&json).map_err(|message| OverrideError::Invalid {
+    config.config = config_from_json(&json).map_err(|err| OverrideError::Invalid {
         flag: overrides.first_flag(),
         value: String::new(),
         field: String::new(),
         file: file.clone(),
-        message,
+        message: err.to_string(),
     })?;
     let address = run_address(&configs, index, &file);
     let records = applied
@@ -385,12 +385,12 @@ fn set_checked(mut json: Value, s: &Setting, file: &str) -> Result<Value, Overri
     set_field(&mut json, &s.field, s.value.clone());
     match config_from_json(&json) {
         Ok(_) => Ok(json),
-        Err(message) => Err(OverrideError::Invalid {
+        Err(err) => Err(OverrideError::Invalid {
             flag: s.flag.clone(),
             value: s.given.clone(),
             field: s.field.clone(),
             file: file.into(),
-            message,
+            message: err.to_string(),
         }),
     }
 }

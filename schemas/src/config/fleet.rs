@@ -4,8 +4,10 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, EnvList, Fields, FromYaml, count_range};
+use super::convert::{Cx, Fields, FromYaml};
 use super::enums::Placement;
+use super::env_list::EnvList;
+use super::grammar_values::count_range;
 use super::limits::{Counted, check_written_count};
 use super::profile::ProfileParams;
 use super::resources::Resources;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
-use super::convert::EnvList;
+use super::env_list::EnvList;
 use crate::grammar::{
     CpuSpec, Cron, DiskSpec, Duration, EnvEntry, FileMapping, GpuSpec, GroupName, IdleDuration,
     Memory, OffDuration, PortMapping, Range, ResourceName, Template, VolumeMount,
@@ -47,7 +47,7 @@ macro_rules! deserialize_via_yaml {
         $(impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let value = serde_json::Value::deserialize(d)?;
-                super::convert::from_json::<$t>(&value).map_err(serde::de::Error::custom)
+                super::json_bridge::from_json::<$t>(&value).map_err(serde::de::Error::custom)
             }
         })+
     };
@@ -302,13 +302,6 @@ pub(crate) fn or_string<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schem
 pub(crate) fn list_of_or_string<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     let inner = generator.subschema_for::<T>();
     json_schema!({ "type": ["array", "null"], "items": { "anyOf": [{ "type": "string" }, inner] } })
-}
-
-/// Service `replicas`: a count or range, or (older spelling) a list of groups.
-pub(crate) fn replicas_schema(generator: &mut SchemaGenerator) -> Schema {
-    let range = generator.subschema_for::<Range<u32>>();
-    let group = generator.subschema_for::<super::service::ReplicaGroup>();
-    json_schema!({ "anyOf": [range, { "type": "array", "items": group }, { "type": "null" }] })
 }
 
 /// `cron:` is one schedule or a list.

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, EnvList, FromYaml, LooseString};
+use super::convert::{Cx, FromYaml, LooseString};
+use super::env_list::EnvList;
 use crate::diag::Diagnostic;
 use crate::grammar::{GpuSpec, Memory, Range, Template};
 use crate::yaml::{Node, Value};
@@ -24,13 +25,6 @@ pub const LEGACY_PROVIDERS: &[&str] = &[
     "curl",
     "streamlit",
 ];
-
-/// `.dstack/workflows.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct WorkflowsFile {
-    /// The workflows, in file order.
-    pub workflows: Vec<Workflow>,
-}
 
 /// One 2022 workflow.
 #[serde_with::skip_serializing_none]
@@ -174,19 +168,6 @@ impl FromYaml for VariablesFile {
             out.insert(entry.key.clone(), per_workflow);
         }
         Some(Self { variables: out })
-    }
-}
-
-impl FromYaml for WorkflowsFile {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "workflows file", &["workflows", "variables"])?;
-        let Some(list) = f.value("workflows") else {
-            cx.push(f.missing("workflows"));
-            return None;
-        };
-        let workflows: Vec<Workflow> = Vec::from_yaml(list, cx)?;
-        super::legacy_deps::check_workflow_graph(cx, list, &workflows);
-        Some(Self { workflows })
     }
 }
 

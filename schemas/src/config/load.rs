@@ -4,25 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::convert::{Cx, FromYaml, did_you_mean, quoted_list};
-use super::legacy::{LEGACY_PROVIDERS, VariablesFile, WorkflowsFile, interpolate_variables};
+use super::legacy::{LEGACY_PROVIDERS, VariablesFile, interpolate_variables};
 use super::spans::SpanIndex;
+use super::type_words::TYPES;
+use super::workflows_file::WorkflowsFile;
 use super::{
     Configuration, DevEnvironmentConfig, FleetConfig, GatewayConfig, PresetConfig, ServiceConfig,
     TaskConfig, VolumeConfig,
 };
 use crate::diag::{Diagnostic, SourceFile, Span};
-use crate::yaml::{self, Limits, Node, Value};
-
-/// The `type:` words of `*.dstack.yml` files.
-pub const TYPES: &[&str] = &[
-    "dev-environment",
-    "task",
-    "service",
-    "fleet",
-    "gateway",
-    "volume",
-    "preset",
-];
+use crate::yaml::{self, Entry, Limits, Node, Value};
 
 /// What a file holds.
 #[expect(
@@ -113,10 +104,30 @@ pub fn load_config_with(
     }
 }
 
+/// Why a JSON value is not a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFromJsonError {
+    /// The YAML rules reject it: the message of every error, in order.
+    Invalid(Vec<String>),
+    /// It reads without errors, but as another document (a 2022 file).
+    NotAConfiguration,
+}
+
+impl std::fmt::Display for ConfigFromJsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(messages) => f.write_str(&messages.join("; ")),
+            Self::NotAConfiguration => f.write_str("not a configuration"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFromJsonError {}
+
 /// Reads a configuration from a JSON value (a stored or planned spec) with
-/// the same rules as YAML; errors are joined into one message.
-pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, String> {
-    let node = super::convert::node_from_json(value);
+/// the same rules as YAML; the error lists every problem.
+pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, ConfigFromJsonError> {
+    let node = super::json_bridge::node_from_json(value);
     let file = SourceFile::new("<json>", "");
     let mut cx = Cx::new(&file);
     let doc = dispatch(&node, &mut cx, FileKind::Any, &BTreeMap::new());
@@ -128,8 +139,8 @@ pub fn config_from_json(value: &serde_json::Value) -> Result<Configuration, Stri
         .collect();
     match doc {
         Some(ConfigDocument::Config(c)) if errors.is_empty() => Ok(c),
-        _ if !errors.is_empty() => Err(errors.join("; ")),
-        _ => Err("not a configuration".into()),
+        _ if !errors.is_empty() => Err(ConfigFromJsonError::Invalid(errors)),
+        _ => Err(ConfigFromJsonError::NotAConfiguration),
     }
 }
 
@@ -203,32 +214,49 @@ fn dispatch(
         return None;
     };
     let Some(type_entry) = entries.iter().find(|e| e.key == "type") else {
-        if kind == FileKind::DstackYml
-            && let Some(diag) = legacy_in_dstack_yml(entries)
-        {
-            cx.push(diag);
-            return None;
-        }
-        if entries.iter().any(|e| e.key == "workflows") {
-            let root = interpolate_workflows(root, variables);
-            return WorkflowsFile::from_yaml(&root, cx).map(ConfigDocument::Workflows);
-        }
-        if entries.iter().any(|e| e.key == "variables") {
-            return VariablesFile::from_yaml(root, cx).map(ConfigDocument::Variables);
-        }
-        let at = entries
-            .first()
-            .map_or(Span::default(), |e| Span::new(e.key_span.start, 0));
-        cx.push(
-            Diagnostic::error(
-                "dstack::config::missing_type",
-                "configuration has no `type`",
-            )
-            .at(at, "add `type:` here")
-            .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
-        );
-        return None;
+        return untyped_document(root, entries, cx, kind, variables);
     };
+    typed_config(root, type_entry, cx).map(ConfigDocument::Config)
+}
+
+/// A mapping without `type:`: a 2022 workflows or variables file, or an error
+/// (a 2022 workflow in a `.dstack.yml`, or a missing `type:`).
+fn untyped_document(
+    root: &Node,
+    entries: &[Entry],
+    cx: &mut Cx,
+    kind: FileKind,
+    variables: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Option<ConfigDocument> {
+    if kind == FileKind::DstackYml
+        && let Some(diag) = legacy_in_dstack_yml(entries)
+    {
+        cx.push(diag);
+        return None;
+    }
+    if entries.iter().any(|e| e.key == "workflows") {
+        let root = interpolate_workflows(root, variables);
+        return WorkflowsFile::from_yaml(&root, cx).map(ConfigDocument::Workflows);
+    }
+    if entries.iter().any(|e| e.key == "variables") {
+        return VariablesFile::from_yaml(root, cx).map(ConfigDocument::Variables);
+    }
+    let at = entries
+        .first()
+        .map_or(Span::default(), |e| Span::new(e.key_span.start, 0));
+    cx.push(
+        Diagnostic::error(
+            "dstack::config::missing_type",
+            "configuration has no `type`",
+        )
+        .at(at, "add `type:` here")
+        .help(format!("set `type:` to one of {}", quoted_list(TYPES))),
+    );
+    None
+}
+
+/// The configuration named by `type:`, or an error for a non-word or unknown type.
+fn typed_config(root: &Node, type_entry: &Entry, cx: &mut Cx) -> Option<Configuration> {
     let node = &type_entry.value;
     let Some(kind) = node.as_str() else {
         cx.push(
@@ -248,7 +276,7 @@ fn dispatch(
         );
         return None;
     };
-    let config = match kind {
+    match kind {
         "task" => TaskConfig::from_yaml(root, cx).map(Configuration::Task),
         "service" => ServiceConfig::from_yaml(root, cx).map(Configuration::Service),
         "dev-environment" => {
@@ -260,10 +288,9 @@ fn dispatch(
         "preset" => PresetConfig::from_yaml(root, cx).map(Configuration::Preset),
         other => {
             cx.push(unknown_type(other, node.span));
-            return None;
+            None
         }
-    };
-    config.map(ConfigDocument::Config)
+    }
 }
 
 fn unknown_type(kind: &str, span: Span) -> Diagnostic {

@@ -5,14 +5,32 @@
 //! `type:` → the typed struct of that type ([`convert::FromYaml`], collecting
 //! diagnostics) → [`Configuration`]. Defaults are not filled in here; see
 //! [`crate::normalize`].
+//!
+//! Layering (a module imports modules of its own layer or lower ones, never a
+//! higher one, so no two files import each other, directly or around a circle):
+//!
+//! 1. leaves: `type_words` (the `type:` words), `unknown_fields` ("did you
+//!    mean"), `spans`;
+//! 2. `convert`: `Cx`, `Fields`, the `FromYaml` trait and its primitive impls;
+//! 3. values: `grammar_values`, `env_list`, `durations`, `price`, `limits`,
+//!    `enums`, `json_bridge`, `json` (serialisation and JSON Schema helpers);
+//! 4. shared blocks: `resources`, `profile`, `run`;
+//! 5. types: `task`, `service` (with `service_endpoint`, `service_traffic`,
+//!    `replica_group`), `dev_env`, `fleet`, `volume`, `gateway`, `preset`,
+//!    `legacy` (with `legacy_deps` and `workflows_file`);
+//! 6. `load` (reading a file, `type:` dispatch) and `schema` (JSON Schemas),
+//!    then this module, which names [`Configuration`] and re-exports.
 
 pub mod convert;
 pub mod dev_env;
 mod durations;
 pub mod enums;
+pub mod env_list;
 pub mod fleet;
 pub mod gateway;
+pub mod grammar_values;
 mod json;
+pub mod json_bridge;
 pub mod legacy;
 mod legacy_deps;
 pub mod limits;
@@ -20,26 +38,34 @@ mod load;
 pub mod preset;
 mod price;
 pub mod profile;
+mod replica_group;
 pub mod resources;
 pub mod run;
 pub mod schema;
 pub mod service;
+mod service_endpoint;
+mod service_traffic;
 pub mod spans;
 pub mod task;
+mod type_words;
+mod unknown_fields;
 pub mod volume;
+mod workflows_file;
 
 pub use dev_env::DevEnvironmentConfig;
 pub use fleet::FleetConfig;
 pub use gateway::GatewayConfig;
-pub use legacy::{VariablesFile, Workflow, WorkflowsFile};
+pub use legacy::{VariablesFile, Workflow};
 pub use load::{
-    ConfigDocument, LoadedFile, TYPES, config_from_json, is_dstack_yml, load_config,
+    ConfigDocument, ConfigFromJsonError, LoadedFile, config_from_json, is_dstack_yml, load_config,
     load_config_with,
 };
 pub use preset::PresetConfig;
 pub use service::ServiceConfig;
 pub use task::TaskConfig;
+pub use type_words::TYPES;
 pub use volume::VolumeConfig;
+pub use workflows_file::WorkflowsFile;
 
 use schemars::JsonSchema;
 use serde::Serialize;

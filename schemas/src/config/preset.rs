@@ -4,7 +4,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, EnvList, FromYaml, choice};
+use super::convert::{Cx, Fields, FromYaml, choice};
+use super::env_list::EnvList;
 use super::profile::{PROFILE_KEYS, ProfileParams};
 use super::service::GatewayRef;
 use crate::diag::Diagnostic;
@@ -62,66 +63,80 @@ fn env_is_empty(env: &EnvList) -> bool {
     env.0.is_empty()
 }
 
-impl FromYaml for PresetConfig {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let mut keys = vec![
-            "type",
-            "name",
-            "model",
-            "base",
-            "repo",
-            "prompt",
-            "min_context_length",
-            "max_ttft",
-            "trials",
-            "concurrency",
-            "input_tokens",
-            "output_tokens",
-            "shared_prefix_tokens",
-            "dataset",
-            "baseline",
-            "previous",
-            "gateway",
-            "env",
-        ];
-        keys.extend_from_slice(PROFILE_KEYS);
-        let f = cx.fields(node, "preset", &keys)?;
-        let (mut repo, mut base, mut model_name) = (f.opt(cx, "repo"), f.opt(cx, "base"), None);
-        f.exclusive(cx, "base", "repo");
-        f.exclusive(cx, "model", "base");
-        f.exclusive(cx, "model", "repo");
-        if let Some(model) = f.value("model") {
-            match &model.value {
-                Value::Str(s) => repo = Some(s.clone()),
-                _ => {
-                    if let Some(mf) = cx.fields(model, "model", &["repo", "name", "base"]) {
-                        repo = mf.opt(cx, "repo");
-                        base = mf.opt(cx, "base");
-                        model_name = mf.opt(cx, "name");
-                    }
+const PRESET_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "model",
+    "base",
+    "repo",
+    "prompt",
+    "min_context_length",
+    "max_ttft",
+    "trials",
+    "concurrency",
+    "input_tokens",
+    "output_tokens",
+    "shared_prefix_tokens",
+    "dataset",
+    "baseline",
+    "previous",
+    "gateway",
+    "env",
+];
+
+/// `repo`, `base` and the model name, from the top-level keys or `model:`
+/// (a repo string or a `{repo, name, base}` mapping).
+fn read_model(f: &Fields, cx: &mut Cx) -> (Option<String>, Option<String>, Option<String>) {
+    let (mut repo, mut base, mut model_name) = (f.opt(cx, "repo"), f.opt(cx, "base"), None);
+    f.exclusive(cx, "base", "repo");
+    f.exclusive(cx, "model", "base");
+    f.exclusive(cx, "model", "repo");
+    if let Some(model) = f.value("model") {
+        match &model.value {
+            Value::Str(s) => repo = Some(s.clone()),
+            _ => {
+                if let Some(mf) = cx.fields(model, "model", &["repo", "name", "base"]) {
+                    repo = mf.opt(cx, "repo");
+                    base = mf.opt(cx, "base");
+                    model_name = mf.opt(cx, "name");
                 }
             }
         }
-        let prompt = match f.value("prompt") {
-            Some(n) if matches!(n.value, Value::Map(_)) => cx
-                .fields(n, "prompt", &["path"])
-                .and_then(|pf| pf.req::<String>(cx, "path"))
-                .map(|p| format!("@{p}")),
-            Some(n) => {
-                let text = String::from_yaml(n, cx);
-                if text.as_ref().is_some_and(|t| t.len() > 10_000) {
-                    cx.push(
-                        Diagnostic::error(
-                            "dstack::config::too_long",
-                            "prompt is longer than 10000 characters",
-                        )
-                        .at(n.span, "here"),
-                    );
-                }
-                text
+    }
+    (repo, base, model_name)
+}
+
+/// `prompt:` as text (at most 10000 characters) or `{path}` (kept as `@path`).
+fn read_prompt(f: &Fields, cx: &mut Cx) -> Option<String> {
+    match f.value("prompt") {
+        Some(n) if matches!(n.value, Value::Map(_)) => cx
+            .fields(n, "prompt", &["path"])
+            .and_then(|pf| pf.req::<String>(cx, "path"))
+            .map(|p| format!("@{p}")),
+        Some(n) => {
+            let text = String::from_yaml(n, cx);
+            if text.as_ref().is_some_and(|t| t.len() > 10_000) {
+                cx.push(
+                    Diagnostic::error(
+                        "dstack::config::too_long",
+                        "prompt is longer than 10000 characters",
+                    )
+                    .at(n.span, "here"),
+                );
             }
-            None => None,
-        };
+            text
+        }
+        None => None,
+    }
+}
+
+impl FromYaml for PresetConfig {
+    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut keys = PRESET_KEYS.to_vec();
+        keys.extend_from_slice(PROFILE_KEYS);
+        let f = cx.fields(node, "preset", &keys)?;
+        let (repo, base, model_name) = read_model(&f, cx);
+        let prompt = read_prompt(&f, cx);
         let dataset = f
             .value("dataset")
             .and_then(|n| choice(n, cx, "dataset", &["random"]).map(str::to_string));
@@ -145,7 +160,15 @@ impl FromYaml for PresetConfig {
             env: f.opt(cx, "env").unwrap_or_default(),
             profile: ProfileParams::read(&f, cx, PROFILE_KEYS),
         };
-        if preset.output_tokens.is_some_and(|t| t < 2) {
+        preset.check_token_counts(&f, cx);
+        Some(preset)
+    }
+}
+
+impl PresetConfig {
+    /// `output_tokens` at least 2, `shared_prefix_tokens` below `input_tokens`.
+    fn check_token_counts(&self, f: &Fields, cx: &mut Cx) {
+        if self.output_tokens.is_some_and(|t| t < 2) {
             cx.push(
                 Diagnostic::error(
                     "dstack::config::out_of_range",
@@ -154,10 +177,9 @@ impl FromYaml for PresetConfig {
                 .at(f.key_span("output_tokens"), "here"),
             );
         }
-        if let (Some(shared), input) = (
-            preset.shared_prefix_tokens,
-            preset.input_tokens.unwrap_or(1024),
-        ) && shared >= input
+        if let (Some(shared), input) =
+            (self.shared_prefix_tokens, self.input_tokens.unwrap_or(1024))
+            && shared >= input
         {
             cx.push(
                 Diagnostic::error(
@@ -167,6 +189,5 @@ impl FromYaml for PresetConfig {
                 .at(f.key_span("shared_prefix_tokens"), "here"),
             );
         }
-        Some(preset)
     }
 }

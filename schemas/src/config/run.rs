@@ -4,8 +4,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, EnvList, Fields, FromYaml, LooseString};
+use super::convert::{Cx, Fields, FromYaml, LooseString};
 use super::enums::{IfExists, Shell};
+use super::env_list::EnvList;
 use super::profile::{PROFILE_KEYS, ProfileParams};
 use super::resources::Resources;
 use crate::diag::{Diagnostic, Span};

@@ -4,15 +4,15 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, Fields, FromYaml, choice, count_range};
-use super::enums::{ProbeMethod, RouterType, ScalingMetric, SpotPolicy};
-use super::limits::{Counted, check_written_count};
-use super::profile::EntityRef;
-use super::resources::Resources;
-use super::run::{RunCommon, check_template, read_commands, run_keys};
+use super::convert::{Cx, Fields, FromYaml};
+pub use super::replica_group::{ReplicaGroup, Router};
+use super::replica_group::{read_replicas, replicas_schema};
+use super::run::{RunCommon, read_commands, run_keys};
+pub use super::service_endpoint::{GatewayRef, Https, ModelSpec};
+pub use super::service_traffic::{Probe, ProbeHeader, RateLimit, RateLimitKey, Scaling};
 use super::task::commands_missing;
 use crate::diag::Diagnostic;
-use crate::grammar::{Duration, GroupName, PortMapping, Range, Template};
+use crate::grammar::{PortMapping, Range, Template};
 use crate::yaml::{Node, Value};
 
 /// An HTTP service.
@@ -40,7 +40,7 @@ pub struct ServiceConfig {
     pub auth: Option<bool>,
     /// Number of replicas or a range (then `scaling` is required).
     #[serde(default)]
-    #[schemars(schema_with = "super::json::replicas_schema")]
+    #[schemars(schema_with = "replicas_schema")]
     pub replicas: Option<Range<u32>>,
     /// Autoscaling.
     pub scaling: Option<Scaling>,
@@ -116,30 +116,17 @@ fn read_service_port(f: &Fields, cx: &mut Cx) -> Option<PortMapping> {
     f.req(cx, "port")
 }
 
-fn read_replicas(f: &Fields, cx: &mut Cx, key: &str) -> Option<Range<u32>> {
-    let node = f.value(key)?;
-    // Over the limit is an error, but the range is still read: `scaling` has one.
-    check_written_count(cx, node, Counted::Replicas);
-    let range = count_range(node, cx, "replica count")?;
-    if range.max.is_none() {
-        cx.push(
-            Diagnostic::error(
-                "dstack::config::invalid_replicas",
-                "replica range needs a maximum",
-            )
-            .at(node.span, "no upper bound")
-            .help(format!("write e.g. `{}..4`", range.min.unwrap_or(0))),
-        );
-        return None;
-    }
-    Some(Range {
-        min: Some(range.min.unwrap_or(0)),
-        max: range.max,
-    })
-}
-
 impl ServiceConfig {
+    /// Cross-field rules of a service, in the order they are reported.
     fn check(&self, f: &Fields, cx: &mut Cx) {
+        self.check_replicas_and_commands(f, cx);
+        self.check_without_gateway(f, cx);
+        self.check_rate_limits_and_probes(f, cx);
+    }
+
+    /// A replica range needs `scaling` and `scaling` a range; groups bring
+    /// their own `scaling`/`commands`; without groups something must run.
+    fn check_replicas_and_commands(&self, f: &Fields, cx: &mut Cx) {
         let autoscaled = self.replicas.is_some_and(|r| r.min != r.max);
         if autoscaled && self.scaling.is_none() {
             cx.push(
@@ -180,6 +167,10 @@ impl ServiceConfig {
                 ),
             );
         }
+    }
+
+    /// `gateway: false` rules out plain HTTP, autoscaling and rate limits.
+    fn check_without_gateway(&self, f: &Fields, cx: &mut Cx) {
         if self.gateway == Some(GatewayRef::Enabled(false)) {
             let without_gateway = [
                 (
@@ -211,6 +202,10 @@ impl ServiceConfig {
                 }
             }
         }
+    }
+
+    /// Rate limit prefixes are unique; at most 10 probes.
+    fn check_rate_limits_and_probes(&self, f: &Fields, cx: &mut Cx) {
         if let Some(limits) = &self.rate_limits {
             let mut seen: Vec<&str> = Vec::new();
             for limit in limits {
@@ -313,508 +308,5 @@ impl ServiceConfig {
                 }
             }
         }
-    }
-}
-
-/// `gateway: true | false | name`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum GatewayRef {
-    /// `true`: the default gateway; `false`: no gateway.
-    Enabled(bool),
-    /// A gateway by name.
-    Named(EntityRef),
-}
-
-impl FromYaml for GatewayRef {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Bool(b, _) => Some(Self::Enabled(*b)),
-            _ => EntityRef::from_yaml(node, cx).map(Self::Named),
-        }
-    }
-}
-
-/// `https: true | false | auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Https {
-    /// On or off.
-    Enabled(bool),
-    /// Decided by the gateway.
-    Auto,
-}
-
-impl Serialize for Https {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Enabled(b) => s.serialize_bool(*b),
-            Self::Auto => s.serialize_str("auto"),
-        }
-    }
-}
-
-impl JsonSchema for Https {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Https".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "anyOf": [{ "type": "boolean" }, { "const": "auto" }] })
-    }
-}
-
-impl FromYaml for Https {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        match &node.value {
-            Value::Bool(b, _) => Some(Self::Enabled(*b)),
-            _ => choice(node, cx, "https setting", &["auto"]).map(|_| Self::Auto),
-        }
-    }
-}
-
-/// The model a service serves.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct ModelSpec {
-    /// Always `chat`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Model name as clients send it.
-    pub name: String,
-    /// `openai` or `tgi`.
-    pub format: String,
-    /// URL prefix of the OpenAI API (openai format).
-    pub prefix: Option<String>,
-    /// Chat template (tgi format).
-    pub chat_template: Option<String>,
-    /// End-of-sequence token (tgi format).
-    pub eos_token: Option<String>,
-}
-
-impl FromYaml for ModelSpec {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        if let Value::Str(name) = &node.value {
-            return Some(Self {
-                kind: "chat".into(),
-                name: name.clone(),
-                format: "openai".into(),
-                prefix: Some("/v1".into()),
-                chat_template: None,
-                eos_token: None,
-            });
-        }
-        let f = cx.fields(
-            node,
-            "model",
-            &[
-                "type",
-                "name",
-                "format",
-                "prefix",
-                "chat_template",
-                "eos_token",
-            ],
-        )?;
-        let kind = f
-            .value("type")
-            .and_then(|n| choice(n, cx, "model type", &["chat"]))
-            .unwrap_or("chat");
-        let format = f
-            .value("format")
-            .and_then(|n| choice(n, cx, "model format", &["openai", "tgi"]))
-            .unwrap_or("openai");
-        let name = f.req(cx, "name")?;
-        let spec = Self {
-            kind: kind.into(),
-            name,
-            format: format.into(),
-            prefix: f
-                .opt(cx, "prefix")
-                .or_else(|| (format == "openai").then(|| "/v1".to_string())),
-            chat_template: f.opt(cx, "chat_template"),
-            eos_token: f.opt(cx, "eos_token"),
-        };
-        if format == "openai" {
-            for key in ["chat_template", "eos_token"] {
-                super::run::forbid(&f, cx, key, "only the `tgi` format takes it");
-            }
-        } else {
-            super::run::forbid(&f, cx, "prefix", "only the `openai` format takes it");
-        }
-        Some(spec)
-    }
-}
-
-/// `scaling: {metric: rps, target, window, scale_up_delay, scale_down_delay}`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Scaling {
-    /// Metric to scale on.
-    pub metric: ScalingMetric,
-    /// Target value per replica.
-    pub target: f64,
-    /// Averaging window (30s, 60s or 300s).
-    pub window: Option<Duration>,
-    /// Delay before scaling up.
-    pub scale_up_delay: Option<Duration>,
-    /// Delay before scaling down.
-    pub scale_down_delay: Option<Duration>,
-}
-
-impl FromYaml for Scaling {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(
-            node,
-            "scaling",
-            &[
-                "metric",
-                "target",
-                "window",
-                "scale_up_delay",
-                "scale_down_delay",
-            ],
-        )?;
-        let metric = f.req(cx, "metric");
-        let target: Option<f64> = f.req(cx, "target");
-        if let Some(t) = target
-            && t <= 0.0
-        {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::out_of_range",
-                    "scaling target must be greater than 0",
-                )
-                .at(f.key_span("target"), "here"),
-            );
-            return None;
-        }
-        let window: Option<Duration> = f.opt(cx, "window");
-        if let Some(w) = window
-            && ![30, 60, 300].contains(&w.secs())
-        {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::invalid_value",
-                    format!("scaling window {w} is not 30s, 60s or 300s"),
-                )
-                .at(f.key_span("window"), "here"),
-            );
-        }
-        Some(Self {
-            metric: metric?,
-            target: target?,
-            window,
-            scale_up_delay: f.opt(cx, "scale_up_delay"),
-            scale_down_delay: f.opt(cx, "scale_down_delay"),
-        })
-    }
-}
-
-/// One rate limit rule.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct RateLimit {
-    /// URL prefix (longest match wins; default `/`).
-    #[serde(default)]
-    pub prefix: String,
-    /// What requests are counted by: `ip_address` (default) or a header name.
-    #[serde(default)]
-    pub key: RateLimitKey,
-    /// Requests per second.
-    pub rps: f64,
-    /// Burst size (default 0).
-    #[serde(default)]
-    pub burst: u32,
-}
-
-/// How rate-limited requests are grouped.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RateLimitKey {
-    /// By client IP.
-    #[default]
-    IpAddress,
-    /// By a request header.
-    Header {
-        /// Header name.
-        header: String,
-    },
-}
-
-impl FromYaml for RateLimit {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "rate limit", &["prefix", "key", "rps", "burst"])?;
-        let prefix: String = f.opt(cx, "prefix").unwrap_or_else(|| "/".into());
-        if !prefix.starts_with('/') {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::invalid_value",
-                    "rate limit prefix must start with `/`",
-                )
-                .at(f.key_span("prefix"), "here"),
-            );
-        }
-        let key = match f.value("key") {
-            Some(n) => {
-                let kf = cx.fields(n, "rate limit key", &["type", "header"])?;
-                match kf
-                    .value("type")
-                    .and_then(|t| choice(t, cx, "rate limit key type", &["ip_address", "header"]))
-                {
-                    Some("ip_address") => Some(RateLimitKey::IpAddress),
-                    Some(_) => kf
-                        .req::<String>(cx, "header")
-                        .map(|header| RateLimitKey::Header { header }),
-                    None => None,
-                }
-            }
-            None => Some(RateLimitKey::IpAddress),
-        };
-        let rps: Option<f64> = f.req(cx, "rps");
-        if let Some(r) = rps
-            && r < 1.0 / 60.0
-        {
-            cx.push(
-                Diagnostic::error("dstack::config::out_of_range", "rps must be at least 1/60")
-                    .at(f.key_span("rps"), "here"),
-            );
-        }
-        Some(Self {
-            prefix,
-            key: key?,
-            rps: rps?,
-            burst: f.opt(cx, "burst").unwrap_or(0),
-        })
-    }
-}
-
-/// An HTTP readiness probe.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Probe {
-    /// Always `http`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// URL path (starts with `/`).
-    pub url: Option<Template>,
-    /// HTTP method.
-    pub method: Option<ProbeMethod>,
-    /// Request headers.
-    pub headers: Option<Vec<ProbeHeader>>,
-    /// Request body.
-    pub body: Option<Template>,
-    /// Request timeout.
-    pub timeout: Option<Duration>,
-    /// Time between probes.
-    pub interval: Option<Duration>,
-    /// Successes needed to be ready.
-    pub ready_after: Option<u32>,
-    /// Stop probing once ready.
-    pub until_ready: Option<bool>,
-}
-
-/// A probe request header.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct ProbeHeader {
-    /// Header name.
-    pub name: String,
-    /// Header value (may use `${{ env.X }}`).
-    pub value: Template,
-}
-
-impl FromYaml for ProbeHeader {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "probe header", &["name", "value"])?;
-        let name = f.req(cx, "name");
-        let value: Option<Template> = f.req(cx, "value");
-        if let (Some(v), Some(n)) = (&value, f.value("value")) {
-            check_template(cx, n, v, &["env"], "probe headers");
-        }
-        Some(Self {
-            name: name?,
-            value: value?,
-        })
-    }
-}
-
-impl FromYaml for Probe {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(
-            node,
-            "probe",
-            &[
-                "type",
-                "url",
-                "method",
-                "headers",
-                "body",
-                "timeout",
-                "interval",
-                "ready_after",
-                "until_ready",
-            ],
-        )?;
-        let kind = f
-            .value("type")
-            .and_then(|n| choice(n, cx, "probe type", &["http"]))
-            .unwrap_or("http");
-        let url: Option<Template> = f.opt(cx, "url");
-        if let (Some(u), Some(n)) = (&url, f.value("url")) {
-            check_template(cx, n, u, &["env"], "probe url");
-            if !u.to_string().starts_with('/') {
-                cx.push(
-                    Diagnostic::error(
-                        "dstack::config::invalid_value",
-                        "probe url must start with `/`",
-                    )
-                    .at(n.span, "here"),
-                );
-            }
-        }
-        let method: Option<ProbeMethod> = f.opt(cx, "method");
-        let body: Option<Template> = f.opt(cx, "body");
-        if body.is_some() && matches!(method, Some(ProbeMethod::Get | ProbeMethod::Head)) {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::conflicting_fields",
-                    "a GET or HEAD probe cannot have a body",
-                )
-                .at(f.key_span("body"), "body")
-                .also(f.key_span("method"), "method"),
-            );
-        }
-        let ready_after: Option<u32> = f.opt(cx, "ready_after");
-        if ready_after == Some(0) {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::out_of_range",
-                    "ready_after must be at least 1",
-                )
-                .at(f.key_span("ready_after"), "here"),
-            );
-        }
-        Some(Self {
-            kind: kind.into(),
-            url,
-            method,
-            headers: f.opt(cx, "headers"),
-            body,
-            timeout: f.opt(cx, "timeout"),
-            interval: f.opt(cx, "interval"),
-            ready_after,
-            until_ready: f.opt(cx, "until_ready"),
-        })
-    }
-}
-
-/// One group of replicas in a heterogeneous service.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(transform = super::json::replica_group_transform)]
-pub struct ReplicaGroup {
-    /// Group name (default: its index).
-    pub name: Option<GroupName>,
-    /// Replica count or range (also spelt `count`).
-    pub replicas: Range<u32>,
-    /// Autoscaling of this group.
-    pub scaling: Option<Scaling>,
-    /// Resources of each replica (not inherited).
-    pub resources: Option<Resources>,
-    /// Spot policy of this group.
-    pub spot_policy: Option<SpotPolicy>,
-    /// Reservation of this group.
-    pub reservation: Option<String>,
-    /// Commands of this group.
-    pub commands: Option<Vec<Template>>,
-    /// Image of this group.
-    pub image: Option<String>,
-    /// Python version of this group.
-    #[serde(default)]
-    #[schemars(schema_with = "super::json::string_or_number")]
-    pub python: Option<String>,
-    /// nvcc image.
-    pub nvcc: Option<bool>,
-    /// Docker-in-Docker.
-    pub docker: Option<bool>,
-    /// Privileged containers.
-    pub privileged: Option<bool>,
-    /// Router of this group.
-    pub router: Option<Router>,
-}
-
-/// `router: {type: sglang | dynamo}`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Router {
-    /// Router kind.
-    #[serde(rename = "type")]
-    pub kind: RouterType,
-}
-
-impl FromYaml for Router {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(node, "router", &["type"])?;
-        f.req(cx, "type").map(|kind| Self { kind })
-    }
-}
-
-impl FromYaml for ReplicaGroup {
-    fn from_yaml(node: &Node, cx: &mut Cx) -> Option<Self> {
-        let f = cx.fields(
-            node,
-            "replica group",
-            &[
-                "name",
-                "replicas",
-                "count",
-                "scaling",
-                "resources",
-                "spot_policy",
-                "reservation",
-                "commands",
-                "image",
-                "python",
-                "nvcc",
-                "docker",
-                "privileged",
-                "router",
-            ],
-        )?;
-        f.exclusive(cx, "replicas", "count");
-        let key = if f.has("count") { "count" } else { "replicas" };
-        let replicas = if f.has(key) {
-            read_replicas(&f, cx, key)
-        } else {
-            cx.push(f.missing("count"));
-            None
-        };
-        let group = Self {
-            name: f.opt(cx, "name"),
-            replicas: replicas.unwrap_or(Range::exact(1)),
-            scaling: f.opt(cx, "scaling"),
-            resources: f.opt(cx, "resources"),
-            spot_policy: f.opt(cx, "spot_policy"),
-            reservation: f.opt(cx, "reservation"),
-            commands: read_commands(&f, cx, "commands"),
-            image: f.opt(cx, "image"),
-            python: f
-                .opt::<super::convert::LooseString>(cx, "python")
-                .map(|s| s.0),
-            nvcc: f.opt(cx, "nvcc"),
-            docker: f.opt(cx, "docker"),
-            privileged: f.opt(cx, "privileged"),
-            router: f.opt(cx, "router"),
-        };
-        if group.privileged == Some(false) && group.docker == Some(true) {
-            f.exclusive(cx, "privileged", "docker");
-        }
-        if group.replicas.min != group.replicas.max && group.scaling.is_none() {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::missing_scaling",
-                    "a replica range needs `scaling`",
-                )
-                .at(f.key_span(key), "autoscaled replicas"),
-            );
-        }
-        replicas.map(|_| group)
     }
 }

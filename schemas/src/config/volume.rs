@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::convert::{Cx, FromYaml};
+use super::convert::{Cx, Fields, FromYaml};
 use super::enums::BackendType;
 use crate::diag::Diagnostic;
 use crate::grammar::{IdleDuration, Memory, ResourceName};
@@ -79,22 +79,7 @@ impl FromYaml for VolumeConfig {
                 "tags",
             ],
         )?;
-        let backend: Option<BackendType> = f.req(cx, "backend");
-        if let Some(b) = backend
-            && !VOLUME_BACKENDS.contains(&b)
-        {
-            cx.push(
-                Diagnostic::error(
-                    "dstack::config::unsupported_backend",
-                    format!("volumes are not supported for the `{b}` backend"),
-                )
-                .at(
-                    f.value("backend").map_or(f.node().span, |n| n.span),
-                    "no volumes here",
-                )
-                .help("volume backends: local, aws, gcp, runpod, kubernetes"),
-            );
-        }
+        let backend = read_volume_backend(&f, cx);
         let volume = VolumeConfig {
             name: f.opt(cx, "name"),
             backend: backend.unwrap_or(BackendType::Local),
@@ -111,12 +96,42 @@ impl FromYaml for VolumeConfig {
             auto_cleanup_duration: f.opt(cx, "auto_cleanup_duration"),
             tags: f.opt(cx, "tags"),
         };
-        let kube = volume.backend == BackendType::Kubernetes;
-        let needs_region = !kube && volume.backend != BackendType::Local;
-        if needs_region && volume.region.is_none() && !f.has("region") {
+        volume.check(&f, cx);
+        backend.map(|_| volume)
+    }
+}
+
+/// `backend:` (required), one of the backends that have volumes.
+fn read_volume_backend(f: &Fields, cx: &mut Cx) -> Option<BackendType> {
+    let backend: Option<BackendType> = f.req(cx, "backend");
+    if let Some(b) = backend
+        && !VOLUME_BACKENDS.contains(&b)
+    {
+        cx.push(
+            Diagnostic::error(
+                "dstack::config::unsupported_backend",
+                format!("volumes are not supported for the `{b}` backend"),
+            )
+            .at(
+                f.value("backend").map_or(f.node().span, |n| n.span),
+                "no volumes here",
+            )
+            .help("volume backends: local, aws, gcp, runpod, kubernetes"),
+        );
+    }
+    backend
+}
+
+impl VolumeConfig {
+    /// Region and size where needed, Kubernetes-only fields only there,
+    /// no cleanup of external volumes.
+    fn check(&self, f: &Fields, cx: &mut Cx) {
+        let kube = self.backend == BackendType::Kubernetes;
+        let needs_region = !kube && self.backend != BackendType::Local;
+        if needs_region && self.region.is_none() && !f.has("region") {
             cx.push(f.missing("region"));
         }
-        if volume.size.is_none() && !volume.is_external() && !f.has("size") {
+        if self.size.is_none() && !self.is_external() && !f.has("size") {
             cx.push(
                 Diagnostic::error(
                     "dstack::config::missing_field",
@@ -133,20 +148,18 @@ impl FromYaml for VolumeConfig {
             "read_only",
         ] {
             if !kube && f.has(key) {
-                super::run::forbid(&f, cx, key, "only Kubernetes volumes take it");
+                super::run::forbid(f, cx, key, "only Kubernetes volumes take it");
             }
         }
         if kube && f.has("volume_id") {
-            super::run::forbid(&f, cx, "volume_id", "Kubernetes volumes use `claim_name`");
+            super::run::forbid(f, cx, "volume_id", "Kubernetes volumes use `claim_name`");
         }
-        if volume.is_external()
-            && matches!(volume.auto_cleanup_duration, Some(IdleDuration::After(_)))
+        if self.is_external() && matches!(self.auto_cleanup_duration, Some(IdleDuration::After(_)))
         {
             cx.push(
-                Diagnostic::error("dstack::config::conflicting_fields", "external volumes are never deleted by dstack, so `auto_cleanup_duration` cannot be set")
-                    .at(f.key_span("auto_cleanup_duration"), "here"),
-            );
+            Diagnostic::error("dstack::config::conflicting_fields", "external volumes are never deleted by dstack, so `auto_cleanup_duration` cannot be set")
+                .at(f.key_span("auto_cleanup_duration"), "here"),
+        );
         }
-        backend.map(|_| volume)
     }
 }

@@ -50,7 +50,38 @@ fn parse_value(text: &str, field: usize) -> Option<u32> {
     text.parse().ok()
 }
 
-fn parse_item(text: &str, field: usize) -> Result<Item, String> {
+/// Why one item of a cron field is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ItemError {
+    /// `/step` is not a positive number.
+    BadStep(String),
+    /// A value outside its field's range (or not a number or name).
+    BadValue {
+        text: String,
+        field: &'static str,
+        min: u32,
+        max: u32,
+    },
+    /// `a-b` with `a` after `b`.
+    Reversed(String),
+}
+
+impl fmt::Display for ItemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadStep(step) => write!(f, "bad step `{step}`"),
+            Self::BadValue {
+                text,
+                field,
+                min,
+                max,
+            } => write!(f, "`{text}` is not a valid {field} ({min}-{max})"),
+            Self::Reversed(body) => write!(f, "range `{body}` is reversed"),
+        }
+    }
+}
+
+fn parse_item(text: &str, field: usize) -> Result<Item, ItemError> {
     let (name, min, max) = FIELDS[field];
     let (body, step) = match text.split_once('/') {
         Some((b, s)) => (
@@ -58,7 +89,7 @@ fn parse_item(text: &str, field: usize) -> Result<Item, String> {
             s.parse::<u32>()
                 .ok()
                 .filter(|s| *s > 0)
-                .ok_or(format!("bad step `{s}`"))?,
+                .ok_or_else(|| ItemError::BadStep(s.to_string()))?,
         ),
         None => (text, 1),
     };
@@ -69,10 +100,15 @@ fn parse_item(text: &str, field: usize) -> Result<Item, String> {
         Some((a, b)) => (a, Some(b)),
         None => (body, None),
     };
-    let value = |t: &str| -> Result<u32, String> {
+    let value = |t: &str| -> Result<u32, ItemError> {
         parse_value(t, field)
             .filter(|v| (min..=max).contains(v))
-            .ok_or(format!("`{t}` is not a valid {name} ({min}-{max})"))
+            .ok_or_else(|| ItemError::BadValue {
+                text: t.to_string(),
+                field: name,
+                min,
+                max,
+            })
     };
     let from = value(from)?;
     let to = match to {
@@ -81,7 +117,7 @@ fn parse_item(text: &str, field: usize) -> Result<Item, String> {
         None => from,
     };
     if from > to {
-        return Err(format!("range `{body}` is reversed"));
+        return Err(ItemError::Reversed(body.to_string()));
     }
     Ok(Item::Span { from, to, step })
 }
@@ -104,8 +140,9 @@ impl FromStr for Cron {
         let mut fields: [Vec<Item>; 5] = Default::default();
         for (field, (offset, word)) in words.into_iter().enumerate() {
             for item in word.split(',') {
-                let parsed = parse_item(item, field)
-                    .map_err(|msg| GrammarError::at(offset, word.len(), msg).help(cron_help()))?;
+                let parsed = parse_item(item, field).map_err(|err| {
+                    GrammarError::at(offset, word.len(), err.to_string()).help(cron_help())
+                })?;
                 fields[field].push(parsed);
             }
         }
@@ -180,5 +217,13 @@ mod tests {
         ] {
             assert!(bad.parse::<Cron>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn item_errors_keep_their_messages() {
+        let message = |text: &str| text.parse::<Cron>().unwrap_err().message;
+        assert_eq!(message("*/0 * * * *"), "bad step `0`");
+        assert_eq!(message("0 25 * * *"), "`25` is not a valid hour (0-23)");
+        assert_eq!(message("0 0 * 5-2 *"), "range `5-2` is reversed");
     }
 }
