@@ -4,5 +4,8 @@
 //!   internet needed on the host), starts it as a service listening on the
 //!   host's loopback only, upgrades it in place when the binary changed, and
 //!   removes everything it put there again.
+//! * [`probe`]: what a host is (architecture, CPUs, memory, disk, GPUs,
+//!   Docker, sudo, systemd), from one remote script.
 
 pub mod install;
+pub mod probe;
