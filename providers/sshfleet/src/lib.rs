@@ -6,6 +6,9 @@
 //!   removes everything it put there again.
 //! * [`probe`]: what a host is (architecture, CPUs, memory, disk, GPUs,
 //!   Docker, sudo, systemd), from one remote script.
+//! * [`preflight`]: every problem of every host of a fleet, checked in
+//!   parallel, each with its fix.
 
 pub mod install;
+pub mod preflight;
 pub mod probe;
