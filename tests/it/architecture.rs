@@ -57,8 +57,8 @@ const RULES: &[Rule] = &[
     },
     Rule {
         krate: "dstack-sshfleet",
-        may_use: &["dstack-ssh"],
-        reason: "SSH fleets reach hosts through the SSH transport only (the runner it installs is a file it uploads, not a dependency)",
+        may_use: &["dstack-ssh", "dstack-schemas"],
+        reason: "SSH fleets reach hosts through the SSH transport only (the runner it installs is a file it uploads, not a dependency) and describe them as schemas offers (blocks, Offer)",
     },
     Rule {
         krate: "dstack-planner",

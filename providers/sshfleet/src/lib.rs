@@ -8,7 +8,9 @@
 //!   Docker, sudo, systemd), from one remote script.
 //! * [`preflight`]: every problem of every host of a fleet, checked in
 //!   parallel, each with its fix.
+//! * [`offers`]: a host's resources as offers, split into `blocks`.
 
 pub mod install;
+pub mod offers;
 pub mod preflight;
 pub mod probe;

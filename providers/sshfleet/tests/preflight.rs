@@ -1,11 +1,13 @@
 //! Probe and preflight against real sshd test hosts: GPU stand-ins report
 //! their GPUs, a user without sudo gets the sudo failure, and a down link,
 //! a stranger key and a changed host key each give their own failure from
-//! one parallel call.
+//! one parallel call; a probed host splits into offers.
 
 use std::time::{Duration, Instant};
 
+use dstack_schemas::config::fleet::Blocks;
 use dstack_ssh::{ConnectOptions, Endpoint, HostKey, Session, Target, Unreachable};
+use dstack_sshfleet::offers::offers;
 use dstack_sshfleet::preflight::{FailureKind, Needs, check_hosts};
 use dstack_sshfleet::probe::{Arch, Docker, GpuVendor, Privilege, probe};
 use dstack_testhosts::{GpuProfile, HostSet, HostSpec, KeyKind, KeyPair, TestUser};
@@ -77,6 +79,11 @@ async fn gpu_hosts_report_their_gpus() {
         gpus.iter()
             .all(|g| g.name == "NVIDIA H100 80GB HBM3" && g.memory_mib == 81559)
     );
+
+    let halves = offers("h100", &report.facts[0].1, Blocks::Count(2)).unwrap();
+    assert_eq!(halves.len(), 2);
+    let gpu = halves[0].gpu.as_ref().unwrap();
+    assert_eq!((gpu.name.as_str(), gpu.count), ("H100", 4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
