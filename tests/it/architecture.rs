@@ -58,7 +58,7 @@ const RULES: &[Rule] = &[
     Rule {
         krate: "dstack-sshfleet",
         may_use: &["dstack-ssh", "dstack-schemas"],
-        reason: "SSH fleets read their configuration (schemas) and reach hosts through the SSH transport only (the runner it installs is a file it uploads, not a dependency)",
+        reason: "SSH fleets read their configuration and describe hosts as offers (schemas), and reach hosts through the SSH transport only (the runner it installs is a file it uploads, not a dependency)",
     },
     Rule {
         krate: "dstack-planner",
