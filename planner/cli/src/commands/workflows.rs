@@ -1,6 +1,7 @@
 //! `dstack run WORKFLOW`, `dstack artifacts`, and the workflow side of
 //! `ps`, `logs` and `stop`.
 
+use dstack_schemas::status::Status;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -193,7 +194,7 @@ pub fn run(
         }
     };
     let jobs = rt.block_on(workflows::execute(&engine, &request, interrupt));
-    record.status = workflows::run_status(&jobs).into();
+    record.status = workflows::run_status(&jobs);
     record.finished_at = Some(now_ms());
     project.state.put_workflow_run(&record)?;
     outln!()?;
@@ -204,13 +205,13 @@ pub fn run(
     )?;
     for name in &request.dag.order {
         let job = &jobs[name];
-        let how = match (&job.reused_from, job.status.as_str()) {
+        let how = match (&job.reused_from, job.status) {
             (Some(from), _) => format!("reused from {from}"),
-            (None, "done") => "ran".into(),
+            (None, Status::Done) => "ran".into(),
             (None, _) => job
                 .reason
                 .clone()
-                .unwrap_or_else(|| status_message(&job.status, job.exit_code.map(i64::from), None)),
+                .unwrap_or_else(|| status_message(job.status, job.exit_code.map(i64::from), None)),
         };
         let files: u64 = job
             .artifacts
@@ -229,9 +230,9 @@ pub fn run(
             }
         )?;
     }
-    match record.status.as_str() {
-        "done" => Ok(0),
-        "terminated" => Err(CliError::Interrupted),
+    match record.status {
+        Status::Done => Ok(0),
+        Status::Terminated => Err(CliError::Interrupted),
         _ => {
             let code = request
                 .dag
@@ -262,7 +263,7 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
                 status_message: match &j.reused_from {
                     Some(from) => format!("reused ({from})"),
                     None => {
-                        status_message(&j.status, j.exit_code.map(i64::from), j.reason.as_deref())
+                        status_message(j.status, j.exit_code.map(i64::from), j.reason.as_deref())
                     }
                 },
                 status: j.status,
@@ -273,11 +274,11 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
                 ports: serde_json::json!([]),
             })
             .collect();
-        let status = run.status.clone();
+        let status = run.status;
         out.push(RunView {
             name: run.name,
             kind: "workflow".into(),
-            status_message: status.clone(),
+            status_message: status.to_string(),
             status,
             backend: "local".into(),
             price_per_hour: Some(0.0),
@@ -309,7 +310,7 @@ pub fn logs(
             }
         }
         workflows::print_prefixed(&Terminal, &job.workflow, &lines);
-        let unfinished = !super::jobs::is_final(&job.status);
+        let unfinished = !job.status.is_final();
         if let (true, true, Some(client), Some(id)) = (follow, unfinished, &client, &job.runner_job)
         {
             let engine = Engine::new(
@@ -341,7 +342,7 @@ pub async fn stop(project: &Project, run: &str, abort: bool) -> Result<usize, Cl
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     let mut failed = 0;
     for job in project.state.workflow_jobs(run)? {
-        if super::jobs::is_final(&job.status) {
+        if job.status.is_final() {
             continue;
         }
         if let Some(id) = &job.runner_job {
