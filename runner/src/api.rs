@@ -177,51 +177,8 @@ pub struct JobSubmission {
     pub stop_grace_secs: Option<u64>,
 }
 
-/// Lifecycle of a job on a runner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Accepted, not started.
-    Submitted,
-    /// Getting the image.
-    Pulling,
-    /// Running.
-    Running,
-    /// Stopping: signalled, draining its output.
-    Terminating,
-    /// Exited 0.
-    Done,
-    /// Exited non-zero or could not start.
-    Failed,
-    /// Stopped (by a user, or `max_duration`).
-    Terminated,
-    /// Killed without a graceful stop.
-    Aborted,
-}
-
-impl JobStatus {
-    /// Finished statuses; a job reaches one only after its log is sealed.
-    pub fn is_finished(&self) -> bool {
-        matches!(
-            self,
-            Self::Done | Self::Failed | Self::Terminated | Self::Aborted
-        )
-    }
-
-    /// The lowercase word (as in dstack).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Submitted => "submitted",
-            Self::Pulling => "pulling",
-            Self::Running => "running",
-            Self::Terminating => "terminating",
-            Self::Done => "done",
-            Self::Failed => "failed",
-            Self::Terminated => "terminated",
-            Self::Aborted => "aborted",
-        }
-    }
-}
+/// Lifecycle of a job on a runner (defined with the other statuses).
+pub use dstack_schemas::status::JobStatus;
 
 /// A published port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //!
 //! Data types, parsing and validation only: no IO, no async, no SQL.
 
+pub mod action;
 pub mod addr;
 pub mod backends;
 pub mod config;
@@ -15,4 +16,6 @@ pub mod money;
 pub mod offer;
 pub mod plan;
 pub mod spec;
+pub mod status;
+pub mod words;
 pub mod yaml;

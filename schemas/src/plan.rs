@@ -10,6 +10,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::action::{ActionReason, ChangeVerb};
 use crate::addr::{ResourceAddr, ResourceKind};
 use crate::money::{HourlyRate, Usd};
 use crate::offer::Offer;
@@ -132,7 +133,7 @@ pub struct ResourceChange {
     pub actions: Vec<ActionWord>,
     /// Machine-readable reason code (display only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_reason: Option<String>,
+    pub action_reason: Option<ActionReason>,
     /// Reason in words (display only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -195,16 +196,16 @@ impl ResourceChange {
         self.actions != [ActionWord::NoOp]
     }
 
-    /// Create, update, replace, delete or no-op, as one word.
-    pub fn verb(&self) -> &'static str {
+    /// Create, update, replace, delete or no-op, as one verb.
+    pub fn verb(&self) -> ChangeVerb {
         match self.actions.as_slice() {
-            [ActionWord::Create] => "create",
-            [ActionWord::Update] => "update",
-            [ActionWord::Delete] => "delete",
+            [ActionWord::Create] => ChangeVerb::Create,
+            [ActionWord::Update] => ChangeVerb::Update,
+            [ActionWord::Delete] => ChangeVerb::Delete,
             [ActionWord::Delete, ActionWord::Create] | [ActionWord::Create, ActionWord::Delete] => {
-                "replace"
+                ChangeVerb::Replace
             }
-            _ => "no-op",
+            _ => ChangeVerb::NoOp,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `MemStore`: state in memory, for tests and benchmarks. Same semantics as
 //! the SQLite store (the conformance suite checks both).
 
+use dstack_schemas::status::Status;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -419,7 +420,7 @@ impl WorkflowStore for MemStore {
             .inner()
             .workflow_jobs
             .iter()
-            .filter(|j| j.input_hash == input_hash && j.status == "done")
+            .filter(|j| j.input_hash == input_hash && j.status == Status::Done)
             .max_by_key(|j| j.finished_at)
             .cloned())
     }

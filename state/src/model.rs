@@ -2,6 +2,7 @@
 
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::money::Usd;
+use dstack_schemas::status::Status;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, now.
@@ -25,7 +26,7 @@ pub struct RecordedResource {
     /// The backend's id (`i-0abc...`, a directory, a job id).
     pub provider_id: Option<String>,
     /// Lifecycle status (`creating`, `active`, `running`, `done`, `failed`, ...).
-    pub status: String,
+    pub status: Status,
     /// Price per hour when created.
     pub price_per_hour: Option<Usd>,
     /// The offer it was created from (backend, region, instance type, ...).
@@ -50,7 +51,7 @@ impl RecordedResource {
             fingerprint,
             provider: None,
             provider_id: None,
-            status: "creating".into(),
+            status: Status::Creating,
             price_per_hour: None,
             offer: None,
             data: serde_json::Value::Null,
@@ -305,7 +306,7 @@ pub struct WorkflowRun {
     /// The workflow asked for (its deps run too).
     pub workflow: String,
     /// `running`, `done`, `failed`, `terminated`.
-    pub status: String,
+    pub status: Status,
     /// Variables each workflow got, by workflow.
     pub variables: serde_json::Value,
     /// The repo it ran on (git facts, archive hash).
@@ -328,7 +329,7 @@ pub struct WorkflowJob {
     pub input_hash: String,
     /// `waiting`, `submitted`, `running`, `done`, `failed`, `terminated`,
     /// `skipped`; `done` also for a job reused from an earlier run.
-    pub status: String,
+    pub status: Status,
     /// Exit code, once exited.
     pub exit_code: Option<i32>,
     /// Termination reason or why it was skipped.

@@ -3,45 +3,38 @@
 //! says; a run's is its jobs' (its own row only says it was submitted).
 
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::status::Status;
 
 use crate::model::RecordedResource;
-
-/// Statuses of runs and jobs that have ended.
-pub const FINISHED: &[&str] = &["done", "failed", "terminated", "aborted", "stopped"];
 
 /// The status of a run from its job rows: `done` when all are done; the
 /// first other ending when all ended; `running` while any runs; else the
 /// first unfinished job's (`submitted`, `pulling`, ...). A run that is
 /// not a service and has no job yet is `pending` (an apply could not
 /// submit one; the next tries again).
-pub fn run_status(run: &RecordedResource, jobs: &[&RecordedResource]) -> String {
-    let finished = |j: &&&RecordedResource| FINISHED.contains(&j.status.as_str());
+pub fn run_status(run: &RecordedResource, jobs: &[&RecordedResource]) -> Status {
     let service = run.spec.get("type").and_then(|t| t.as_str()) == Some("service");
     if jobs.is_empty() {
-        return if service {
-            run.status.clone()
-        } else {
-            "pending".into()
-        };
+        return if service { run.status } else { Status::Pending };
     }
-    if jobs.iter().all(|j| finished(&j)) {
+    if jobs.iter().all(|j| j.status.is_finished()) {
         return jobs
             .iter()
-            .find(|j| j.status != "done")
-            .map_or("done".into(), |j| j.status.clone());
+            .find(|j| j.status != Status::Done)
+            .map_or(Status::Done, |j| j.status);
     }
-    if jobs.iter().any(|j| j.status == "running") {
-        return "running".into();
+    if jobs.iter().any(|j| j.status == Status::Running) {
+        return Status::Running;
     }
     jobs.iter()
-        .find(|j| !finished(j))
-        .map_or("running".into(), |j| j.status.clone())
+        .find(|j| !j.status.is_finished())
+        .map_or(Status::Running, |j| j.status)
 }
 
 /// The status of `row` among all `rows` of state (a run's jobs are rows).
-pub fn status_of(row: &RecordedResource, rows: &[RecordedResource]) -> String {
+pub fn status_of(row: &RecordedResource, rows: &[RecordedResource]) -> Status {
     if row.address.kind() != ResourceKind::Run {
-        return row.status.clone();
+        return row.status;
     }
     let name = row.address.name();
     let jobs: Vec<&RecordedResource> = rows
@@ -61,7 +54,7 @@ mod tests {
             serde_json::json!({"type": "task"}),
             "fp".into(),
         );
-        r.status = status.into();
+        r.status = status.parse().expect("status");
         r
     }
 
@@ -73,7 +66,7 @@ mod tests {
                 .map(|(i, s)| row(&format!("run/r/job/{i}"), s)),
         );
         rows.push(row("run/other/job/0", "failed"));
-        assert_eq!(status_of(&rows[0], &rows), expect, "jobs {jobs:?}");
+        assert_eq!(status_of(&rows[0], &rows).as_str(), expect, "jobs {jobs:?}");
     }
 
     #[test]
@@ -86,7 +79,7 @@ mod tests {
         check(&["done", "pulling"], "pulling");
         let mut service = row("run/s", "submitted");
         service.spec = serde_json::json!({"type": "service"});
-        assert_eq!(status_of(&service, &[]), "submitted");
-        assert_eq!(status_of(&row("volume/v", "active"), &[]), "active");
+        assert_eq!(status_of(&service, &[]), Status::Submitted);
+        assert_eq!(status_of(&row("volume/v", "active"), &[]), Status::Active);
     }
 }

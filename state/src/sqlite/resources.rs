@@ -189,7 +189,7 @@ pub(super) fn put_row(
             stored.fingerprint,
             stored.provider,
             stored.provider_id,
-            stored.status,
+            stored.status.as_str(),
             stored.price_per_hour.map(|p| p.micros()),
             stored.offer.as_ref().map(|o| o.to_string()),
             stored.data.to_string(),
@@ -214,6 +214,25 @@ mod tests {
         ).expect("insert");
         let err = store.list().expect_err("refused");
         assert!(err.to_string().contains("fleet/x"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_status_is_an_error_naming_the_row_and_column() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        store.conn().execute(
+            "INSERT INTO resources (kind, address, spec, fingerprint, status, data, created_at, updated_at, version) VALUES ('volume', 'volume/v', '{}', 'fp', 'sleeping', 'null', 1, 1, 1)",
+            [],
+        ).expect("insert");
+        let err = store.list().expect_err("refused");
+        assert!(matches!(err, StateError::BadRow { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("volume/v") && text.contains("status"),
+            "{text}"
+        );
+        assert!(text.contains("sleeping"), "{text}");
+        let addr: ResourceAddr = "volume/v".parse().expect("address");
+        assert!(store.get(&addr).is_err(), "one row read the same way");
     }
 
     #[test]

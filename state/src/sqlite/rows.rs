@@ -104,7 +104,10 @@ impl ResourceRow {
             fingerprint: self.fingerprint,
             provider: self.provider,
             provider_id: self.provider_id,
-            status: self.status,
+            status: self
+                .status
+                .parse()
+                .map_err(|e| bad_row(address, format!("status: {e}")))?,
             price_per_hour: self.price_micros.map(Usd::from_micros),
             offer: self
                 .offer

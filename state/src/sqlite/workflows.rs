@@ -56,7 +56,7 @@ impl WorkflowStore for SqliteStore {
         self.run(|conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO workflow_jobs (run, workflow, input_hash, status, finished_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![job.run, job.workflow, job.input_hash, job.status, job.finished_at, body],
+                params![job.run, job.workflow, job.input_hash, job.status.as_str(), job.finished_at, body],
             )?;
             Ok(())
         })

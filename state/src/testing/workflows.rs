@@ -2,6 +2,7 @@
 //! newest first; the newest `done` job with given inputs is the cache hit.
 
 use crate::store::WorkflowStore;
+use dstack_schemas::status::Status;
 
 /// Runs every workflow check against `store` (which must start empty).
 pub fn conformance(store: &dyn WorkflowStore) {
@@ -12,7 +13,7 @@ fn workflow_runs_and_cache(store: &dyn WorkflowStore) {
     let run = |name: &str, at: i64| crate::WorkflowRun {
         name: name.into(),
         workflow: "train".into(),
-        status: "running".into(),
+        status: Status::Running,
         variables: serde_json::json!({}),
         repo: serde_json::json!({}),
         created_at: at,
@@ -21,7 +22,7 @@ fn workflow_runs_and_cache(store: &dyn WorkflowStore) {
     store.put_workflow_run(&run("train-1", 1)).expect("put run");
     store.put_workflow_run(&run("train-2", 2)).expect("put run");
     let mut done = run("train-1", 1);
-    done.status = "done".into();
+    done.status = Status::Done;
     store.put_workflow_run(&done).expect("replace run");
     let names: Vec<String> = store
         .workflow_runs()
@@ -36,14 +37,14 @@ fn workflow_runs_and_cache(store: &dyn WorkflowStore) {
             .expect("get")
             .expect("found")
             .status,
-        "done"
+        Status::Done
     );
     assert!(store.workflow_run("nope").expect("get").is_none());
     let job = |run: &str, status: &str, finished: i64| crate::WorkflowJob {
         run: run.into(),
         workflow: "prepare".into(),
         input_hash: "h1".into(),
-        status: status.into(),
+        status: status.parse().expect("status"),
         exit_code: Some(0),
         reason: None,
         runner_job: Some("j1".into()),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dstack_engine::apply::JobRuntime;
+use dstack_schemas::status::Status;
 use dstack_state::StateStore;
 
 use super::confirm::{AfterInterrupt, ask_stop};
@@ -140,12 +141,15 @@ async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &
                 .cloned()
                 .unwrap_or_default();
             // A job no longer running has no port to reach.
-            if !matches!(row.status.as_str(), "submitted" | "pulling" | "running") {
+            if !matches!(
+                row.status,
+                Status::Submitted | Status::Pulling | Status::Running
+            ) {
                 break;
             }
             // Ports are recorded as the job starts: a running job without
             // them has none.
-            if ports.is_empty() && row.status == "running" {
+            if ports.is_empty() && row.status == Status::Running {
                 break;
             }
             let address = job.row.address.to_string();
@@ -170,7 +174,7 @@ fn finish_report(project: &Project, run: &str, started: Instant) -> Result<i32, 
         return Ok(0);
     };
     let secs = started.elapsed().as_secs_f64();
-    let first_bad = view.jobs.iter().find(|j| j.status != "done");
+    let first_bad = view.jobs.iter().find(|j| j.status != Status::Done);
     match first_bad {
         None => {
             errln!("run/{run}: {} in {secs:.1}s", view.status_message);

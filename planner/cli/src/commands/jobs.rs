@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dstack_engine::apply::JobRuntime;
-use dstack_planner::plan::FINISHED_STATUSES;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
+use dstack_schemas::status::Status;
 use dstack_state::{RecordedResource, StateStore};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ pub struct JobView {
     /// `run/NAME/job/N`.
     pub address: String,
     /// Status word.
-    pub status: String,
+    pub status: Status,
     /// What people see (`exited (0)`, `stopped`, ...).
     pub status_message: String,
     /// Exit code, once exited.
@@ -46,7 +46,7 @@ pub struct RunView {
     #[serde(rename = "type")]
     pub kind: String,
     /// Status as its jobs say.
-    pub status: String,
+    pub status: Status,
     /// What people see.
     pub status_message: String,
     /// Backend of its (first) instance.
@@ -61,25 +61,20 @@ pub struct RunView {
 
 impl RunView {
     fn finished(&self) -> bool {
-        FINISHED_STATUSES.contains(&self.status.as_str())
+        self.status.is_finished()
     }
 }
 
-/// True for statuses after which nothing more happens to a job.
-pub fn is_final(status: &str) -> bool {
-    FINISHED_STATUSES.contains(&status) || status == "skipped"
-}
-
 /// dstack's status message of a job.
-pub fn status_message(status: &str, exit_code: Option<i64>, reason: Option<&str>) -> String {
+pub fn status_message(status: Status, exit_code: Option<i64>, reason: Option<&str>) -> String {
     match (status, exit_code, reason) {
-        ("done", _, _) => format!("exited ({})", exit_code.unwrap_or(0)),
-        ("failed", Some(code), _) => format!("exited ({code})"),
-        ("failed", None, Some("runner_restarted" | "runner_lost")) => "runner lost".into(),
-        ("failed", None, _) => "error".into(),
-        ("terminated", _, Some("max_duration_exceeded")) => "max duration".into(),
-        ("terminated", _, _) => "stopped".into(),
-        (other, _, _) => other.into(),
+        (Status::Done, _, _) => format!("exited ({})", exit_code.unwrap_or(0)),
+        (Status::Failed, Some(code), _) => format!("exited ({code})"),
+        (Status::Failed, None, Some("runner_restarted" | "runner_lost")) => "runner lost".into(),
+        (Status::Failed, None, _) => "error".into(),
+        (Status::Terminated, _, Some("max_duration_exceeded")) => "max duration".into(),
+        (Status::Terminated, _, _) => "stopped".into(),
+        (other, _, _) => other.to_string(),
     }
 }
 
@@ -93,8 +88,8 @@ fn job_view(row: &RecordedResource) -> JobView {
     let runtime = row.data.get("runtime").cloned().unwrap_or_default();
     JobView {
         address: row.address.to_string(),
-        status: row.status.clone(),
-        status_message: status_message(&row.status, exit_code, reason.as_deref()),
+        status: row.status,
+        status_message: status_message(row.status, exit_code, reason.as_deref()),
         exit_code,
         reason,
         message: runtime
@@ -164,9 +159,9 @@ fn run_view(
     let status_message = match job_views.as_slice() {
         // An apply could not submit its job (it said why); the next
         // apply tries again.
-        [] if status == "pending" => "pending (no job submitted yet)".to_string(),
+        [] if status == Status::Pending => "pending (no job submitted yet)".to_string(),
         [only] => only.status_message.clone(),
-        _ => status.clone(),
+        _ => status.to_string(),
     };
     let instance = job_views.first().and_then(|j| j.instance.clone());
     let (backend, price) = match instance {
@@ -343,9 +338,7 @@ pub(super) fn synced_run_views(
     let mut rows = state.list_run_statuses()?;
     let mut unfinished = Vec::new();
     for row in &rows {
-        if row.address.kind() == ResourceKind::Job
-            && !FINISHED_STATUSES.contains(&row.status.as_str())
-        {
+        if row.address.kind() == ResourceKind::Job && !row.status.is_finished() {
             unfinished.extend(state.get(&row.address)?);
         }
     }
@@ -442,7 +435,7 @@ pub(super) async fn wait_all_finished(
                 continue;
             }
             match sync::refresh_job(project.state.as_ref(), runtime, &job).await {
-                Ok(row) if FINISHED_STATUSES.contains(&row.status.as_str()) => {}
+                Ok(row) if row.status.is_finished() => {}
                 _ => all = false,
             }
         }

@@ -7,9 +7,9 @@
 use dstack_planner::desired::LOCAL_FLEET;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::inspect::{InstanceView, ResourceView};
+use dstack_schemas::status::Status;
 use dstack_state::RecordedResource;
 
-use super::jobs::is_final;
 use crate::context::Project;
 
 /// Every recorded resource of `kind` (fleet, volume, gateway), newest first.
@@ -56,7 +56,7 @@ fn view(row: &RecordedResource, rows: &[RecordedResource]) -> ResourceView {
         name: row.address.name().to_string(),
         address: row.address.to_string(),
         kind: row.address.kind().to_string(),
-        status: row.status.clone(),
+        status: row.status.to_string(),
         backend: row
             .provider
             .clone()
@@ -106,7 +106,7 @@ fn used_by(addr: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
 fn jobs_on(instance: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
     let wanted = instance.to_string();
     rows.iter()
-        .filter(|r| r.address.kind() == ResourceKind::Job && !is_final(&r.status))
+        .filter(|r| r.address.kind() == ResourceKind::Job && !r.status.is_final())
         .filter(|r| r.data.get("instance").and_then(|i| i.as_str()) == Some(wanted.as_str()))
         .map(|r| r.address.to_string())
         .collect()
@@ -118,7 +118,7 @@ fn instance_view(row: &RecordedResource, rows: &[RecordedResource]) -> InstanceV
     InstanceView {
         num: row.address.index().unwrap_or(0),
         address: row.address.to_string(),
-        status: busy_or(&row.status, &jobs),
+        status: busy_or(row.status, &jobs),
         backend: row.provider.clone().or_else(|| text(&offer, "backend")),
         region: text(&offer, "region"),
         instance_type: text(&offer, "instance_type"),
@@ -131,11 +131,11 @@ fn instance_view(row: &RecordedResource, rows: &[RecordedResource]) -> InstanceV
 }
 
 /// `busy` while jobs run on an active instance (dstack's word), else its status.
-fn busy_or(status: &str, jobs: &[String]) -> String {
+fn busy_or(status: Status, jobs: &[String]) -> String {
     match (status, jobs.is_empty()) {
-        ("active", false) => "busy".into(),
-        ("active", true) => "idle".into(),
-        (other, _) => other.into(),
+        (Status::Active, false) => "busy".into(),
+        (Status::Active, true) => "idle".into(),
+        (other, _) => other.to_string(),
     }
 }
 
@@ -165,7 +165,7 @@ fn local_fleet(project: &Project, rows: &[RecordedResource]) -> ResourceView {
     let instance = InstanceView {
         num: 0,
         address: addr.to_string(),
-        status: busy_or("active", &jobs),
+        status: busy_or(Status::Active, &jobs),
         backend: Some("local".into()),
         region: Some("local".into()),
         instance_type: None,
@@ -179,7 +179,7 @@ fn local_fleet(project: &Project, rows: &[RecordedResource]) -> ResourceView {
         name: LOCAL_FLEET.into(),
         address: ResourceAddr::Fleet(LOCAL_FLEET.into()).to_string(),
         kind: "fleet".into(),
-        status: "active".into(),
+        status: Status::Active.to_string(),
         backend: Some("local".into()),
         region: Some("local".into()),
         provider_id: None,

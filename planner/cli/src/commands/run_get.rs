@@ -96,7 +96,7 @@ fn job_detail(state: &dyn StateStore, job: &jobs::JobView) -> JobView {
     let facts = instance_facts(state, job.instance.as_deref());
     JobView {
         address: job.address.clone(),
-        status: job.status.clone(),
+        status: job.status.to_string(),
         status_message: job.status_message.clone(),
         exit_code: job.exit_code,
         reason: job.reason.clone(),
@@ -116,7 +116,7 @@ pub fn detail(state: &dyn StateStore, run: &jobs::RunView) -> RunView {
     RunView {
         name: run.name.clone(),
         kind: run.kind.clone(),
-        status: run.status.clone(),
+        status: run.status.to_string(),
         status_message: run.status_message.clone(),
         reason: run.jobs.iter().find_map(|j| j.reason.clone()),
         backend: run.backend.clone(),

@@ -1,6 +1,7 @@
 //! `dstack run WORKFLOW`, `dstack artifacts`, and the workflow side of
 //! `ps`, `logs` and `stop`.
 
+use dstack_schemas::status::Status;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -175,11 +176,11 @@ pub fn run(
         }
     };
     let jobs = rt.block_on(workflows::execute(&engine, &request, interrupt));
-    record.status = workflows::run_status(&jobs).into();
+    record.status = workflows::run_status(&jobs);
     record.finished_at = Some(now_ms());
     project.state.put_workflow_run(&record)?;
-    print_summary(&run_name, &record.status, started, &request, &jobs)?;
-    run_exit(&record.status, &request, &jobs)
+    print_summary(&run_name, record.status, started, &request, &jobs)?;
+    run_exit(record.status, &request, &jobs)
 }
 
 /// The workflows `target` needs (itself and what it depends on), in run
@@ -219,7 +220,7 @@ type Variables = BTreeMap<String, BTreeMap<String, String>>;
 /// (ran, reused or why not, and its artifact files).
 fn print_summary(
     run_name: &str,
-    status: &str,
+    status: Status,
     started: Instant,
     request: &RunRequest,
     jobs: &BTreeMap<String, WorkflowJob>,
@@ -232,13 +233,13 @@ fn print_summary(
     )?;
     for name in &request.dag.order {
         let job = &jobs[name];
-        let how = match (&job.reused_from, job.status.as_str()) {
+        let how = match (&job.reused_from, job.status) {
             (Some(from), _) => format!("reused from {from}"),
-            (None, "done") => "ran".into(),
+            (None, Status::Done) => "ran".into(),
             (None, _) => job
                 .reason
                 .clone()
-                .unwrap_or_else(|| status_message(&job.status, job.exit_code.map(i64::from), None)),
+                .unwrap_or_else(|| status_message(job.status, job.exit_code.map(i64::from), None)),
         };
         let files: u64 = job
             .artifacts
@@ -263,13 +264,13 @@ fn print_summary(
 /// The exit code of a run: 0 when done, an interruption, or the first
 /// failed job's exit code (1 when none has one).
 fn run_exit(
-    status: &str,
+    status: Status,
     request: &RunRequest,
     jobs: &BTreeMap<String, WorkflowJob>,
 ) -> Result<i32, CliError> {
     match status {
-        "done" => Ok(0),
-        "terminated" => Err(CliError::Interrupted),
+        Status::Done => Ok(0),
+        Status::Terminated => Err(CliError::Interrupted),
         _ => {
             let code = request
                 .dag
@@ -300,7 +301,7 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
                 status_message: match &j.reused_from {
                     Some(from) => format!("reused ({from})"),
                     None => {
-                        status_message(&j.status, j.exit_code.map(i64::from), j.reason.as_deref())
+                        status_message(j.status, j.exit_code.map(i64::from), j.reason.as_deref())
                     }
                 },
                 status: j.status,
@@ -311,11 +312,11 @@ pub fn run_views(state: &dyn StateStore) -> Result<Vec<RunView>, CliError> {
                 ports: serde_json::json!([]),
             })
             .collect();
-        let status = run.status.clone();
+        let status = run.status;
         out.push(RunView {
             name: run.name,
             kind: "workflow".into(),
-            status_message: status.clone(),
+            status_message: status.to_string(),
             status,
             backend: "local".into(),
             price_per_hour: Some(0.0),
@@ -347,7 +348,7 @@ pub fn logs(
             }
         }
         workflows::print_prefixed(&Terminal, &job.workflow, &lines);
-        let unfinished = !super::jobs::is_final(&job.status);
+        let unfinished = !job.status.is_final();
         if let (true, true, Some(client), Some(id)) = (follow, unfinished, &client, &job.runner_job)
         {
             let engine = Engine::new(
@@ -379,7 +380,7 @@ pub async fn stop(project: &Project, run: &str, abort: bool) -> Result<usize, Cl
         .map_err(|e| CliError::Unexpected(anyhow::anyhow!(e)))?;
     let mut failed = 0;
     for job in project.state.workflow_jobs(run)? {
-        if super::jobs::is_final(&job.status) {
+        if job.status.is_final() {
             continue;
         }
         if let Some(id) = &job.runner_job {

@@ -2,6 +2,8 @@
 //! deletions of what is no longer configured, and user overrides
 //! (`--replace`, `--no-recreate`, volume protection).
 
+use dstack_schemas::plan::{ActionReason, ChangeVerb};
+use dstack_schemas::status::Status;
 use std::sync::Arc;
 
 use super::children_of;
@@ -13,8 +15,6 @@ use super::{Builder, Scope};
 use crate::desired::DesiredResource;
 use crate::diff::{Verdict, classify};
 use crate::rules::{ReplaceOrder, RuleContext, replace_order};
-
-pub use dstack_state::status::FINISHED;
 
 /// A change with only the essentials set.
 pub fn new_change(address: &ResourceAddr, actions: Vec<ActionWord>) -> ResourceChange {
@@ -99,7 +99,7 @@ impl Builder<'_> {
             // Drifted away (deleted outside dstack): recreate over the old row.
             change.recorded_version = Some(r.version);
             change.before = Some(Arc::new(r.spec.clone()));
-            change.action_reason = Some("recreate_because_deleted_outside".into());
+            change.action_reason = Some(ActionReason::RecreateBecauseDeletedOutside);
             change.reason = Some("deleted outside dstack".into());
         }
         change
@@ -134,7 +134,7 @@ impl Builder<'_> {
         }
         let status = self.status_of(recorded);
         if unchanged {
-            if FINISHED.contains(&status.as_str()) && desired.address.kind() == ResourceKind::Run {
+            if status.is_finished() && desired.address.kind() == ResourceKind::Run {
                 change.reason = Some(format!(
                     "finished ({status}); `--replace {}` runs it again",
                     desired.address
@@ -149,13 +149,13 @@ impl Builder<'_> {
             Verdict::Same => {}
             Verdict::Update => {
                 change.actions = vec![ActionWord::Update];
-                change.action_reason = Some("update_in_place".into());
+                change.action_reason = Some(ActionReason::UpdateInPlace);
                 change.reason = Some(describe_fields(&change.changed_fields, "changed in place"));
             }
             Verdict::Replace => {
                 change.actions =
                     replace_actions(replace_order(desired.address.kind(), run_type.as_deref()));
-                change.action_reason = Some("replace_because_cannot_update".into());
+                change.action_reason = Some(ActionReason::ReplaceBecauseCannotUpdate);
                 let forcing: Vec<FieldChange> = change
                     .changed_fields
                     .iter()
@@ -163,10 +163,8 @@ impl Builder<'_> {
                     .cloned()
                     .collect();
                 change.reason = Some(describe_fields(&forcing, "forces replacement"));
-                if FINISHED.contains(&status.as_str())
-                    && desired.address.kind() == ResourceKind::Run
-                {
-                    change.action_reason = Some("rerun_because_changed".into());
+                if status.is_finished() && desired.address.kind() == ResourceKind::Run {
+                    change.action_reason = Some(ActionReason::RerunBecauseChanged);
                     change.reason =
                         Some(format!("finished ({status}) and changed, so it runs again"));
                     for field in &mut change.changed_fields {
@@ -179,13 +177,13 @@ impl Builder<'_> {
     }
 
     /// A run's status as its jobs say (a run is finished when all its jobs are).
-    pub(super) fn status_of(&self, recorded: &RecordedResource) -> String {
+    pub(super) fn status_of(&self, recorded: &RecordedResource) -> Status {
         let jobs: Vec<&RecordedResource> = children_of(&self.recorded, &recorded.address)
             .map(|(_, r)| *r)
             .collect();
         match recorded.address.kind() {
             ResourceKind::Run => dstack_state::status::run_status(recorded, &jobs),
-            _ => recorded.status.clone(),
+            _ => recorded.status,
         }
     }
 
@@ -211,7 +209,7 @@ impl Builder<'_> {
             change.provider_id = recorded.provider_id.clone();
             change.provider = recorded.provider.clone();
             change.offer = crate::recorded::recorded_offer(recorded.offer.as_ref());
-            change.action_reason = Some("delete_because_no_resource_config".into());
+            change.action_reason = Some(ActionReason::DeleteBecauseNoResourceConfig);
             change.reason = Some(if address.parent().is_some() {
                 "its parent is deleted or it is no longer needed".into()
             } else {
@@ -236,20 +234,20 @@ impl Builder<'_> {
                     .get(&top)
                     .is_some_and(|c| c.actions.contains(&ActionWord::Delete));
             if self.is_drifted(&address) {
-                change.action_reason = Some("delete_because_deleted_outside".into());
+                change.action_reason = Some(ActionReason::DeleteBecauseDeletedOutside);
                 change.reason =
                     Some("already gone outside dstack; only the state record is removed".into());
             } else if self.input.options.destroy {
                 if !self.targeted(&address) {
                     continue;
                 }
-                change.action_reason = Some("delete_because_destroy".into());
+                change.action_reason = Some(ActionReason::DeleteBecauseDestroy);
                 change.reason = Some(self.destroy_reason(&address));
             } else if outside_files || (self.input.scope == Scope::Files && !parent_deleted) {
                 continue;
             } else if address.kind() == ResourceKind::Volume {
                 change.actions = vec![ActionWord::NoOp];
-                change.action_reason = Some("retain_volume".into());
+                change.action_reason = Some(ActionReason::RetainVolume);
                 change.reason = Some(
                     "no longer configured; kept, because volumes are never deleted implicitly"
                         .into(),
@@ -319,7 +317,7 @@ impl Builder<'_> {
         let replaced: Vec<ResourceAddr> = self
             .changes
             .values()
-            .filter(|c| c.verb() == "replace")
+            .filter(|c| c.verb() == ChangeVerb::Replace)
             .map(|c| c.address.clone())
             .collect();
         for address in replaced {
@@ -373,7 +371,7 @@ impl Builder<'_> {
             found = true;
             let run_type = change.after.as_deref().and_then(run_type_of);
             change.actions = replace_actions(replace_order(address.kind(), run_type.as_deref()));
-            change.action_reason = Some("replace_by_request".into());
+            change.action_reason = Some(ActionReason::ReplaceByRequest);
             change.reason = Some(format!("--replace {target}"));
         }
         if !found {

@@ -4,6 +4,7 @@
 use super::children_of;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::config::{Configuration, FleetConfig};
+use dstack_schemas::plan::{ActionReason, ChangeVerb};
 use dstack_schemas::plan::{ActionWord, ResourceChange};
 use dstack_schemas::spec::InstanceSpec;
 
@@ -36,7 +37,7 @@ impl Builder<'_> {
             let fleet_replaced = self
                 .changes
                 .get(&address)
-                .is_some_and(|c| c.verb() == "replace");
+                .is_some_and(|c| c.verb() == ChangeVerb::Replace);
             let instances: Vec<DesiredResource> = children_of(&self.desired.resources, &address)
                 .map(|(_, r)| r.clone())
                 .collect();
@@ -79,7 +80,7 @@ impl Builder<'_> {
             .and_then(|o| fleet_requirements(fleet).check(o).err());
         if fleet_replaced || misfit.is_some() {
             change.actions = vec![ActionWord::Delete, ActionWord::Create];
-            change.action_reason = Some("replace_because_cannot_update".into());
+            change.action_reason = Some(ActionReason::ReplaceBecauseCannotUpdate);
             change.reason = Some(match (&misfit, &offer) {
                 (Some(why), Some(o)) => {
                     format!("{} no longer fits the fleet ({why})", o.instance_type)

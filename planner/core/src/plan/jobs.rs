@@ -5,11 +5,12 @@ use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::config::enums::{CreationPolicy, Placement};
 use dstack_schemas::grammar::{CpuSpec, GpuSpec, Memory, Range};
+use dstack_schemas::plan::{ActionReason, ChangeVerb};
 use dstack_schemas::plan::{ActionWord, ResourceChange};
 use dstack_schemas::spec::InstanceSpec;
 
 use super::Scope;
-use super::changes::{FINISHED, new_change, replace_actions, run_type_of};
+use super::changes::{new_change, replace_actions, run_type_of};
 use super::instances::fleet_requirements;
 use super::{Builder, children_of};
 use crate::desired::{DesiredResource, LOCAL_FLEET};
@@ -223,9 +224,7 @@ impl Builder<'_> {
             let run_in_files = address
                 .parent()
                 .is_some_and(|run| self.desired.resources.contains_key(&run));
-            if address.kind() != ResourceKind::Job
-                || run_in_files
-                || FINISHED.contains(&recorded.status.as_str())
+            if address.kind() != ResourceKind::Job || run_in_files || recorded.status.is_finished()
             {
                 continue;
             }
@@ -250,7 +249,7 @@ impl Builder<'_> {
             let (mut change, recorded_instance, finished) =
                 self.job_change(&address, &run_change, order);
             match change.verb() {
-                "no-op" | "update" => {
+                ChangeVerb::NoOp | ChangeVerb::Update => {
                     change.placement = recorded_instance.clone();
                     if let (Some(instance), false) = (&recorded_instance, finished) {
                         pool.occupy(instance, &address);
@@ -284,15 +283,17 @@ impl Builder<'_> {
             None => self.create_change(desired),
             Some(r) => self.compare(desired, r),
         };
-        if matches!(run_change.verb(), "create" | "replace") && recorded.is_some() {
+        if matches!(run_change.verb(), ChangeVerb::Create | ChangeVerb::Replace)
+            && recorded.is_some()
+        {
             change.actions = replace_actions(order);
-            change.action_reason = run_change.action_reason.clone();
+            change.action_reason = run_change.action_reason;
             change.reason = Some("its run is replaced".into());
             // The run's change says what changed; the job's own spec only
             // carries a fingerprint of it.
             change.changed_fields.clear();
         }
-        let finished = recorded.is_some_and(|r| FINISHED.contains(&r.status.as_str()));
+        let finished = recorded.is_some_and(|r| r.status.is_finished());
         (change, recorded.and_then(job_instance), finished)
     }
 
@@ -447,7 +448,7 @@ impl Builder<'_> {
         change.fallback_offers = instance.fallbacks;
         change.offers_matched = Some(instance.matched);
         change.reason = Some(format!("fleet/{} grows for {run}", instance.fleet));
-        change.action_reason = Some("create_for_run".into());
+        change.action_reason = Some(ActionReason::CreateForRun);
         change.source = self.location_of(run);
         if let Some(r) = self.recorded.get(&instance.address) {
             change.recorded_version = Some(r.version);

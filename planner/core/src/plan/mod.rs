@@ -8,12 +8,12 @@
 
 mod changes;
 
-pub use changes::FINISHED as FINISHED_STATUSES;
 mod instances;
 mod jobs;
 mod money;
 mod observe;
 
+use dstack_schemas::plan::ChangeVerb;
 use std::collections::BTreeMap;
 
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
@@ -396,10 +396,10 @@ fn summarize(changes: &[ResourceChange]) -> Summary {
     let mut s = Summary::default();
     for c in changes {
         match c.verb() {
-            "create" => s.add += 1,
-            "update" => s.change += 1,
-            "replace" => s.replace += 1,
-            "delete" => s.destroy += 1,
+            ChangeVerb::Create => s.add += 1,
+            ChangeVerb::Update => s.change += 1,
+            ChangeVerb::Replace => s.replace += 1,
+            ChangeVerb::Delete => s.destroy += 1,
             _ => s.no_op += 1,
         }
     }

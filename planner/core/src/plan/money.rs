@@ -6,6 +6,7 @@ use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::config::Configuration;
 use dstack_schemas::grammar::{IdleDuration, Memory, OffDuration};
 use dstack_schemas::money::{HourlyRate, Usd};
+use dstack_schemas::plan::ActionReason;
 use dstack_schemas::plan::{ActionWord, LifetimeCost, PlanCost};
 
 use super::Builder;
@@ -156,7 +157,7 @@ impl Builder<'_> {
             };
             let rate = instance.rate_after.map_or(Usd::ZERO, |r| r.0);
             min_rate += rate;
-            let grown = instance.action_reason.as_deref() == Some("create_for_run");
+            let grown = instance.action_reason == Some(ActionReason::CreateForRun);
             if grown {
                 idle = idle.max(self.idle_secs(&instance.address, run_idle));
                 let dearest = self

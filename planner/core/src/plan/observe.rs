@@ -73,7 +73,7 @@ impl Builder<'_> {
                     address: recorded.address.clone(),
                     drift: kind.into(),
                     detail,
-                    recorded_status: recorded.status.clone(),
+                    recorded_status: recorded.status.to_string(),
                     observed_status,
                 });
             }

@@ -15,6 +15,7 @@ mod guard;
 mod intents;
 mod lost;
 
+use dstack_schemas::status::Status;
 use std::collections::BTreeMap;
 
 use dstack_provider::ResourceInfo;
@@ -120,7 +121,7 @@ fn adopted_row(
     let mut row = RecordedResource::new(address.clone(), spec, fingerprint);
     row.provider = Some(provider.to_string());
     row.provider_id = Some(info.provider_id.clone());
-    row.status = "active".into();
+    row.status = Status::Active;
     row.offer = info
         .offer
         .as_ref()

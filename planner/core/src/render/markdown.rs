@@ -2,6 +2,7 @@
 //! changes with their reasons and prices, money, and the full text plan
 //! folded away.
 
+use dstack_schemas::plan::ChangeVerb;
 use std::fmt::Write;
 
 use dstack_schemas::plan::PlanDoc;
@@ -48,10 +49,10 @@ pub fn render_markdown(plan: &PlanDoc) -> String {
         let _ = writeln!(out, "|---|---|---|---|---:|---:|");
         for c in changes {
             let sym = match c.verb() {
-                "create" => "➕",
-                "update" => "🔄",
-                "replace" => "♻️",
-                "delete" => "➖",
+                ChangeVerb::Create => "➕",
+                ChangeVerb::Update => "🔄",
+                ChangeVerb::Replace => "♻️",
+                ChangeVerb::Delete => "➖",
                 _ => "",
             };
             let offer = c.offer.as_ref().map_or(String::new(), |o| {
@@ -64,10 +65,10 @@ pub fn render_markdown(plan: &PlanDoc) -> String {
                 out,
                 "| {sym} | `{}` | {} | {} | {} | {} |",
                 c.address,
-                escape(c.reason.as_deref().unwrap_or(c.verb())),
+                escape(c.reason.as_deref().unwrap_or(c.verb().as_str())),
                 escape(&offer),
                 rate(c.rate_before),
-                rate(if c.verb() == "delete" {
+                rate(if c.verb() == ChangeVerb::Delete {
                     None
                 } else {
                     c.rate_after

@@ -3,6 +3,7 @@
 //! `-` delete, every changed field with what forces a replacement, the
 //! offer and $/h of each machine, and the money totals.
 
+use dstack_schemas::plan::{ActionReason, ChangeVerb};
 use std::fmt::Write;
 
 use dstack_schemas::addr::ResourceKind;
@@ -65,10 +66,10 @@ fn symbol(change: &ResourceChange) -> &'static str {
 fn paint_symbol(style: Style, change: &ResourceChange) -> String {
     let s = format!("{:>3}", symbol(change));
     match change.verb() {
-        "create" => style.green(&s),
-        "update" => style.yellow(&s),
-        "delete" => style.red(&s),
-        "replace" => style.yellow(&s),
+        ChangeVerb::Create => style.green(&s),
+        ChangeVerb::Update => style.yellow(&s),
+        ChangeVerb::Delete => style.red(&s),
+        ChangeVerb::Replace => style.yellow(&s),
         _ => s,
     }
 }
@@ -350,7 +351,7 @@ pub fn render_plan(plan: &PlanDoc, style: Style) -> String {
     let retained: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| c.action_reason.as_deref() == Some("retain_volume"))
+        .filter(|c| c.action_reason == Some(ActionReason::RetainVolume))
         .collect();
     for change in retained {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! Executing one step: the provider or runtime call, wrapped in an intent
 //! row, followed by the state write. Returns a detail line or an error.
 
+use dstack_schemas::status::Status;
 use std::collections::BTreeMap;
 
 use dstack_provider::{
@@ -167,9 +168,9 @@ impl Exec<'_> {
             .clone()
             .unwrap_or(record.fingerprint);
         record.status = if self.change.kind == ResourceKind::Run {
-            "submitted".into()
+            Status::Submitted
         } else {
-            "active".into()
+            Status::Active
         };
         let expected = match self.change.recorded_version {
             Some(v) => Expected::Version(v),

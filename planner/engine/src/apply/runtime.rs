@@ -2,6 +2,7 @@
 //! instance in production, a fake in tests). The apply engine records what
 //! the runtime reports; it does not know how jobs run.
 
+use dstack_schemas::status::JobStatus;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -90,8 +91,8 @@ pub struct JobLaunch {
 pub struct JobState {
     /// Runtime job id.
     pub id: String,
-    /// `submitted`, `running`, `done`, `failed`, `terminated`, ...
-    pub status: String,
+    /// As the runner says.
+    pub status: JobStatus,
     /// Exit code, when finished.
     pub exit_code: Option<i32>,
     /// Why it ended, when it did.
@@ -224,9 +225,9 @@ impl JobRuntime for FakeRuntime {
         let state = jobs.entry(id.clone()).or_insert_with(|| JobState {
             id: id.clone(),
             status: if self.long_running {
-                "running".into()
+                JobStatus::Running
             } else {
-                "done".into()
+                JobStatus::Done
             },
             exit_code: (!self.long_running).then_some(0),
             reason: None,
@@ -244,13 +245,13 @@ impl JobRuntime for FakeRuntime {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let state = jobs.entry(job_id.to_string()).or_insert_with(|| JobState {
             id: job_id.to_string(),
-            status: "terminated".into(),
+            status: JobStatus::Terminated,
             exit_code: None,
             reason: Some("stopped".into()),
             data: serde_json::json!({}),
         });
-        if state.status == "running" {
-            state.status = "terminated".into();
+        if state.status == JobStatus::Running {
+            state.status = JobStatus::Terminated;
             state.reason = Some("stopped".into());
         }
         Ok(state.clone())

@@ -174,7 +174,7 @@ fn client_error(e: ClientError) -> RuntimeError {
 pub fn job_state(info: &JobInfo) -> JobState {
     JobState {
         id: info.id.clone(),
-        status: info.status.as_str().to_string(),
+        status: info.status,
         exit_code: info.exit_code,
         reason: info.reason.clone(),
         data: serde_json::json!({

@@ -4,10 +4,10 @@
 //! Writes are optimistic (by row version); a row changed meanwhile is left
 //! for the next sync.
 
+use dstack_schemas::status::{JobStatus, Status};
 use std::time::Duration;
 
 use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
-use dstack_planner::plan::FINISHED_STATUSES as FINISHED;
 use dstack_schemas::addr::ResourceKind;
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
 
@@ -41,7 +41,7 @@ impl JobRef {
 
     /// Whether the recorded status is final.
     pub fn finished(&self) -> bool {
-        FINISHED.contains(&self.row.status.as_str())
+        self.row.status.is_finished()
     }
 }
 
@@ -106,7 +106,7 @@ pub async fn refresh_job(
         Ok(s) => s,
         Err(e) if e.not_found => crate::apply::JobState {
             id: job.job_id.clone(),
-            status: "failed".into(),
+            status: JobStatus::Failed,
             exit_code: None,
             reason: Some("runner_lost".into()),
             data: serde_json::json!({
@@ -119,7 +119,7 @@ pub async fn refresh_job(
     // order they ran even when nobody looked at their logs (best effort: a
     // read-only state records nothing).
     let _ = record_submission(state, &job.log_source());
-    let finished = FINISHED.contains(&now.status.as_str());
+    let finished = now.status.is_finished();
     // A finished job's log is sealed: copy the rest of it before recording
     // the end, so a finished row means a complete log in state.
     let logs_sealed = finished
@@ -136,7 +136,7 @@ pub async fn refresh_job(
     let exit_code = serde_json::json!(now.exit_code);
     let reason = serde_json::json!(now.reason);
     let sealed = serde_json::json!(logs_sealed);
-    let changed = row.status != now.status
+    let changed = row.status != Status::from(now.status)
         || row.data.get("exit_code") != Some(&exit_code)
         || row.data.get("reason") != Some(&reason)
         || row.data.get("logs_sealed") != Some(&sealed)
@@ -144,7 +144,7 @@ pub async fn refresh_job(
     if !changed {
         return Ok(row);
     }
-    row.status = now.status.clone();
+    row.status = now.status.into();
     if let Some(obj) = row.data.as_object_mut() {
         obj.insert("exit_code".into(), exit_code);
         obj.insert("reason".into(), reason);
@@ -185,7 +185,7 @@ pub async fn sync_unfinished_of(
     }
     let jobs: Vec<JobRef> = rows
         .iter()
-        .filter(|r| !FINISHED.contains(&r.status.as_str()))
+        .filter(|r| !r.status.is_finished())
         .filter_map(|r| job_ref(state, r))
         .collect();
     let mut warnings = Vec::new();

@@ -11,6 +11,7 @@
 pub mod dag;
 pub mod spec;
 
+use dstack_schemas::status::Status;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,12 +96,12 @@ impl<'a> Engine<'a> {
     }
 }
 
-fn new_job(run: &str, workflow: &str, input_hash: &str, status: &str) -> WorkflowJob {
+fn new_job(run: &str, workflow: &str, input_hash: &str, status: Status) -> WorkflowJob {
     WorkflowJob {
         run: run.into(),
         workflow: workflow.into(),
         input_hash: input_hash.into(),
-        status: status.into(),
+        status,
         exit_code: None,
         reason: None,
         runner_job: None,
@@ -170,7 +171,7 @@ struct WorkflowSteps<'e, 'r> {
 impl WorkflowSteps<'_, '_> {
     /// Records and announces a workflow that does not run.
     fn skip(&self, name: &str, reason: String) {
-        let mut job = new_job(&self.request.run, name, "", "skipped");
+        let mut job = new_job(&self.request.run, name, "", Status::Skipped);
         job.reason = Some(reason);
         job.finished_at = Some(now_ms());
         self.engine.output.out(&format!(
@@ -195,7 +196,7 @@ impl Steps for WorkflowSteps<'_, '_> {
                 .collect()
         };
         let job = run_one(self.engine, self.request, name.clone(), inputs).await;
-        let ok = job.status == "done";
+        let ok = job.status == Status::Done;
         self.finished.borrow_mut().insert(name.clone(), job);
         ((), ok)
     }
@@ -260,11 +261,11 @@ async fn run_one(
     if let Some(reused) = reuse(engine, &request.run, &name, &hash) {
         return reused;
     }
-    let mut job = new_job(&request.run, &name, &hash, "submitted");
+    let mut job = new_job(&request.run, &name, &hash, Status::Submitted);
     record(engine, &job);
     match submit_and_follow(engine, request, workflow, &deps, &mut job).await {
         Ok(info) => {
-            job.status = info.status.as_str().into();
+            job.status = info.status.into();
             job.exit_code = info.exit_code;
             job.reason = info.reason.clone();
             job.finished_at = info.finished_at.or(Some(now_ms()));
@@ -277,7 +278,7 @@ async fn run_one(
                 .out(&format!("[{name}] {}: {how}\n", job.status));
         }
         Err(e) => {
-            job.status = "failed".into();
+            job.status = Status::Failed;
             job.reason = Some(e.clone());
             job.finished_at = Some(now_ms());
             engine.output.out(&format!("[{name}] failed: {e}\n"));
@@ -356,7 +357,7 @@ async fn submit_and_follow(
         .await
         .map_err(|e| e.to_string())?;
     job.runner_job = Some(info.id.clone());
-    job.status = "running".into();
+    job.status = Status::Running;
     record(engine, job);
     engine
         .active
@@ -457,8 +458,8 @@ async fn save_artifacts(engine: &Engine<'_>, job: &mut WorkflowJob, info: &JobIn
             engine
                 .output
                 .out(&format!("[{}] artifacts not saved: {e}\n", job.workflow));
-            if job.status == "done" {
-                job.status = "failed".into();
+            if job.status == Status::Done {
+                job.status = Status::Failed;
                 job.reason = Some(format!("artifacts not saved: {e}"));
             }
         }
@@ -481,16 +482,15 @@ pub fn next_run_name(
 }
 
 /// The run's status from its jobs.
-pub fn run_status(jobs: &BTreeMap<String, WorkflowJob>) -> &'static str {
-    if jobs.values().all(|j| j.status == "done") {
-        "done"
-    } else if jobs
-        .values()
-        .any(|j| j.status == "terminated" || j.reason.as_deref() == Some("the run was stopped"))
-    {
-        "terminated"
+pub fn run_status(jobs: &BTreeMap<String, WorkflowJob>) -> Status {
+    if jobs.values().all(|j| j.status == Status::Done) {
+        Status::Done
+    } else if jobs.values().any(|j| {
+        j.status == Status::Terminated || j.reason.as_deref() == Some("the run was stopped")
+    }) {
+        Status::Terminated
     } else {
-        "failed"
+        Status::Failed
     }
 }
 
@@ -503,7 +503,7 @@ pub fn start_run(
     let run = WorkflowRun {
         name: request.run.clone(),
         workflow: target.into(),
-        status: "running".into(),
+        status: Status::Running,
         variables: serde_json::to_value(&request.variables).unwrap_or_default(),
         repo: serde_json::json!({
             "info": request.repo.info,

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::apply::StepErrorKind;
+use dstack_schemas::status::Status;
 
 impl Exec<'_> {
     fn fleet_tags(&self) -> BTreeMap<String, String> {
@@ -126,7 +127,7 @@ impl Exec<'_> {
         let mut record = self.new_record();
         record.provider = Some(backend.to_string());
         record.provider_id = Some(info.provider_id.clone());
-        record.status = "active".into();
+        record.status = Status::Active;
         record.offer = offer.and_then(|o| serde_json::to_value(o).ok());
         record.price_per_hour = offer
             .map(|o| o.price.0)
@@ -152,7 +153,7 @@ impl Exec<'_> {
             let mut record = self.new_record();
             record.provider = Some(backend);
             record.provider_id = Some(found.provider_id.clone());
-            record.status = "active".into();
+            record.status = Status::Active;
             record.data = serde_json::json!({ "external": true, "observed": found.data });
             self.write(&record, self.create_expectation())?;
             return Ok(format!("registered external volume {existing}"));

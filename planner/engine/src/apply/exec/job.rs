@@ -81,7 +81,7 @@ impl Exec<'_> {
         let mut record = self.new_record();
         record.provider = Some(runtime.name().to_string());
         record.provider_id = Some(state.id.clone());
-        record.status = state.status.clone();
+        record.status = state.status.into();
         record.data = serde_json::json!({
             "instance": instance.to_string(),
             "submission": submission,
@@ -161,8 +161,7 @@ impl Exec<'_> {
         } else {
             recorded.provider_id.clone()
         };
-        let finished =
-            !rolling && dstack_planner::plan::FINISHED_STATUSES.contains(&recorded.status.as_str());
+        let finished = !rolling && recorded.status.is_finished();
         let instance = crate::apply::job_instance(&recorded);
         if let (Some(job_id), Some(instance), false) = (&job_id, instance, finished) {
             let target = self.instance_target(&instance).unwrap_or(InstanceTarget {
