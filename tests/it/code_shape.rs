@@ -408,7 +408,6 @@ fn shown(path: &Path) -> String {
 }
 
 #[test]
-#[ignore = "turned on in the commit that lands the last split (issue 9)"]
 fn no_library_file_is_over_600_lines() {
     let mut over = Vec::new();
     for source in crates().values().flatten() {
@@ -425,7 +424,6 @@ fn no_library_file_is_over_600_lines() {
 }
 
 #[test]
-#[ignore = "turned on in the commit that lands the last split (issue 9)"]
 fn no_library_function_is_over_80_lines() {
     let mut over = Vec::new();
     for source in crates().values().flatten() {
@@ -446,7 +444,6 @@ fn no_library_function_is_over_80_lines() {
 }
 
 #[test]
-#[ignore = "turned on in the commit that lands the last split (issue 9)"]
 fn the_files_of_a_crate_import_each_other_without_circles() {
     let mut found = Vec::new();
     for (src, sources) in crates() {

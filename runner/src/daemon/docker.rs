@@ -18,9 +18,9 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::failure::Failure;
+use super::logs::note;
 use super::logs::{LineSplitter, LogSender};
 use super::process::CONTAINER_REPO_DIR;
-use super::supervise::note;
 use super::validate::mb_bytes;
 use super::{Job, Shared};
 use crate::api::{ArchiveMount, JobSubmission, LogStream, PortBinding, PullPolicy};

@@ -238,6 +238,15 @@ pub fn read_page(
     Ok((entries, at))
 }
 
+/// A line from the runner itself.
+pub fn note(text: impl Into<String>) -> LogRecord {
+    LogRecord {
+        t: now_ms(),
+        s: LogStream::Runner,
+        m: text.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

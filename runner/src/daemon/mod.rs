@@ -13,6 +13,7 @@ mod docker;
 mod executor;
 mod failure;
 mod http;
+mod invalid;
 mod listen;
 pub mod logs;
 mod process;

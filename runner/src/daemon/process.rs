@@ -112,7 +112,7 @@ pub fn prepare(shared: &Shared, job: &Job, log: &LogSender) -> Result<Prepared, 
                 dest.display()
             ))
         })?;
-        let _ = log.try_send(super::supervise::note(format!(
+        let _ = log.try_send(super::logs::note(format!(
             "unpacked {} ({} files, {} bytes) into {}",
             archive.label,
             done.files,

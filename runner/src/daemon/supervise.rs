@@ -12,24 +12,15 @@ use tokio::time::Instant;
 
 use super::executor::{self, Cleanup, Execution, Signals, Started};
 use super::failure::Failure;
-use super::logs::{LogSender, LogWriter, now_ms, spawn_writer};
+use super::logs::{LogSender, LogWriter, note, now_ms, spawn_writer};
 use super::store::JobFiles;
 use super::{Job, Shared, listen, process};
-use crate::api::{JobStatus, LogRecord, LogStream, StopRequest};
+use crate::api::{JobStatus, StopRequest};
 
 /// How long output may keep coming after the job's main process exited.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Default time between the graceful stop signal and the kill.
 const DEFAULT_GRACE: u64 = 10;
-
-/// A line from the runner itself.
-pub fn note(text: impl Into<String>) -> LogRecord {
-    LogRecord {
-        t: now_ms(),
-        s: LogStream::Runner,
-        m: text.into(),
-    }
-}
 
 /// How a job ended.
 struct Outcome {

@@ -10,9 +10,10 @@ use bollard::Docker;
 use super::{Cleanup, Execution, Executor, Signals, Started};
 use crate::api::{ArtifactInfo, JobStatus, JobSubmission};
 use crate::daemon::failure::Failure;
+use crate::daemon::invalid::Invalid;
 use crate::daemon::logs::LogSender;
-use crate::daemon::supervise::{artifact_infos, note};
-use crate::daemon::validate::Invalid;
+use crate::daemon::logs::note;
+use crate::daemon::supervise::artifact_infos;
 use crate::daemon::{Job, Shared, docker};
 
 /// Runs jobs in containers of the local engine.

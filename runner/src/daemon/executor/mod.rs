@@ -17,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::failure::Failure;
+use super::invalid::Invalid;
 use super::logs::LogSender;
-use super::validate::Invalid;
 use super::{Job, Shared};
 use crate::api::{ArtifactInfo, ExecutorKind, JobSubmission, PortBinding};
 

@@ -10,10 +10,11 @@ use nix::sys::signal::Signal;
 use super::{Cleanup, Execution, Executor, Signals, Started};
 use crate::api::{ArtifactInfo, JobSubmission};
 use crate::daemon::failure::Failure;
+use crate::daemon::invalid::Invalid;
 use crate::daemon::logs::LogSender;
+use crate::daemon::logs::note;
 use crate::daemon::store::{self, JobFiles};
-use crate::daemon::supervise::{artifact_infos, note};
-use crate::daemon::validate::Invalid;
+use crate::daemon::supervise::artifact_infos;
 use crate::daemon::{Job, Shared, process};
 
 /// Runs jobs as host process groups.
