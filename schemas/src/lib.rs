@@ -14,5 +14,6 @@ pub mod inspect;
 pub mod money;
 pub mod offer;
 pub mod plan;
+pub mod recorded;
 pub mod spec;
 pub mod yaml;
