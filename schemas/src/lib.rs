@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod money;
 pub mod offer;
 pub mod plan;
+pub mod recorded;
 pub mod spec;
 pub mod status;
 pub mod words;

@@ -2,6 +2,7 @@
 
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::money::Usd;
+use dstack_schemas::recorded::{self, GatewayData, InstanceData, JobData, VolumeData};
 use dstack_schemas::status::Status;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,31 @@ impl RecordedResource {
     /// The kind of the address.
     pub fn kind(&self) -> ResourceKind {
         self.address.kind()
+    }
+
+    /// A job row's data, typed (empty for rows without it).
+    pub fn job_data(&self) -> JobData {
+        recorded::decode(&self.data)
+    }
+
+    /// An instance row's data, typed.
+    pub fn instance_data(&self) -> InstanceData {
+        recorded::decode(&self.data)
+    }
+
+    /// A volume row's data, typed.
+    pub fn volume_data(&self) -> VolumeData {
+        recorded::decode(&self.data)
+    }
+
+    /// A gateway row's data, typed.
+    pub fn gateway_data(&self) -> GatewayData {
+        recorded::decode(&self.data)
+    }
+
+    /// Stores typed data as the row's JSON `data`.
+    pub fn set_data<T: Serialize>(&mut self, data: &T) {
+        self.data = recorded::encode(data);
     }
 }
 

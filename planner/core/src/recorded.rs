@@ -8,7 +8,7 @@ use dstack_state::RecordedResource;
 
 /// The instance a job row was placed on (`data.instance`, written by apply).
 pub fn job_instance(job: &RecordedResource) -> Option<ResourceAddr> {
-    job.data.get("instance")?.as_str()?.parse().ok()
+    job.job_data().instance?.parse().ok()
 }
 
 /// The offer recorded with a resource, if it parses.

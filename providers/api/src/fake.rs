@@ -251,6 +251,7 @@ impl FakeProvider {
                 offer: offer.cloned(),
                 price: offer.map(|o| o.price),
                 data,
+                runner: None,
             };
             cloud.insert_resource(info.clone());
             cloud.insert_token(token, &info.provider_id);

@@ -7,6 +7,7 @@ use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::grammar::Memory;
 use dstack_schemas::money::HourlyRate;
 use dstack_schemas::offer::Offer;
+use dstack_schemas::recorded::{InstanceData, RunnerEndpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, ProviderError};
@@ -145,9 +146,23 @@ pub struct ResourceInfo {
     pub price: Option<HourlyRate>,
     /// Backend data: IPs, zone, size, attachments.
     pub data: serde_json::Value,
+    /// The dstack-runner on an instance, when the backend starts one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerEndpoint>,
 }
 
 impl ResourceInfo {
+    /// The `data` a recorded row of it holds: the backend's data with the
+    /// runner endpoint under `runner` (the shape rows have always had).
+    pub fn recorded_data(&self) -> serde_json::Value {
+        let Some(runner) = &self.runner else {
+            return self.data.clone();
+        };
+        let mut data: InstanceData = dstack_schemas::recorded::decode(&self.data);
+        data.runner = Some(runner.clone());
+        dstack_schemas::recorded::encode(&data)
+    }
+
     /// The address from the ownership tags.
     pub fn address(&self) -> Option<ResourceAddr> {
         self.tags.get(TAG_ADDRESS)?.parse().ok()

@@ -16,6 +16,7 @@ use dstack_schemas::offer::{Availability, Catalog, Offer};
 
 use crate::error::BACKEND;
 use crate::userdata::{RUNNER_PORT, runner_token};
+use dstack_schemas::recorded::RunnerEndpoint;
 
 /// Tag naming what a dstack resource is for (`gateway` on the gateway's
 /// instance, address and security group).
@@ -121,7 +122,7 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
     let host = instance
         .public_ip_address()
         .or(instance.private_ip_address());
-    let mut data = serde_json::json!({
+    let data = serde_json::json!({
         "instance_type": instance_type,
         "lifecycle": if spot { "spot" } else { "on-demand" },
         "state": state.map(|s| s.as_str()),
@@ -133,12 +134,13 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
         "vpc_id": instance.vpc_id(),
         "subnet_id": instance.subnet_id(),
     });
-    if let (Some(token), Some(host), false) = (tags.get(TAG_TOKEN), host, gateway) {
-        data["runner"] = serde_json::json!({
-            "url": format!("http://{host}:{RUNNER_PORT}"),
-            "token": runner_token(token),
-        });
-    }
+    let runner = match (tags.get(TAG_TOKEN), host, gateway) {
+        (Some(token), Some(host), false) => Some(RunnerEndpoint {
+            url: format!("http://{host}:{RUNNER_PORT}"),
+            token: runner_token(token),
+        }),
+        _ => None,
+    };
     let mut price = Some(offer.price).filter(|p| p.0 != Usd::default());
     if gateway {
         price = price.map(|p| {
@@ -160,6 +162,7 @@ pub fn instance_info(region: &str, instance: &Instance, prices: &Prices<'_>) -> 
         offer: Some(offer),
         price,
         data,
+        runner,
     }
 }
 
@@ -191,6 +194,7 @@ pub fn volume_info(region: &str, volume: &Volume, prices: &Prices<'_>) -> Resour
             "attached_to": attachment.and_then(|a| a.instance_id()),
             "device": attachment.and_then(|a| a.device()),
         }),
+        runner: None,
     }
 }
 
@@ -208,6 +212,7 @@ pub fn address_info(region: &str, address: &Address, prices: &Prices<'_>) -> Res
             "ip": address.public_ip(),
             "instance_id": address.instance_id().filter(|i| !i.is_empty()),
         }),
+        runner: None,
     }
 }
 
@@ -225,6 +230,7 @@ pub fn security_group_info(region: &str, group: &SecurityGroup) -> ResourceInfo 
             "group_name": group.group_name(),
             "vpc_id": group.vpc_id(),
         }),
+        runner: None,
     }
 }
 
@@ -264,8 +270,9 @@ mod tests {
         );
         assert_eq!(info.kind, ResourceKind::Instance);
         assert_eq!(info.status, ResourceStatus::Running);
-        assert_eq!(info.data["runner"]["url"], "http://54.0.0.9:10999");
-        assert_eq!(info.data["runner"]["token"], runner_token("dstk-1"));
+        let runner = info.runner.expect("runner endpoint");
+        assert_eq!(runner.url, "http://54.0.0.9:10999");
+        assert_eq!(runner.token, runner_token("dstk-1"));
         assert_eq!(info.data["zone"], "us-east-1a");
         let offer = info.offer.expect("offer");
         assert!(offer.spot);
@@ -306,7 +313,7 @@ mod tests {
         i.instance_type = Some(InstanceType::T3Medium);
         let info = instance_info("us-east-1", &i, &prices);
         assert_eq!(info.kind, ResourceKind::Gateway);
-        assert!(info.data.get("runner").is_none());
+        assert_eq!(info.runner, None);
         assert_eq!(info.price.map(|p| p.to_string()), Some("$0.0466/h".into()));
     }
 }

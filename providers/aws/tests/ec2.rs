@@ -182,15 +182,14 @@ async fn on_demand_and_spot_instances_are_created_tagged_and_adopted_by_token() 
     assert_eq!(a.status, ResourceStatus::Running);
     assert_eq!(a.data["lifecycle"], "spot");
     assert_eq!(b.data["lifecycle"], "on-demand");
+    let runner = a.runner.clone().expect("runner endpoint");
     assert!(
-        a.data["runner"]["url"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("http://") && u.ends_with(":10999")),
+        runner.url.starts_with("http://") && runner.url.ends_with(":10999"),
         "{}",
-        a.data
+        runner.url
     );
     assert_eq!(
-        a.data["runner"]["token"],
+        runner.token,
         dstack_provider_aws::userdata::runner_token("dstk-spot")
     );
     let described = ec2(&moto)

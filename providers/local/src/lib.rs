@@ -97,6 +97,7 @@ impl LocalProvider {
                 "mount_source": path,
                 "size_gb": meta.get("size_gb"),
             }),
+            runner: None,
         })
     }
 }

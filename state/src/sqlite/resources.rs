@@ -236,6 +236,46 @@ mod tests {
     }
 
     #[test]
+    fn rows_written_in_todays_json_read_typed_and_rewrite_unchanged() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let job = r#"{"instance":"fleet/f/instance/0","submission":1,"exit_code":3,"reason":"container_exited_with_error","runtime":{"executor":"docker","message":"exited","ports":[],"submitted_at":7,"started_at":8,"finished_at":9},"previous":null,"attached":[{"name":"v","backend":"aws","volume_id":"vol-1","instance_id":"i-1"}],"logs_sealed":true}"#;
+        let instance = r#"{"zone":"us-east-1a","public_ip":"1.2.3.4","runner":{"url":"http://1.2.3.4:10999","token":"t"}}"#;
+        for (kind, address, data) in [
+            ("job", "run/r/job/0", job),
+            ("instance", "fleet/f/instance/0", instance),
+        ] {
+            store.conn().execute(
+                "INSERT INTO resources (kind, address, spec, fingerprint, status, data, created_at, updated_at, version) VALUES (?1, ?2, '{}', 'fp', 'active', ?3, 1, 1, 1)",
+                rusqlite::params![kind, address, data],
+            ).expect("insert");
+        }
+        let rows = store.list().expect("list");
+        let instance_row = rows
+            .iter()
+            .find(|r| r.kind() == ResourceKind::Instance)
+            .expect("instance");
+        let job_row = rows
+            .iter()
+            .find(|r| r.kind() == ResourceKind::Job)
+            .expect("job");
+        let runner = instance_row.instance_data().runner.expect("runner");
+        assert_eq!(
+            (runner.url.as_str(), runner.token.as_str()),
+            ("http://1.2.3.4:10999", "t")
+        );
+        let data = job_row.job_data();
+        assert_eq!(data.instance.as_deref(), Some("fleet/f/instance/0"));
+        assert_eq!((data.submission, data.exit_code), (Some(1), Some(3)));
+        assert_eq!(data.attached[0].volume_id.as_deref(), Some("vol-1"));
+        let mut rewritten = job_row.clone();
+        rewritten.set_data(&data);
+        assert_eq!(
+            rewritten.data,
+            serde_json::from_str::<serde_json::Value>(job).expect("json")
+        );
+    }
+
+    #[test]
     fn listing_parses_only_the_specs_asked_for() {
         let store = SqliteStore::open_in_memory().expect("open");
         for (name, print) in [("aa", "fp-a"), ("bb", "fp-b")] {

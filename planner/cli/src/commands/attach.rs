@@ -134,11 +134,10 @@ async fn announce_ports(state: &dyn StateStore, runtime: &dyn JobRuntime, job: &
         let job = sync::reload(state, job);
         if let Ok(row) = sync::refresh_job(state, runtime, &job).await {
             let ports = row
-                .data
-                .get("runtime")
-                .and_then(|r| r.get("ports"))
-                .and_then(|p| p.as_array())
-                .cloned()
+                .job_data()
+                .runtime
+                .ports
+                .and_then(|p| p.as_array().cloned())
                 .unwrap_or_default();
             // A job no longer running has no port to reach.
             if !matches!(

@@ -79,32 +79,18 @@ pub fn status_message(status: Status, exit_code: Option<i64>, reason: Option<&st
 }
 
 fn job_view(row: &RecordedResource) -> JobView {
-    let exit_code = row.data.get("exit_code").and_then(|c| c.as_i64());
-    let reason = row
-        .data
-        .get("reason")
-        .and_then(|r| r.as_str())
-        .map(str::to_string);
-    let runtime = row.data.get("runtime").cloned().unwrap_or_default();
+    let data = row.job_data();
+    let exit_code = data.exit_code.map(i64::from);
+    let reason = data.reason;
     JobView {
         address: row.address.to_string(),
         status: row.status,
         status_message: status_message(row.status, exit_code, reason.as_deref()),
         exit_code,
         reason,
-        message: runtime
-            .get("message")
-            .and_then(|m| m.as_str())
-            .map(str::to_string),
-        instance: row
-            .data
-            .get("instance")
-            .and_then(|i| i.as_str())
-            .map(str::to_string),
-        ports: runtime
-            .get("ports")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!([])),
+        ports: data.runtime.ports_or_empty(),
+        message: data.runtime.message,
+        instance: data.instance,
     }
 }
 

@@ -87,7 +87,7 @@ fn pick_submission(
     number: Option<u32>,
 ) -> Result<(LogSource, bool), CliError> {
     let current = job.log_source();
-    let current_sealed = job.row.data.get("logs_sealed").and_then(|s| s.as_bool()) == Some(true);
+    let current_sealed = job.row.job_data().logs_sealed == Some(true);
     let Some(number) = number else {
         return Ok((current, current_sealed));
     };

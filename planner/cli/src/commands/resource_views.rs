@@ -107,7 +107,7 @@ fn jobs_on(instance: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
     let wanted = instance.to_string();
     rows.iter()
         .filter(|r| r.address.kind() == ResourceKind::Job && !r.status.is_final())
-        .filter(|r| r.data.get("instance").and_then(|i| i.as_str()) == Some(wanted.as_str()))
+        .filter(|r| r.job_data().instance.as_deref() == Some(wanted.as_str()))
         .map(|r| r.address.to_string())
         .collect()
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use dstack_schemas::addr::ResourceKind;
 use dstack_schemas::inspect::{INSPECT_FORMAT_VERSION, ResourceDoc, ResourceListDoc, ResourceView};
+use dstack_schemas::recorded::GatewayData;
 
 use super::jobs::{age, table};
 use super::resource_views::{find, views};
@@ -181,13 +182,7 @@ fn extra_cells(item: &ResourceView) -> Vec<String> {
     let spec = |k: &str| item.spec.get(k).and_then(|v| v.as_str()).map(String::from);
     match item.kind.as_str() {
         "gateway" => vec![
-            dash(
-                &item
-                    .data
-                    .get("ip")
-                    .and_then(|v| v.as_str())
-                    .map(String::from),
-            ),
+            dash(&dstack_schemas::recorded::decode::<GatewayData>(&item.data).ip),
             dash(&spec("domain")),
             if item.spec.get("default") == Some(&serde_json::Value::Bool(true)) {
                 "yes".into()

@@ -76,18 +76,12 @@ fn submissions(state: &dyn StateStore, job: &str) -> Vec<SubmissionView> {
     let Some((row, id)) = row.and_then(|r| r.provider_id.clone().map(|id| (r, id))) else {
         return Vec::new();
     };
-    let data = &row.data;
+    let data = row.job_data();
     vec![SubmissionView {
-        number: data.get("submission").and_then(|n| n.as_u64()).unwrap_or(0) as u32,
+        number: data.submission.unwrap_or(0),
         id,
-        instance: data
-            .get("instance")
-            .and_then(|i| i.as_str())
-            .map(String::from),
-        submitted_at: data
-            .pointer("/runtime/submitted_at")
-            .and_then(|t| t.as_i64())
-            .unwrap_or(row.created_at),
+        instance: data.instance,
+        submitted_at: data.runtime.submitted_at.unwrap_or(row.created_at),
         log_complete: false,
     }]
 }

@@ -135,6 +135,7 @@ mod tests {
                 offer: None,
                 price: None,
                 data: serde_json::json!({}),
+                runner: None,
             },
         ));
         o

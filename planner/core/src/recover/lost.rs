@@ -118,6 +118,7 @@ mod tests {
                 offer: None,
                 price: None,
                 data: serde_json::json!({"ip": "10.0.0.9"}),
+                runner: None,
             },
         )
     }

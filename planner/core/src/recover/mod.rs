@@ -127,6 +127,6 @@ fn adopted_row(
         .as_ref()
         .and_then(|o| serde_json::to_value(o).ok());
     row.price_per_hour = info.price.map(|p| p.0);
-    row.data = info.data.clone();
+    row.data = info.recorded_data();
     row
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::config::Configuration;
+use dstack_schemas::recorded::{InstanceData, JobRuntimeData, VolumeData};
 use dstack_schemas::spec::JobSpec;
 
 /// Where a job goes.
@@ -21,7 +22,7 @@ pub struct InstanceTarget {
     /// Backend id.
     pub provider_id: Option<String>,
     /// Backend data (host name, runner endpoint and token, ...).
-    pub data: serde_json::Value,
+    pub data: InstanceData,
 }
 
 pub use dstack_planner::recorded::job_instance;
@@ -37,7 +38,7 @@ pub fn instance_target(
             address: address.clone(),
             provider: Some("local".into()),
             provider_id: Some("local".into()),
-            data: serde_json::json!({}),
+            data: InstanceData::default(),
         });
     }
     let row = state
@@ -46,9 +47,9 @@ pub fn instance_target(
         .ok_or_else(|| format!("{address} is not recorded (was its creation skipped?)"))?;
     Ok(InstanceTarget {
         address: address.clone(),
+        data: row.instance_data(),
         provider: row.provider,
         provider_id: row.provider_id,
-        data: row.data,
     })
 }
 
@@ -60,7 +61,7 @@ pub struct VolumeTarget {
     /// Backend id (for `local`: the directory).
     pub provider_id: Option<String>,
     /// Backend data.
-    pub data: serde_json::Value,
+    pub data: VolumeData,
 }
 
 /// Everything needed to start one job.
@@ -97,8 +98,8 @@ pub struct JobState {
     pub exit_code: Option<i32>,
     /// Why it ended, when it did.
     pub reason: Option<String>,
-    /// Runtime data (runner endpoint, ports, ...).
-    pub data: serde_json::Value,
+    /// Runtime data (message, ports, timestamps, ...).
+    pub data: JobRuntimeData,
 }
 
 /// A runtime failure.
@@ -231,7 +232,7 @@ impl JobRuntime for FakeRuntime {
             },
             exit_code: (!self.long_running).then_some(0),
             reason: None,
-            data: serde_json::json!({}),
+            data: JobRuntimeData::default(),
         });
         Ok(state.clone())
     }
@@ -248,7 +249,7 @@ impl JobRuntime for FakeRuntime {
             status: JobStatus::Terminated,
             exit_code: None,
             reason: Some("stopped".into()),
-            data: serde_json::json!({}),
+            data: JobRuntimeData::default(),
         });
         if state.status == JobStatus::Running {
             state.status = JobStatus::Terminated;

@@ -79,12 +79,9 @@ impl RunnerRuntime {
         if is_local(instance) {
             return self.local.ensure().await.map_err(RuntimeError::new);
         }
-        let runner = instance.data.get("runner");
-        let url = runner.and_then(|r| r.get("url")).and_then(|u| u.as_str());
-        let token = runner.and_then(|r| r.get("token")).and_then(|t| t.as_str());
-        match (url, token) {
-            (Some(url), Some(token)) => Ok(RunnerClient::new(url, token)),
-            _ => Err(RuntimeError::new(format!(
+        match &instance.data.runner {
+            Some(endpoint) => Ok(RunnerClient::new(&endpoint.url, &endpoint.token)),
+            None => Err(RuntimeError::new(format!(
                 "{} records no runner endpoint (its backend `{}` does not run dstack-runner)",
                 instance.address,
                 instance.provider.as_deref().unwrap_or("?")
@@ -177,14 +174,14 @@ pub fn job_state(info: &JobInfo) -> JobState {
         status: info.status,
         exit_code: info.exit_code,
         reason: info.reason.clone(),
-        data: serde_json::json!({
+        data: dstack_schemas::recorded::decode(&serde_json::json!({
             "executor": info.executor.as_str(),
             "message": info.message,
             "ports": info.ports,
             "submitted_at": info.submitted_at,
             "started_at": info.started_at,
             "finished_at": info.finished_at,
-        }),
+        })),
     }
 }
 
@@ -213,16 +210,14 @@ impl JobRuntime for RunnerRuntime {
         .map_err(|e| RuntimeError::new(e.message))?;
         let info = client.submit(&submission).await.map_err(client_error)?;
         let mut state = job_state(&info);
-        if let Some(data) = state.data.as_object_mut() {
-            data.insert(
-                "repo".into(),
-                serde_json::json!({
-                    "info": repo.info,
-                    "sha256": repo.sha256,
-                    "files": repo.files,
-                }),
-            );
-        }
+        state.data.extra.insert(
+            "repo".into(),
+            serde_json::json!({
+                "info": repo.info,
+                "sha256": repo.sha256,
+                "files": repo.files,
+            }),
+        );
         Ok(state)
     }
 

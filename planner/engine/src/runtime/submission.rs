@@ -407,9 +407,8 @@ fn mounts(
                     })?;
                 let source = volume
                     .data
-                    .get("mount_source")
-                    .and_then(|s| s.as_str())
-                    .map(str::to_string)
+                    .mount_source
+                    .clone()
                     .or_else(|| local.then(|| volume.provider_id.clone()).flatten())
                     .ok_or_else(|| {
                         SubmissionError::new(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
 use dstack_schemas::addr::ResourceKind;
+use dstack_schemas::recorded::JobRuntimeData;
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
 
 use super::RUNTIME_NAME;
@@ -109,9 +110,13 @@ pub async fn refresh_job(
             status: JobStatus::Failed,
             exit_code: None,
             reason: Some("runner_lost".into()),
-            data: serde_json::json!({
-                "message": format!("the runner of {} no longer knows this job ({})", job.instance.address, e.message)
-            }),
+            data: JobRuntimeData {
+                message: Some(format!(
+                    "the runner of {} no longer knows this job ({})",
+                    job.instance.address, e.message
+                )),
+                ..JobRuntimeData::default()
+            },
         },
         Err(e) => return Err(e),
     };
@@ -133,24 +138,21 @@ pub async fn refresh_job(
         .await
         .unwrap_or(false);
     let mut row = job.row.clone();
-    let exit_code = serde_json::json!(now.exit_code);
-    let reason = serde_json::json!(now.reason);
-    let sealed = serde_json::json!(logs_sealed);
+    let mut data = row.job_data();
     let changed = row.status != Status::from(now.status)
-        || row.data.get("exit_code") != Some(&exit_code)
-        || row.data.get("reason") != Some(&reason)
-        || row.data.get("logs_sealed") != Some(&sealed)
-        || row.data.get("runtime") != Some(&now.data);
+        || data.exit_code != now.exit_code
+        || data.reason != now.reason
+        || data.logs_sealed != Some(logs_sealed)
+        || data.runtime != now.data;
     if !changed {
         return Ok(row);
     }
     row.status = now.status.into();
-    if let Some(obj) = row.data.as_object_mut() {
-        obj.insert("exit_code".into(), exit_code);
-        obj.insert("reason".into(), reason);
-        obj.insert("logs_sealed".into(), sealed);
-        obj.insert("runtime".into(), now.data);
-    }
+    data.exit_code = now.exit_code;
+    data.reason = now.reason;
+    data.logs_sealed = Some(logs_sealed);
+    data.runtime = now.data;
+    row.set_data(&data);
     match state.put(&row, Expected::Version(job.row.version)) {
         Ok(stored) => Ok(stored),
         // Someone else wrote the row meanwhile; they know better.

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::apply::StepErrorKind;
+use dstack_schemas::recorded::VolumeData;
 use dstack_schemas::status::Status;
 
 impl Exec<'_> {
@@ -133,7 +134,7 @@ impl Exec<'_> {
             .map(|o| o.price.0)
             .or(info.price.map(|p| p.0))
             .or(self.change.rate_after.map(|r| r.0));
-        record.data = info.data.clone();
+        record.data = info.recorded_data();
         record
     }
 
@@ -154,7 +155,12 @@ impl Exec<'_> {
             record.provider = Some(backend);
             record.provider_id = Some(found.provider_id.clone());
             record.status = Status::Active;
-            record.data = serde_json::json!({ "external": true, "observed": found.data });
+            let mut data = VolumeData {
+                external: Some(true),
+                ..VolumeData::default()
+            };
+            data.extra.insert("observed".into(), found.data);
+            record.set_data(&data);
             self.write(&record, self.create_expectation())?;
             return Ok(format!("registered external volume {existing}"));
         }
@@ -201,8 +207,8 @@ impl Exec<'_> {
                 Ok(info) => {
                     self.end(intent, IntentOutcome::Done, Some(id));
                     // The id as the backend gives it today (see `canonical_id`).
+                    record.data = info.recorded_data();
                     record.provider_id = Some(info.provider_id);
-                    record.data = info.data;
                 }
                 Err(e) => {
                     self.end(intent, IntentOutcome::Failed, Some(&e.to_string()));

@@ -41,7 +41,7 @@ impl Exec<'_> {
         };
         let external = recorded
             .as_ref()
-            .is_some_and(|r| r.data.get("external") == Some(&serde_json::json!(true)));
+            .is_some_and(|r| r.volume_data().external == Some(true));
         let (found, intent) = if external {
             (Found::External, None)
         } else {

@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::apply::StepErrorKind;
+use dstack_schemas::plan::ActionWord;
+use dstack_schemas::recorded::{AttachedVolume, InstanceData, JobData};
 
 impl Exec<'_> {
     fn instance_target(&self, instance: &ResourceAddr) -> Result<InstanceTarget, StepError> {
@@ -52,9 +54,8 @@ impl Exec<'_> {
         let previous = self.ctx.state.get(self.address())?;
         let submission = previous
             .as_ref()
-            .and_then(|p| p.data.get("submission"))
-            .and_then(|s| s.as_u64())
-            .map_or(0, |s| s as u32 + 1);
+            .and_then(|p| p.job_data().submission)
+            .map_or(0, |s| s + 1);
         let launch = JobLaunch {
             address: self.address().clone(),
             job,
@@ -82,15 +83,20 @@ impl Exec<'_> {
         record.provider = Some(runtime.name().to_string());
         record.provider_id = Some(state.id.clone());
         record.status = state.status.into();
-        record.data = serde_json::json!({
-            "instance": instance.to_string(),
-            "submission": submission,
-            "exit_code": state.exit_code,
-            "reason": state.reason,
-            "runtime": state.data,
-            "previous": previous.as_ref().filter(|_| self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create)).and_then(|p| p.provider_id.clone()),
+        let replacing = self.change.actions.first() == Some(&ActionWord::Create);
+        record.set_data(&JobData {
+            instance: Some(instance.to_string()),
+            submission: Some(submission),
+            exit_code: state.exit_code,
+            reason: state.reason,
+            runtime: state.data,
+            previous: previous
+                .as_ref()
+                .filter(|_| replacing)
+                .and_then(|p| p.provider_id.clone()),
+            attached,
+            ..JobData::default()
         });
-        record.data["attached"] = attached;
         let expected = match (&previous, self.change.actions.first()) {
             (Some(p), Some(dstack_schemas::plan::ActionWord::Create))
                 if self.change.actions.len() == 2 =>
@@ -131,13 +137,14 @@ impl Exec<'_> {
                     .provider
                     .as_ref()
                     .and_then(|p| self.ctx.providers.get(p));
+                let data = row.volume_data();
                 out.push(VolumeTarget {
                     name,
                     provider_id: match (provider, row.provider_id) {
                         (Some(p), Some(id)) => Some(p.canonical_id(ResourceKind::Volume, &id)),
                         (_, id) => id,
                     },
-                    data: row.data,
+                    data,
                 });
             }
         }
@@ -153,11 +160,7 @@ impl Exec<'_> {
         let rolling =
             self.change.actions.first() == Some(&dstack_schemas::plan::ActionWord::Create);
         let job_id = if rolling {
-            recorded
-                .data
-                .get("previous")
-                .and_then(|p| p.as_str())
-                .map(str::to_string)
+            recorded.job_data().previous
         } else {
             recorded.provider_id.clone()
         };
@@ -168,7 +171,7 @@ impl Exec<'_> {
                 address: instance.clone(),
                 provider: None,
                 provider_id: None,
-                data: serde_json::Value::Null,
+                data: InstanceData::default(),
             });
             let intent = self.begin("stop", Some(self.ctx.runtime.name()))?;
             match self.ctx.runtime.stop(job_id, &target, false).await {
@@ -183,13 +186,13 @@ impl Exec<'_> {
             }
         }
         if !rolling {
-            self.detach_volumes(&recorded.data).await?;
+            self.detach_volumes(&recorded.job_data().attached).await?;
         }
         if rolling {
             let mut record = recorded.clone();
-            if let Some(obj) = record.data.as_object_mut() {
-                obj.insert("previous".into(), serde_json::Value::Null);
-            }
+            let mut data = record.job_data();
+            data.previous = None;
+            record.set_data(&data);
             self.write(&record, Expected::Version(recorded.version))?;
             return Ok(format!(
                 "previous job {} stopped",
@@ -250,7 +253,7 @@ impl Exec<'_> {
         &self,
         instance: &InstanceTarget,
         volumes: &[VolumeTarget],
-    ) -> Result<serde_json::Value, StepError> {
+    ) -> Result<Vec<AttachedVolume>, StepError> {
         let mut attached = Vec::new();
         for volume in volumes {
             let row = self
@@ -283,24 +286,23 @@ impl Exec<'_> {
             .map_err(|e| {
                 StepError::provider(&e, format!("cannot attach volume/{}: {e}", volume.name))
             })?;
-            attached.push(serde_json::json!({
-                "name": volume.name,
-                "backend": backend,
-                "volume_id": volume_id,
-                "instance_id": instance_id,
-            }));
+            attached.push(AttachedVolume {
+                name: Some(volume.name.clone()),
+                backend: Some(backend),
+                volume_id: Some(volume_id),
+                instance_id: Some(instance_id.clone()),
+            });
         }
-        Ok(serde_json::Value::Array(attached))
+        Ok(attached)
     }
 
     /// Detaches what `attach_volumes` recorded in a job row.
-    async fn detach_volumes(&self, job_data: &serde_json::Value) -> Result<(), StepError> {
-        let attached = job_data.get("attached").and_then(|a| a.as_array());
-        for a in attached.into_iter().flatten() {
+    async fn detach_volumes(&self, attached: &[AttachedVolume]) -> Result<(), StepError> {
+        for a in attached {
             let (Some(backend), Some(volume_id), Some(instance_id)) = (
-                a["backend"].as_str(),
-                a["volume_id"].as_str(),
-                a["instance_id"].as_str(),
+                a.backend.as_deref(),
+                a.volume_id.as_deref(),
+                a.instance_id.as_deref(),
             ) else {
                 continue;
             };
