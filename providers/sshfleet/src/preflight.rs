@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use dstack_ssh::{ConnectOptions, ErrorKind, Session, SshError, Target, Unreachable};
+use dstack_ssh::{ConnectOptions, ErrorKind, Session, SshError, Target};
 use tokio::task::JoinSet;
 
 use crate::probe::{Arch, Docker, HostFacts, Privilege, ProbeError, probe};
@@ -38,21 +38,9 @@ impl Default for Needs {
 /// What is wrong with a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
-    /// It could not be reached.
-    Unreachable(Unreachable),
-    /// It refused the user's key.
-    AuthRefused {
-        /// The login user.
-        user: String,
-    },
-    /// It presented a key other than the pinned one.
-    HostKeyChanged {
-        /// The pinned key's fingerprint.
-        expected: String,
-        /// The presented key's fingerprint.
-        observed: String,
-    },
-    /// Another SSH failure (identity file, protocol, channel).
+    /// Connecting failed: unreachable, auth refused, host key changed,
+    /// or another SSH failure (identity file, protocol, channel); the
+    /// transport's own kind, shown with the fix.
     Ssh(ErrorKind),
     /// Connecting and probing took longer than the host timeout.
     TimedOut(Duration),
@@ -89,15 +77,15 @@ impl fmt::Display for PreflightFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let host = &self.host;
         match &self.kind {
-            FailureKind::Unreachable(why) => write!(
+            FailureKind::Ssh(ErrorKind::Unreachable(why)) => write!(
                 f,
                 "{host}: cannot connect: {why}; check the hostname, port and proxy_jump, and that sshd runs and a firewall lets you in"
             ),
-            FailureKind::AuthRefused { user } => write!(
+            FailureKind::Ssh(ErrorKind::AuthRefused { user }) => write!(
                 f,
                 "{host}: authentication refused for user {user}; add the public key of identity_file to ~{user}/.ssh/authorized_keys on the host"
             ),
-            FailureKind::HostKeyChanged { expected, observed } => write!(
+            FailureKind::Ssh(ErrorKind::HostKeyChanged { expected, observed }) => write!(
                 f,
                 "{host}: host key changed (pinned {expected}, presented {observed}); if the host was reinstalled, verify the new key and update the pinned one"
             ),
@@ -146,15 +134,7 @@ pub struct PreflightReport {
 
 /// The failure a connect error stands for.
 pub fn connect_failure(error: &SshError) -> FailureKind {
-    match error.kind() {
-        ErrorKind::Unreachable(why) => FailureKind::Unreachable(why.clone()),
-        ErrorKind::AuthRefused { user } => FailureKind::AuthRefused { user: user.clone() },
-        ErrorKind::HostKeyChanged { expected, observed } => FailureKind::HostKeyChanged {
-            expected: expected.clone(),
-            observed: observed.clone(),
-        },
-        other => FailureKind::Ssh(other.clone()),
-    }
+    FailureKind::Ssh(error.kind().clone())
 }
 
 /// What in `facts` keeps the host from running the fleet (empty: none).

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dstack_schemas::config::fleet::Blocks;
-use dstack_ssh::{ConnectOptions, Endpoint, HostKey, Session, Target, Unreachable};
+use dstack_ssh::{ConnectOptions, Endpoint, ErrorKind, HostKey, Session, Target, Unreachable};
 use dstack_sshfleet::offers::offers;
 use dstack_sshfleet::preflight::{FailureKind, Needs, check_hosts};
 use dstack_sshfleet::probe::{Arch, Docker, GpuVendor, Privilege, probe};
@@ -135,16 +135,18 @@ async fn three_broken_hosts_give_three_failures_in_one_call() {
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(
         kinds[0],
-        &FailureKind::Unreachable(Unreachable::Timeout(Duration::from_secs(3)))
+        &FailureKind::Ssh(ErrorKind::Unreachable(Unreachable::Timeout(
+            Duration::from_secs(3)
+        )))
     );
     assert_eq!(
         kinds[1],
-        &FailureKind::AuthRefused {
+        &FailureKind::Ssh(ErrorKind::AuthRefused {
             user: "root".into()
-        }
+        })
     );
     assert!(
-        matches!(kinds[2], FailureKind::HostKeyChanged { .. }),
+        matches!(kinds[2], FailureKind::Ssh(ErrorKind::HostKeyChanged { .. })),
         "{kinds:?}"
     );
     assert!(report.facts.is_empty());
