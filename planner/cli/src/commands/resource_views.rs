@@ -5,6 +5,7 @@
 //! is enabled.
 
 use dstack_planner::desired::LOCAL_FLEET;
+use dstack_planner::recorded::job_instance;
 use dstack_schemas::addr::{ResourceAddr, ResourceKind};
 use dstack_schemas::inspect::{InstanceView, ResourceView};
 use dstack_schemas::status::Status;
@@ -104,10 +105,9 @@ fn used_by(addr: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
 
 /// Unfinished jobs placed on `instance`.
 fn jobs_on(instance: &ResourceAddr, rows: &[RecordedResource]) -> Vec<String> {
-    let wanted = instance.to_string();
     rows.iter()
         .filter(|r| r.address.kind() == ResourceKind::Job && !r.status.is_final())
-        .filter(|r| r.job_data().instance.as_deref() == Some(wanted.as_str()))
+        .filter(|r| job_instance(r).as_ref() == Some(instance))
         .map(|r| r.address.to_string())
         .collect()
 }
