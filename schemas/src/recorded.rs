@@ -16,13 +16,51 @@ pub struct RunnerEndpoint {
     pub token: String,
 }
 
+/// One SSH server on the way to an instance: the host itself or a jump
+/// host, with the host key pinned on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshHop {
+    /// Host name or address.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private key file (absolute path on the machine that connects).
+    pub identity_file: String,
+    /// The host key recorded on first connect (an OpenSSH public-key
+    /// line); a host presenting another key is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+}
+
+/// How an instance is reached over SSH (SSH fleet hosts, and cloud
+/// instances once their runner is installed over SSH): the host, the jump
+/// hosts outermost first, and the loopback port its runner listens on
+/// (reached through a tunnel, never over the network).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshAccess {
+    /// The host itself.
+    pub host: SshHop,
+    /// `proxy_jump` hosts, in the order they are connected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jumps: Vec<SshHop>,
+    /// The runner's port on the host's loopback.
+    pub runner_port: u16,
+}
+
 /// An instance's data: its runner endpoint and the backend's own facts
 /// (IPs, zone, ...).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceData {
-    /// The runner on the instance, when its backend runs one.
+    /// The runner on the instance, when its backend runs one. With `ssh`
+    /// set, only its token is used: the runner is reached through a tunnel
+    /// to `ssh.runner_port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<RunnerEndpoint>,
+    /// How the host is reached over SSH, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshAccess>,
     /// Everything else the backend recorded.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
