@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod run;
 pub mod runtime;
+mod runtime_error;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -28,8 +29,8 @@ pub use cancel::Cancel;
 use dstack_planner::desired::ProjectConfig;
 pub use error::{StepError, StepErrorKind};
 pub use runtime::{
-    FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine,
-    RuntimeLogPage, VolumeTarget, instance_target, job_instance,
+    FakeRuntime, InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeErrorKind,
+    RuntimeLogLine, RuntimeLogPage, VolumeTarget, instance_target, job_instance,
 };
 pub use steps::{Op, Step, build_steps};
 

@@ -12,6 +12,8 @@ use dstack_schemas::config::Configuration;
 use dstack_schemas::recorded::{InstanceData, JobRuntimeData, VolumeData};
 use dstack_schemas::spec::JobSpec;
 
+pub use super::runtime_error::{RuntimeError, RuntimeErrorKind};
+
 /// Where a job goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceTarget {
@@ -100,26 +102,6 @@ pub struct JobState {
     pub reason: Option<String>,
     /// Runtime data (message, ports, timestamps, ...).
     pub data: JobRuntimeData,
-}
-
-/// A runtime failure.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct RuntimeError {
-    /// What went wrong.
-    pub message: String,
-    /// The job may already be gone (stops are then done).
-    pub not_found: bool,
-}
-
-impl RuntimeError {
-    /// A failure.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            not_found: false,
-        }
-    }
 }
 
 /// A line of a job's log as a runtime serves it.
@@ -264,9 +246,8 @@ impl JobRuntime for FakeRuntime {
         _instance: &InstanceTarget,
     ) -> Result<JobState, RuntimeError> {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.get(job_id).cloned().ok_or_else(|| RuntimeError {
-            message: format!("no job {job_id}"),
-            not_found: true,
-        })
+        jobs.get(job_id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::not_found(format!("no job {job_id}")))
     }
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::{
-    InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeLogLine, RuntimeLogPage,
+    InstanceTarget, JobLaunch, JobRuntime, JobState, RuntimeError, RuntimeErrorKind,
+    RuntimeLogLine, RuntimeLogPage,
 };
 use async_trait::async_trait;
 use dstack_runner::api::{ArchiveMount, JobInfo};
@@ -77,15 +78,18 @@ impl RunnerRuntime {
     /// A client of the runner of an instance (starting the local one if needed).
     pub async fn client(&self, instance: &InstanceTarget) -> Result<RunnerClient, RuntimeError> {
         if is_local(instance) {
-            return self.local.ensure().await.map_err(RuntimeError::new);
+            return self.local.ensure().await.map_err(RuntimeError::local);
         }
         match &instance.data.runner {
             Some(endpoint) => Ok(RunnerClient::new(&endpoint.url, &endpoint.token)),
-            None => Err(RuntimeError::new(format!(
-                "{} records no runner endpoint (its backend `{}` does not run dstack-runner)",
-                instance.address,
-                instance.provider.as_deref().unwrap_or("?")
-            ))),
+            None => Err(RuntimeError::new(
+                RuntimeErrorKind::Config,
+                format!(
+                    "{} records no runner endpoint (its backend `{}` does not run dstack-runner)",
+                    instance.address,
+                    instance.provider.as_deref().unwrap_or("?")
+                ),
+            )),
         }
     }
 
@@ -95,7 +99,7 @@ impl RunnerRuntime {
         launch: &JobLaunch,
     ) -> Result<Arc<code::PackedRepo>, RuntimeError> {
         let dir = code::repo_dir(&launch.config, &launch.config_dir, &self.project_dir)
-            .map_err(RuntimeError::new)?;
+            .map_err(|e| RuntimeError::new(RuntimeErrorKind::Config, e))?;
         let repo = {
             let mut packed = self.packed.lock().await;
             match packed.get(&dir) {
@@ -105,8 +109,8 @@ impl RunnerRuntime {
                     let out = self.output.clone();
                     let repo = tokio::task::spawn_blocking(move || code::pack_repo(&d, &*out))
                         .await
-                        .map_err(|e| RuntimeError::new(e.to_string()))?
-                        .map_err(RuntimeError::new)?;
+                        .map_err(worker_error)?
+                        .map_err(RuntimeError::local)?;
                     let repo = Arc::new(repo);
                     packed.insert(dir.clone(), repo.clone());
                     repo
@@ -138,8 +142,8 @@ impl RunnerRuntime {
             let (bytes, path) =
                 tokio::task::spawn_blocking(move || code::pack_file_mapping(&m, &dir, &*warn))
                     .await
-                    .map_err(|e| RuntimeError::new(e.to_string()))?
-                    .map_err(RuntimeError::new)?;
+                    .map_err(worker_error)?
+                    .map_err(RuntimeError::local)?;
             let sha = client.upload_archive(bytes).await.map_err(client_error)?;
             out.push(ArchiveMount {
                 archive: sha,
@@ -160,11 +164,20 @@ fn secret(name: &str) -> Option<String> {
     std::env::var(format!("{}{name}", local::SECRET_PREFIX)).ok()
 }
 
+/// The one mapping of a runner client's failure to a runtime failure.
 fn client_error(e: ClientError) -> RuntimeError {
-    RuntimeError {
-        not_found: e.is_not_found(),
-        message: e.to_string(),
-    }
+    let kind = match &e {
+        ClientError::Unreachable { .. } => RuntimeErrorKind::Unreachable,
+        ClientError::Api { .. } if e.is_not_found() => RuntimeErrorKind::NotFound,
+        ClientError::Api { .. } => RuntimeErrorKind::Rejected,
+        ClientError::Protocol { .. } => RuntimeErrorKind::Protocol,
+    };
+    RuntimeError::new(kind, e.to_string())
+}
+
+/// A packing task on the blocking pool panicked or was cancelled.
+fn worker_error(e: tokio::task::JoinError) -> RuntimeError {
+    RuntimeError::new(RuntimeErrorKind::Internal, e.to_string())
 }
 
 /// A runner's job as the planner records it.
@@ -207,7 +220,7 @@ impl JobRuntime for RunnerRuntime {
             repo_env: repo.info.env(),
             local_volume_dir: &*self.local_volume_dir,
         })
-        .map_err(|e| RuntimeError::new(e.message))?;
+        .map_err(|e| RuntimeError::new(RuntimeErrorKind::Config, e.message))?;
         let info = client.submit(&submission).await.map_err(client_error)?;
         let mut state = job_state(&info);
         state.data.extra.insert(
@@ -268,5 +281,46 @@ impl JobRuntime for RunnerRuntime {
             next: page.next,
             sealed: page.sealed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dstack_runner::api::ApiError;
+
+    fn api(status: u16, word: &str) -> ClientError {
+        ClientError::Api {
+            url: "http://runner".into(),
+            status,
+            error: ApiError {
+                error: word.into(),
+                message: "no".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_client_failure_maps_to_its_runtime_kind() {
+        let unreachable = ClientError::Unreachable {
+            url: "http://runner".into(),
+            reason: "connection refused".into(),
+        };
+        let protocol = ClientError::Protocol {
+            url: "http://runner".into(),
+            reason: "HTTP 404 without a runner's error document".into(),
+        };
+        for (error, kind) in [
+            (unreachable, RuntimeErrorKind::Unreachable),
+            (api(404, "not_found"), RuntimeErrorKind::NotFound),
+            (api(409, "conflict"), RuntimeErrorKind::Rejected),
+            (api(401, "unauthorized"), RuntimeErrorKind::Rejected),
+            (protocol, RuntimeErrorKind::Protocol),
+        ] {
+            let text = error.to_string();
+            let mapped = client_error(error);
+            assert_eq!(mapped.kind, kind, "{text}");
+            assert_eq!(mapped.message, text, "the message is the client's own");
+        }
     }
 }

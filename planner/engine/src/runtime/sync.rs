@@ -7,7 +7,7 @@
 use dstack_schemas::status::{JobStatus, Status};
 use std::time::Duration;
 
-use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeLogPage};
+use crate::apply::{InstanceTarget, JobRuntime, RuntimeError, RuntimeErrorKind, RuntimeLogPage};
 use dstack_schemas::addr::ResourceKind;
 use dstack_schemas::recorded::JobRuntimeData;
 use dstack_state::{Expected, LogLine, LogSubmission, RecordedResource, StateError, StateStore};
@@ -105,7 +105,7 @@ pub async fn refresh_job(
 ) -> Result<RecordedResource, RuntimeError> {
     let now = match runtime.status(&job.job_id, &job.instance).await {
         Ok(s) => s,
-        Err(e) if e.not_found => crate::apply::JobState {
+        Err(e) if e.kind == RuntimeErrorKind::NotFound => crate::apply::JobState {
             id: job.job_id.clone(),
             status: JobStatus::Failed,
             exit_code: None,
@@ -269,7 +269,12 @@ impl<'s> Batch<'s> {
         match self.state.append_logs(&self.pending) {
             Ok(()) => {}
             Err(StateError::ReadOnly { .. }) => self.writable = false,
-            Err(e) => return Err(RuntimeError::new(format!("cannot store log lines: {e}"))),
+            Err(e) => {
+                return Err(RuntimeError::new(
+                    RuntimeErrorKind::State,
+                    format!("cannot store log lines: {e}"),
+                ));
+            }
         }
         self.pending.clear();
         Ok(())

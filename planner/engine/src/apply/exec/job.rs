@@ -3,7 +3,7 @@
 //! detached after).
 
 use super::*;
-use crate::apply::StepErrorKind;
+use crate::apply::{RuntimeErrorKind, StepErrorKind};
 use dstack_schemas::plan::ActionWord;
 use dstack_schemas::recorded::{AttachedVolume, InstanceData, JobData};
 
@@ -176,7 +176,7 @@ impl Exec<'_> {
             let intent = self.begin("stop", Some(self.ctx.runtime.name()))?;
             match self.ctx.runtime.stop(job_id, &target, false).await {
                 Ok(_) => self.end(intent, IntentOutcome::Done, Some(job_id)),
-                Err(e) if e.not_found => {
+                Err(e) if e.kind == RuntimeErrorKind::NotFound => {
                     self.end(intent, IntentOutcome::Done, Some("already gone"))
                 }
                 Err(e) => {
