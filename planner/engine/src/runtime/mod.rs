@@ -1,6 +1,8 @@
 //! The job runtime of the project: the runner on each instance. For the
 //! `local` fleet that is the runner this CLI starts under `.dstack/runner/`;
-//! a cloud instance names its runner (URL and token) in its recorded data.
+//! a cloud instance names its runner (URL and token) in its recorded data;
+//! an instance with recorded SSH access (SSH fleet hosts) is reached
+//! through a pooled SSH tunnel to its runner's loopback port.
 //! Also: bringing job statuses and logs from runners into state.
 
 pub mod code;
@@ -26,7 +28,10 @@ use dstack_runner::{ClientError, RunnerClient};
 use tokio::sync::Mutex;
 
 use crate::Output;
+use dstack_schemas::recorded::SshAccess;
+use dstack_ssh::{PoolOptions, SshError};
 use local::LocalRunner;
+use remote::{RemoteRunners, ssh_target};
 use submission::{LocalMode, SubmissionInput, build_submission};
 
 /// Name the runtime records as the provider of jobs.
@@ -54,6 +59,8 @@ pub struct RunnerRuntime {
     project_dir: PathBuf,
     mode: LocalMode,
     local: LocalRunner,
+    /// Runners reached over SSH: one pooled connection per host.
+    remote: RemoteRunners,
     pull_policy: dstack_runner::api::PullPolicy,
     local_volume_dir: Box<dyn Fn(&str) -> PathBuf + Send + Sync>,
     output: Arc<dyn Output>,
@@ -68,6 +75,7 @@ impl RunnerRuntime {
             project_dir: settings.project_dir,
             mode: settings.mode,
             local: LocalRunner::new(&settings.dot_dstack),
+            remote: RemoteRunners::new(PoolOptions::default()),
             pull_policy: settings.pull_policy,
             local_volume_dir: settings.local_volume_dir,
             output: settings.output,
@@ -75,10 +83,26 @@ impl RunnerRuntime {
         }
     }
 
-    /// A client of the runner of an instance (starting the local one if needed).
+    /// The same runtime reaching SSH hosts with `options` (connect
+    /// timeout, keep-alives, reconnect backoff) instead of the defaults.
+    pub fn with_ssh_options(mut self, options: PoolOptions) -> Self {
+        self.remote = RemoteRunners::new(options);
+        self
+    }
+
+    /// The pooled SSH connections to remote runners.
+    pub fn remote(&self) -> &RemoteRunners {
+        &self.remote
+    }
+
+    /// A client of the runner of an instance (starting the local one if
+    /// needed; through an SSH tunnel when the instance records SSH access).
     pub async fn client(&self, instance: &InstanceTarget) -> Result<RunnerClient, RuntimeError> {
         if is_local(instance) {
             return self.local.ensure().await.map_err(RuntimeError::local);
+        }
+        if let Some(access) = &instance.data.ssh {
+            return self.remote_client(instance, access).await;
         }
         match &instance.data.runner {
             Some(endpoint) => Ok(RunnerClient::new(&endpoint.url, &endpoint.token)),
@@ -91,6 +115,35 @@ impl RunnerRuntime {
                 ),
             )),
         }
+    }
+
+    async fn remote_client(
+        &self,
+        instance: &InstanceTarget,
+        access: &SshAccess,
+    ) -> Result<RunnerClient, RuntimeError> {
+        let token = instance.data.runner.as_ref().map(|r| r.token.as_str());
+        let token = token.ok_or_else(|| {
+            RuntimeError::new(
+                RuntimeErrorKind::State,
+                format!(
+                    "{} records SSH access but no runner token (re-apply its fleet)",
+                    instance.address
+                ),
+            )
+        })?;
+        let target = ssh_target(access).map_err(|e| {
+            RuntimeError::new(
+                RuntimeErrorKind::State,
+                format!("{}: {e}", instance.address),
+            )
+        })?;
+        let unreachable = |e: SshError| ssh_error(instance, e);
+        self.remote.reach(&target).await.map_err(unreachable)?;
+        self.remote
+            .client(&target, access.runner_port, token)
+            .await
+            .map_err(unreachable)
     }
 
     async fn upload_repo(
@@ -164,6 +217,16 @@ fn secret(name: &str) -> Option<String> {
     std::env::var(format!("{}{name}", local::SECRET_PREFIX)).ok()
 }
 
+/// The one mapping of an SSH failure on the way to an instance's runner:
+/// the instance cannot be reached (a changed host key included: it is
+/// never accepted).
+fn ssh_error(instance: &InstanceTarget, e: SshError) -> RuntimeError {
+    RuntimeError::new(
+        RuntimeErrorKind::Unreachable,
+        format!("{} is unreachable: {e}", instance.address),
+    )
+}
+
 /// The one mapping of a runner client's failure to a runtime failure.
 fn client_error(e: ClientError) -> RuntimeError {
     let kind = match &e {
@@ -208,10 +271,14 @@ impl JobRuntime for RunnerRuntime {
         let client = self.client(&launch.instance).await?;
         let repo = self.upload_repo(&client, launch).await?;
         let files = self.upload_files(&client, launch).await?;
+        let own_host = launch.instance.data.ssh.is_some();
         let submission = build_submission(&SubmissionInput {
             launch,
-            mode: self.mode,
+            // `local.runtime` is about this machine; an SSH host runs a run
+            // with an image in Docker and one without as a process.
+            mode: if own_host { LocalMode::Auto } else { self.mode },
             local: is_local(&launch.instance),
+            own_host,
             code: Some(repo.sha256.clone()),
             files,
             secret: &secret,

@@ -51,6 +51,10 @@ pub struct SubmissionInput<'a> {
     pub mode: LocalMode,
     /// Whether the job lands on this machine (the `local` fleet).
     pub local: bool,
+    /// Whether it lands on a host the user owns and reaches over SSH (an
+    /// SSH fleet host): like this machine, a run without an `image:` runs
+    /// there as a host process (cloud instances always use containers).
+    pub own_host: bool,
     /// The uploaded repo archive, if any.
     pub code: Option<String>,
     /// Uploaded `files:` archives.
@@ -469,7 +473,7 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, Su
     let shape = job_shape(config, &launch.job.group)?;
     let (executor, image) = pick_executor(
         input.mode,
-        input.local,
+        input.local || input.own_host,
         shape.image.as_deref(),
         &launch.job.run,
     )?;
