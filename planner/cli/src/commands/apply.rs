@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dstack_engine::apply::{
-    ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, Cancel, StepCounts, StepOutcome,
+    ApplyContext, ApplyEvent, ApplyOutcome, ApplyReport, Cancel, Op, StepCounts, StepOutcome,
     apply_plan,
 };
 use dstack_planner::render::text::{Style, render_plan};
@@ -324,8 +324,8 @@ fn follow_submitted(
 fn submitted_runs(report: &ApplyReport) -> Vec<String> {
     let mut runs: Vec<String> = Vec::new();
     for step in &report.steps {
-        if let (ResourceAddr::Job(run, _), "create", StepOutcome::Done { .. }) =
-            (&step.address, step.op.as_str(), &step.outcome)
+        if let (ResourceAddr::Job(run, _), Op::Create, StepOutcome::Done { .. }) =
+            (&step.address, step.op, &step.outcome)
             && !runs.contains(run)
         {
             runs.push(run.clone());
@@ -418,19 +418,19 @@ fn print_event(event: &ApplyEvent) -> Result<(), crate::output::OutputError> {
     Ok(())
 }
 
-fn progressive(op: &str) -> &'static str {
+fn progressive(op: &Op) -> &'static str {
     match op {
-        "create" => "Creating",
-        "update" => "Updating",
-        _ => "Deleting",
+        Op::Create => "Creating",
+        Op::Update => "Updating",
+        Op::Delete => "Deleting",
     }
 }
 
-fn noun(op: &str) -> &'static str {
+fn noun(op: &Op) -> &'static str {
     match op {
-        "create" => "Creation",
-        "update" => "Update",
-        _ => "Deletion",
+        Op::Create => "Creation",
+        Op::Update => "Update",
+        Op::Delete => "Deletion",
     }
 }
 

@@ -70,8 +70,8 @@ pub enum ApplyEvent {
     Started {
         /// Resource.
         address: ResourceAddr,
-        /// `create`, `update`, `delete`.
-        op: String,
+        /// What the step does.
+        op: Op,
     },
     /// Something happened within a step (a failover, a retry).
     Note {
@@ -84,8 +84,8 @@ pub enum ApplyEvent {
     Finished {
         /// Resource.
         address: ResourceAddr,
-        /// `create`, `update`, `delete`.
-        op: String,
+        /// What the step does.
+        op: Op,
         /// Seconds taken.
         secs: f64,
         /// `id=...` and similar.
@@ -96,8 +96,8 @@ pub enum ApplyEvent {
     AlreadyGone {
         /// Resource.
         address: ResourceAddr,
-        /// `delete`.
-        op: String,
+        /// What the step does (`delete`).
+        op: Op,
         /// Seconds taken.
         secs: f64,
         /// Where it looked.
@@ -107,8 +107,8 @@ pub enum ApplyEvent {
     Failed {
         /// Resource.
         address: ResourceAddr,
-        /// `create`, `update`, `delete`.
-        op: String,
+        /// What the step does.
+        op: Op,
         /// Why.
         error: String,
     },
@@ -172,8 +172,8 @@ impl From<String> for Done {
 pub struct StepReport {
     /// Resource.
     pub address: ResourceAddr,
-    /// `create`, `update`, `delete`.
-    pub op: String,
+    /// What the step did.
+    pub op: Op,
     /// How it ended.
     #[serde(flatten)]
     pub outcome: StepOutcome,
@@ -300,7 +300,7 @@ pub async fn apply_plan(
         .zip(outcomes)
         .map(|(step, (outcome, secs))| StepReport {
             address: step.address.clone(),
-            op: step.op.as_str().into(),
+            op: step.op,
             outcome,
             secs,
         })

@@ -68,10 +68,10 @@ impl Steps for ApplySteps<'_> {
     async fn run(&self, node: usize) -> ((StepOutcome, f64), bool) {
         let step = self.steps[node].clone();
         let ctx = &self.shared.ctx;
-        let op = step.op.as_str().to_string();
+        let op = step.op;
         ctx.emit(ApplyEvent::Started {
             address: step.address.clone(),
-            op: op.clone(),
+            op,
         });
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {

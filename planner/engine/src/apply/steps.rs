@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use dstack_schemas::addr::ResourceAddr;
 use dstack_schemas::plan::{ActionWord, PlanDoc};
 
-/// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a step does (serialized as its lowercase word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Create (or submit).
     Create,
@@ -26,6 +27,12 @@ impl Op {
             Self::Update => "update",
             Self::Delete => "delete",
         }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
