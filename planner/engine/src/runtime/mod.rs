@@ -271,14 +271,11 @@ impl JobRuntime for RunnerRuntime {
         let client = self.client(&launch.instance).await?;
         let repo = self.upload_repo(&client, launch).await?;
         let files = self.upload_files(&client, launch).await?;
-        let own_host = launch.instance.data.ssh.is_some();
         let submission = build_submission(&SubmissionInput {
             launch,
-            // `local.runtime` is about this machine; an SSH host runs a run
-            // with an image in Docker and one without as a process.
-            mode: if own_host { LocalMode::Auto } else { self.mode },
+            mode: self.mode,
             local: is_local(&launch.instance),
-            own_host,
+            own_host: launch.instance.data.ssh.is_some(),
             code: Some(repo.sha256.clone()),
             files,
             secret: &secret,

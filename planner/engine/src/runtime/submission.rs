@@ -471,9 +471,15 @@ pub fn build_submission(input: &SubmissionInput<'_>) -> Result<JobSubmission, Su
     let config = &launch.config;
     let common = config.run_common().ok_or_else(SubmissionError::not_a_run)?;
     let shape = job_shape(config, &launch.job.group)?;
+    // `local.runtime` is about this machine; an SSH host runs a run with an
+    // image in Docker and one without as a host process.
+    let (mode, process_capable) = match input.own_host {
+        true => (LocalMode::Auto, true),
+        false => (input.mode, input.local),
+    };
     let (executor, image) = pick_executor(
-        input.mode,
-        input.local || input.own_host,
+        mode,
+        process_capable,
         shape.image.as_deref(),
         &launch.job.run,
     )?;
